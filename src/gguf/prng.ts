@@ -77,13 +77,13 @@ export class Rng {
   }
 
   /** Fills `out` with mean + std * N(0, 1). */
-  fillNormal(out: Float32Array | Float64Array, std = 1, mean = 0): typeof out {
+  fillNormal<T extends Float32Array | Float64Array>(out: T, std = 1, mean = 0): T {
     for (let i = 0; i < out.length; i++) out[i] = mean + std * this.normal();
     return out;
   }
 
   /** Fills `out` with values uniform in [lo, hi). */
-  fillUniform(out: Float32Array | Float64Array, lo: number, hi: number): typeof out {
+  fillUniform<T extends Float32Array | Float64Array>(out: T, lo: number, hi: number): T {
     const span = (hi - lo) / 4294967296;
     for (let i = 0; i < out.length; i++) out[i] = lo + span * this.nextUint32();
     return out;
