@@ -26,7 +26,7 @@ function build({ gpu = gpuChoice(), portable = false, outDir = 'build' } = {}) {
     ...(gpu === 'metal' ? [] : ['GGML_METAL=OFF']),
     ...GPU_FLAGS[gpu],
   ];
-  const args = [require.resolve('cmake-js/bin/cmake-js'), 'compile', '--out', outDir,
+  const args = [require.resolve('cmake-js/bin/cmake-js'), 'build', '--out', outDir,
     '--parallel', String(Math.max(1, os.availableParallelism())), ...defines.map((d) => `--CD${d}`)];
   console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> ${outDir}/Release`);
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });

@@ -112,7 +112,9 @@ export interface GenerateOptions extends SamplingOptions {
 
 export interface TokenLogprob {
   token: number;
+  /** The token's text (a piece of a multi-byte character shows as U+FFFD; see bytes). */
   text: string;
+  bytes: number[];
   logprob: number;
 }
 

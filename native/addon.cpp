@@ -1,0 +1,66 @@
+// Registers the engine's classes. Everything else (HTTP, OpenAI shapes, prompts) is TypeScript.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "embedder.h"
+#include "errors.h"
+#include "log.h"
+#include "model.h"
+#include "scheduler.h"
+
+namespace gguf_serve {
+namespace {
+
+Napi::Value SetLogLevelJs(const Napi::CallbackInfo& info) {
+  LogLevel level;
+  if (info.Length() < 1 || !info[0].IsString() || !ParseLogLevel(info[0].As<Napi::String>(), &level)) {
+    Throw(info.Env(), kCodeInvalidArgument, "log level must be one of silent, error, warn, info, debug");
+  }
+  SetLogLevel(level);
+  return info.Env().Undefined();
+}
+
+Napi::Value SystemInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("llamaSystemInfo", llama_print_system_info());
+  out.Set("gpuOffload", llama_supports_gpu_offload());
+  out.Set("mmap", llama_supports_mmap());
+  Napi::Array devices = Napi::Array::New(env);
+  for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("name", ggml_backend_dev_name(dev));
+    d.Set("description", ggml_backend_dev_description(dev));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+  out.Set("devices", devices);
+  return out;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static bool backend_ready = false;  // process-wide, shared by every environment
+  if (!backend_ready) {
+    InstallLogger();
+    llama_backend_init();
+    backend_ready = true;
+  }
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  Napi::Function model = Model::Define(env);
+  data->model_constructor = Napi::Persistent(model);
+  exports.Set("Model", model);
+  exports.Set("Scheduler", Scheduler::Define(env));
+  exports.Set("Embedder", Embedder::Define(env));
+  exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevelJs));
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfoJs));
+  return exports;
+}
+
+}  // namespace gguf_serve
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return gguf_serve::Init(env, exports); }
+
+NODE_API_MODULE(gguf_serve, InitAddon)

@@ -1,0 +1,123 @@
+#include "model_loader.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "errors.h"
+#include "log.h"
+
+namespace gguf_serve {
+
+ModelLoader::ModelLoader(Napi::Env env, Options options, Napi::Function on_progress)
+    : Napi::AsyncWorker(env, "gguf-serve:model-load"),
+      options_(std::move(options)),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      aborted_(std::make_shared<std::atomic<bool>>(false)) {
+  if (!on_progress.IsEmpty()) {
+    progress_ = Napi::ThreadSafeFunction::New(env, on_progress, "gguf-serve:model-load-progress", 0, 1);
+    has_progress_ = true;
+  }
+}
+
+Napi::Value ModelLoader::Start(Napi::Env env, const Options& options, Napi::Function on_progress) {
+  auto* worker = new ModelLoader(env, options, on_progress);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("promise", worker->deferred_.Promise());
+  std::shared_ptr<std::atomic<bool>> aborted = worker->aborted_;
+  result.Set("abort", Napi::Function::New(env, [aborted](const Napi::CallbackInfo& info) {
+               aborted->store(true);
+               return info.Env().Undefined();
+             }));
+  worker->Queue();
+  return result;
+}
+
+bool ModelLoader::OnLlamaProgress(float progress, void* user_data) {
+  auto* self = static_cast<ModelLoader*>(user_data);
+  if (self->aborted_->load()) return false;
+  // Report whole percents only: llama.cpp calls this once per tensor.
+  if (self->has_progress_ && (progress >= 1.0f || progress - self->last_progress_ >= 0.01f)) {
+    self->last_progress_ = progress;
+    self->progress_.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
+      fn.Call({Napi::Number::New(env, progress)});
+    });
+  }
+  return true;
+}
+
+void ModelLoader::Execute() {
+  const std::string& path = options_.path;
+  // Check the file ourselves first: the clearest messages, and nothing odd reaches llama.cpp.
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    SetError("cannot open model file '" + path + "': " + std::strerror(errno));
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    SetError("model path '" + path + "' is a directory, not a GGUF file");
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    SetError("model path '" + path + "' is not a regular file");
+    return;
+  }
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    SetError("cannot open model file '" + path + "': " + std::strerror(errno));
+    return;
+  }
+  char magic[4] = {0, 0, 0, 0};
+  size_t got = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  if (got != 4 || std::memcmp(magic, "GGUF", 4) != 0) {
+    SetError("'" + path + "' is not a GGUF file (it does not start with the GGUF magic bytes)");
+    return;
+  }
+
+  llama_model_params params = llama_model_default_params();
+  params.vocab_only = options_.vocab_only;
+  params.n_gpu_layers = options_.gpu_layers;
+  params.progress_callback = &ModelLoader::OnLlamaProgress;
+  params.progress_callback_user_data = this;
+  TakeRecentErrors();
+  llama_model* model = llama_model_load_from_file(path.c_str(), params);
+  if (!model) {
+    if (aborted_->load()) {
+      SetError("model load aborted");
+      return;
+    }
+    std::string reason = TakeRecentErrors();
+    SetError("failed to load model '" + path + "'" + (reason.empty() ? "" : ": " + reason));
+    return;
+  }
+  handle_ = ModelHandle(model, llama_model_free);
+}
+
+void ModelLoader::ReleaseProgress() {
+  if (has_progress_) {
+    progress_.Release();
+    has_progress_ = false;
+  }
+}
+
+void ModelLoader::OnOK() {
+  ReleaseProgress();
+  Napi::Env env = Env();
+  try {
+    deferred_.Resolve(Model::NewInstance(env, handle_, options_.path));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  }
+}
+
+void ModelLoader::OnError(const Napi::Error& error) {
+  ReleaseProgress();
+  Napi::Env env = Env();
+  const bool aborted = aborted_->load();
+  deferred_.Reject(MakeError(env, aborted ? kCodeAborted : kCodeModelLoad, error.Message()).Value());
+}
+
+}  // namespace gguf_serve

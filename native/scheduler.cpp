@@ -1,0 +1,321 @@
+#include "scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "errors.h"
+#include "log.h"
+#include "vocab_text.h"
+
+namespace gguf_serve {
+
+namespace {
+
+int32_t IntOption(Napi::Env env, Napi::Object o, const char* key, int32_t fallback, int32_t min, int32_t max) {
+  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return fallback;
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= min && d <= max) || d != std::floor(d)) {
+    Throw(env, kCodeInvalidArgument,
+          std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<int32_t>(d);
+}
+
+float FloatOption(Napi::Env env, Napi::Object o, const char* key, float fallback, float min, float max) {
+  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return fallback;
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= min && d <= max)) {
+    Throw(env, kCodeInvalidArgument, std::string(key) + " must be a number from " + std::to_string(min) + " to " +
+                                         std::to_string(max));
+  }
+  return static_cast<float>(d);
+}
+
+bool BoolOption(Napi::Object o, const char* key, bool fallback) {
+  return o.Has(key) && o.Get(key).IsBoolean() ? o.Get(key).As<Napi::Boolean>().Value() : fallback;
+}
+
+}  // namespace
+
+Napi::Function Scheduler::Define(Napi::Env env) {
+  return DefineClass(env, "Scheduler",
+                     {
+                         InstanceMethod<&Scheduler::Submit>("submit"),
+                         InstanceMethod<&Scheduler::Cancel>("cancel"),
+                         InstanceMethod<&Scheduler::Stats>("stats"),
+                         InstanceMethod<&Scheduler::Dispose>("dispose"),
+                     });
+}
+
+Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Scheduler>(info) {
+  Napi::Env env = info.Env();
+  Model* model = Model::FromValue(env, info.Length() > 0 ? info[0] : env.Undefined());
+  if (info.Length() < 3 || !info[1].IsObject() || !info[2].IsFunction()) {
+    Throw(env, kCodeInvalidArgument, "Scheduler(model, options, onEvents)");
+  }
+  Napi::Object o = info[1].As<Napi::Object>();
+  model_ = model->handle();
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  if (!llama_model_has_decoder(model_.get())) {
+    Throw(env, kCodeInvalidArgument, "this model cannot generate text (it has no decoder): open it with createEmbedder()");
+  }
+  const int32_t trained = llama_model_n_ctx_train(model_.get());
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  parallel_ = IntOption(env, o, "parallel", 4, 1, 256);
+  context_size_ = IntOption(env, o, "contextSize", std::min(trained > 0 ? trained : 4096, 4096), 8, 1 << 20);
+  batch_size_ = IntOption(env, o, "batchSize", 512, 1, 1 << 16);
+  const int32_t ubatch = IntOption(env, o, "ubatchSize", batch_size_, 1, batch_size_);
+  const int32_t threads = IntOption(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
+  const int32_t threads_batch = IntOption(env, o, "threadsBatch", threads, 1, 1024);
+  max_queue_ = IntOption(env, o, "maxQueue", 64, 0, 1 << 20);
+  n_vocab_ = llama_vocab_n_tokens(vocab);
+  for (llama_token t = 0; t < n_vocab_; t++) {
+    if (llama_vocab_is_eog(vocab, t)) eog_tokens_.push_back(t);
+  }
+
+  llama_context_params params = llama_context_default_params();
+  params.n_ctx = static_cast<uint32_t>(context_size_) * parallel_;
+  params.n_batch = batch_size_;
+  params.n_ubatch = ubatch;
+  params.n_seq_max = parallel_;
+  params.n_threads = threads;
+  params.n_threads_batch = threads_batch;
+  params.kv_unified = true;  // any slot may use cells freed by another; limits are per slot, enforced here
+  params.no_perf = true;
+  params.embeddings = false;
+  params.abort_callback = &Scheduler::AbortDecode;
+  params.abort_callback_data = this;
+  TakeRecentErrors();
+  ctx_ = llama_init_from_model(model_.get(), params);
+  if (!ctx_) {
+    std::string reason = TakeRecentErrors();
+    Throw(env, kCodeEngine, "cannot create a context of " + std::to_string(params.n_ctx) + " tokens" +
+                                (reason.empty() ? "" : ": " + reason));
+  }
+  batch_ = llama_batch_init(batch_size_, 0, 1);
+  slots_.resize(parallel_);
+  for (int32_t i = 0; i < parallel_; i++) slots_[i].seq = i;
+
+  channel_ = EventChannel<Event>::Create(env, info[2].As<Napi::Function>(), "gguf-serve:scheduler",
+                                         &Scheduler::ConvertEvents);
+  // At environment teardown (process exit, worker end) stop the thread before V8 goes away.
+  cleanup_hook_ = env.AddCleanupHook(std::function<void()>([this]() {
+    has_cleanup_hook_ = false;
+    Shutdown();
+  }));
+  has_cleanup_hook_ = true;
+  thread_ = std::thread(&Scheduler::Run, this);
+}
+
+Scheduler::~Scheduler() {
+  if (has_cleanup_hook_) cleanup_hook_.Remove(Env());
+  Shutdown();
+}
+
+bool Scheduler::AbortDecode(void* self) { return static_cast<Scheduler*>(self)->abort_decode_.load(); }
+
+std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const Napi::CallbackInfo& info) {
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsObject()) {
+    Throw(env, kCodeInvalidArgument, "submit(id, promptTokens, options)");
+  }
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  auto req = std::make_unique<Request>();
+  req->id = info[0].As<Napi::Number>().DoubleValue();
+  req->prompt = TokensFromValue(env, info[1], vocab, "prompt");
+  if (req->prompt.empty()) Throw(env, kCodeInvalidArgument, "the prompt is empty: at least one token is needed");
+  if (req->prompt.size() >= static_cast<size_t>(context_size_)) {
+    Throw(env, kCodeContextLength, "the prompt has " + std::to_string(req->prompt.size()) +
+                                       " tokens but a slot's context holds " + std::to_string(context_size_) +
+                                       " (prompt plus at least one generated token)");
+  }
+  Napi::Object o = info[2].As<Napi::Object>();
+  SamplingParams sp;
+  sp.temperature = FloatOption(env, o, "temperature", 1.0f, 0.0f, 100.0f);
+  sp.top_k = IntOption(env, o, "topK", 0, 0, n_vocab_);
+  sp.top_p = FloatOption(env, o, "topP", 1.0f, 0.0f, 1.0f);
+  sp.min_p = FloatOption(env, o, "minP", 0.0f, 0.0f, 1.0f);
+  sp.typical_p = FloatOption(env, o, "typicalP", 1.0f, 0.0f, 1.0f);
+  sp.repeat_penalty = FloatOption(env, o, "repeatPenalty", 1.0f, 0.0001f, 100.0f);
+  sp.repeat_last_n = IntOption(env, o, "repeatLastN", 64, -1, 1 << 20);
+  sp.presence_penalty = FloatOption(env, o, "presencePenalty", 0.0f, -100.0f, 100.0f);
+  sp.frequency_penalty = FloatOption(env, o, "frequencyPenalty", 0.0f, -100.0f, 100.0f);
+  if (o.Has("seed") && o.Get("seed").IsNumber()) {
+    const double seed = o.Get("seed").As<Napi::Number>().DoubleValue();
+    if (!(seed >= 0 && seed <= 4294967295.0) || seed != std::floor(seed)) {
+      Throw(env, kCodeInvalidArgument, "seed must be an integer from 0 to 4294967295");
+    }
+    sp.seed = static_cast<uint32_t>(seed);
+  }
+  if (o.Has("logitBias") && o.Get("logitBias").IsArray()) {
+    Napi::Array pairs = o.Get("logitBias").As<Napi::Array>();
+    for (uint32_t i = 0; i < pairs.Length(); i++) {
+      Napi::Value pair = pairs.Get(i);
+      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) {
+        Throw(env, kCodeInvalidArgument, "logitBias must be a list of [token, bias] pairs");
+      }
+      Napi::Array p = pair.As<Napi::Array>();
+      const double token = p.Get(0u).ToNumber().DoubleValue();
+      const double bias = p.Get(1u).ToNumber().DoubleValue();
+      if (!(token >= 0 && token < n_vocab_) || token != std::floor(token)) {
+        Throw(env, kCodeInvalidArgument, "logitBias: token id " + std::to_string(token) + " is not in the vocabulary");
+      }
+      if (std::isnan(bias)) Throw(env, kCodeInvalidArgument, "logitBias: bias must be a number");
+      sp.logit_bias.push_back({static_cast<llama_token>(token), static_cast<float>(bias)});
+    }
+  }
+  if (BoolOption(o, "ignoreEos", false)) {
+    for (llama_token t : eog_tokens_) sp.logit_bias.push_back({t, -INFINITY});
+  }
+  if (o.Has("grammar") && o.Get("grammar").IsString()) sp.grammar = o.Get("grammar").As<Napi::String>();
+  req->max_tokens = IntOption(env, o, "maxTokens", -1, -1, 1 << 30);
+  if (o.Has("stop") && o.Get("stop").IsArray()) {
+    Napi::Array stops = o.Get("stop").As<Napi::Array>();
+    for (uint32_t i = 0; i < stops.Length(); i++) {
+      if (!stops.Get(i).IsString()) Throw(env, kCodeInvalidArgument, "stop must be a list of strings");
+      req->stops.push_back(stops.Get(i).As<Napi::String>());
+    }
+  }
+  req->render_special = BoolOption(o, "renderSpecial", false);
+  if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
+  try {
+    req->sampler.reset(BuildSampler(vocab, sp, context_size_));
+  } catch (const std::exception& e) {
+    Throw(env, kCodeInvalidArgument, e.what());
+  }
+  req->submitted = Clock::now();
+  return req;
+}
+
+Napi::Value Scheduler::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (shut_down_) Throw(env, kCodeDisposed, "the scheduler has been disposed");
+  std::unique_ptr<Request> req = ParseRequest(env, info);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_flight_ >= parallel_ + max_queue_) {
+      Throw(env, kCodeOverloaded, "overloaded: all " + std::to_string(parallel_) + " slots are busy and " +
+                                      std::to_string(max_queue_) + " requests are already waiting");
+    }
+    in_flight_++;
+    stat_queued_++;
+    queue_.push_back(std::move(req));
+  }
+  channel_->Retain(env);
+  cv_.notify_one();
+  return env.Undefined();
+}
+
+Napi::Value Scheduler::Cancel(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber() && !shut_down_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancels_.insert(info[0].As<Napi::Number>().DoubleValue());
+    }
+    cv_.notify_one();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("parallel", parallel_);
+  out.Set("contextSize", context_size_);
+  out.Set("activeSlots", stat_active_.load());
+  out.Set("queued", stat_queued_.load());
+  return out;
+}
+
+Napi::Value Scheduler::Dispose(const Napi::CallbackInfo& info) {
+  if (has_cleanup_hook_) {
+    cleanup_hook_.Remove(info.Env());
+    has_cleanup_hook_ = false;
+  }
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+void Scheduler::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  abort_decode_ = true;
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  if (channel_) channel_->Release();
+  queue_.clear();
+  slots_.clear();
+  if (batch_.token) llama_batch_free(batch_);
+  batch_ = {};
+  if (ctx_) llama_free(ctx_);
+  ctx_ = nullptr;
+  model_.reset();
+}
+
+Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) {
+  Napi::Array out = Napi::Array::New(env, events.size());
+  auto token_array = [env](const std::vector<llama_token>& tokens) {
+    Napi::Array a = Napi::Array::New(env, tokens.size());
+    for (size_t i = 0; i < tokens.size(); i++) a.Set(static_cast<uint32_t>(i), tokens[i]);
+    return a;
+  };
+  for (size_t i = 0; i < events.size(); i++) {
+    Event& e = events[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", e.id);
+    switch (e.kind) {
+      case Event::Kind::Chunk: {
+        o.Set("type", "chunk");
+        o.Set("text", Napi::String::New(env, e.text));
+        o.Set("tokens", token_array(e.tokens));
+        if (!e.logprobs.empty()) {
+          Napi::Array lps = Napi::Array::New(env, e.logprobs.size());
+          for (size_t j = 0; j < e.logprobs.size(); j++) {
+            const TokenLogprob& lp = e.logprobs[j];
+            Napi::Object l = Napi::Object::New(env);
+            l.Set("token", lp.token);
+            l.Set("bytes", Napi::Buffer<char>::Copy(env, lp.text.data(), lp.text.size()));
+            l.Set("logprob", lp.logprob);
+            Napi::Array top = Napi::Array::New(env, lp.top.size());
+            for (size_t k = 0; k < lp.top.size(); k++) {
+              Napi::Object t = Napi::Object::New(env);
+              t.Set("token", lp.top[k].token);
+              t.Set("bytes", Napi::Buffer<char>::Copy(env, lp.top_text[k].data(), lp.top_text[k].size()));
+              t.Set("logprob", lp.top[k].logprob);
+              top.Set(static_cast<uint32_t>(k), t);
+            }
+            l.Set("top", top);
+            lps.Set(static_cast<uint32_t>(j), l);
+          }
+          o.Set("logprobs", lps);
+        }
+        break;
+      }
+      case Event::Kind::Done:
+        o.Set("type", "done");
+        o.Set("finishReason", e.finish_reason);
+        o.Set("stopIndex", e.stop_index);
+        o.Set("promptTokens", e.prompt_tokens);
+        o.Set("completionTokens", e.completion_tokens);
+        o.Set("cachedTokens", e.cached_tokens);
+        o.Set("queueMs", e.queue_ms);
+        o.Set("promptMs", e.prompt_ms);
+        o.Set("generationMs", e.generation_ms);
+        break;
+      case Event::Kind::Error:
+        o.Set("type", "error");
+        o.Set("message", e.message);
+        break;
+    }
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+}  // namespace gguf_serve

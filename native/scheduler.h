@@ -1,0 +1,132 @@
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "event_channel.h"
+#include "model.h"
+#include "sampling.h"
+#include "text_stream.h"
+
+namespace gguf_serve {
+
+// JS class Scheduler: one llama.cpp context with N sequence slots, served by one native thread
+// that puts every active sequence into a single llama_batch per step (continuous batching), the
+// way llama.cpp's server does. Requests beyond the free slots wait in a bounded FIFO queue.
+class Scheduler : public Napi::ObjectWrap<Scheduler> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Scheduler(const Napi::CallbackInfo& info);  // (model, options, onEvents)
+  ~Scheduler() override;
+
+  using Clock = std::chrono::steady_clock;
+
+  struct TokenLogprob {
+    llama_token token;
+    std::string text;
+    float logprob;
+    std::vector<TokenProb> top;
+    std::vector<std::string> top_text;
+  };
+
+  struct Event {
+    enum class Kind { Chunk, Done, Error };
+    double id = 0;
+    Kind kind = Kind::Chunk;
+    bool final = false;
+    std::string text;
+    std::vector<llama_token> tokens;
+    std::vector<TokenLogprob> logprobs;
+    const char* finish_reason = "";
+    int stop_index = -1;
+    int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+    double queue_ms = 0, prompt_ms = 0, generation_ms = 0;
+    std::string message;
+  };
+
+ private:
+  struct Request {
+    double id = 0;
+    std::vector<llama_token> prompt;
+    std::unique_ptr<llama_sampler, void (*)(llama_sampler*)> sampler{nullptr, llama_sampler_free};
+    int32_t max_tokens = -1;
+    std::vector<std::string> stops;
+    bool render_special = false;
+    int32_t top_logprobs = -1;  // -1: no logprobs
+    Clock::time_point submitted;
+  };
+
+  struct Slot {
+    llama_seq_id seq = 0;
+    std::unique_ptr<Request> req;
+    std::vector<llama_token> cache;  // tokens whose KV cells this sequence holds
+    size_t prompt_done = 0;          // prompt tokens in the KV cache
+    size_t cached = 0;               // of those, reused from the previous request
+    llama_token pending = 0;         // sampled, to be decoded next step
+    bool has_pending = false;
+    int32_t batch_index = -1;        // row of this step's logits, -1 if none
+    int32_t generated = 0;
+    uint64_t last_used = 0;
+    uint64_t assigned_order = 0;
+    TextStream text;
+    std::string out_text;  // emitted text and tokens not yet posted
+    std::vector<llama_token> out_tokens;
+    std::vector<TokenLogprob> out_logprobs;
+    Clock::time_point assigned, first_token;
+  };
+
+  // JS thread
+  Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  std::unique_ptr<Request> ParseRequest(Napi::Env env, const Napi::CallbackInfo& info);
+  void Shutdown();
+  static Napi::Value ConvertEvents(Napi::Env env, std::vector<Event>& events);
+
+  // engine thread (scheduler_loop.cpp)
+  void Run();
+  void TakeCancellationsAndAssign(std::vector<Event>* events);
+  void Assign(std::unique_ptr<Request> req, std::vector<Event>* events);
+  bool BuildBatch();
+  void FailBatch(int code, std::vector<Event>* events);
+  void SampleSlots(std::vector<Event>* events);
+  void EmitChunk(Slot& slot, std::vector<Event>* events);
+  void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
+  void ClearSlotCache(Slot& slot);
+  static bool AbortDecode(void* self);
+
+  ModelHandle model_;
+  llama_context* ctx_ = nullptr;
+  llama_batch batch_{};
+  int32_t parallel_ = 0, context_size_ = 0, batch_size_ = 0, max_queue_ = 0, n_vocab_ = 0;
+  std::vector<llama_token> eog_tokens_;
+  std::vector<Slot> slots_;
+  uint64_t use_counter_ = 0;
+  int active_slots_ = 0;  // engine thread only
+
+  std::shared_ptr<EventChannel<Event>> channel_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  std::unordered_set<double> cancels_;
+  int in_flight_ = 0;  // queued + in slots, under mu_
+  bool stopping_ = false;
+  std::atomic<bool> abort_decode_{false};
+  std::atomic<int> stat_active_{0}, stat_queued_{0};
+  bool shut_down_ = false;
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
+  bool has_cleanup_hook_ = false;
+};
+
+}  // namespace gguf_serve

@@ -1,0 +1,282 @@
+// The engine thread of Scheduler: one loop that batches every active sequence into a single
+// llama_decode per step, samples each one, and posts what came out to JavaScript.
+#include <algorithm>
+#include <cstring>
+
+#include "log.h"
+#include "scheduler.h"
+#include "vocab_text.h"
+
+namespace gguf_serve {
+
+namespace {
+
+double MsBetween(Scheduler::Clock::time_point a, Scheduler::Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+size_t CommonPrefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) i++;
+  return i;
+}
+
+}  // namespace
+
+void Scheduler::Run() {
+  std::vector<Event> events;
+  while (true) {
+    events.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] {
+        return stopping_ || !cancels_.empty() || active_slots_ > 0 || (!queue_.empty() && active_slots_ < parallel_);
+      });
+      if (stopping_) return;
+    }
+    TakeCancellationsAndAssign(&events);
+    if (BuildBatch()) {
+      const int rc = llama_decode(ctx_, batch_);
+      if (rc != 0) {
+        if (abort_decode_) return;
+        FailBatch(rc, &events);
+      } else {
+        SampleSlots(&events);
+      }
+    }
+    channel_->Post(std::move(events));
+  }
+}
+
+void Scheduler::TakeCancellationsAndAssign(std::vector<Event>* events) {
+  std::vector<std::unique_ptr<Request>> to_assign;
+  std::unordered_set<double> cancels;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancels.swap(cancels_);
+    // Cancelled while still queued: never touches a slot.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (cancels.count((*it)->id)) {
+        Event e;
+        e.id = (*it)->id;
+        e.kind = Event::Kind::Done;
+        e.final = true;
+        e.finish_reason = "cancelled";
+        e.prompt_tokens = static_cast<int>((*it)->prompt.size());
+        e.queue_ms = MsBetween((*it)->submitted, Clock::now());
+        events->push_back(std::move(e));
+        cancels.erase((*it)->id);
+        it = queue_.erase(it);
+        in_flight_--;
+        stat_queued_--;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Slot& slot : slots_) {
+    if (slot.req && cancels.count(slot.req->id)) {
+      Finish(slot, "cancelled", -1, events);
+      ClearSlotCache(slot);  // a cancelled sequence leaves nothing behind
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!queue_.empty() && active_slots_ + static_cast<int>(to_assign.size()) < parallel_) {
+      to_assign.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      stat_queued_--;
+    }
+  }
+  for (auto& req : to_assign) Assign(std::move(req), events);
+}
+
+void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events) {
+  // The free slot whose cached tokens share the longest prefix with this prompt; among equals,
+  // the one used least recently (so hot caches survive longest).
+  Slot* best = nullptr;
+  size_t best_prefix = 0;
+  for (Slot& slot : slots_) {
+    if (slot.req) continue;
+    const size_t prefix = CommonPrefix(slot.cache, req->prompt);
+    if (!best || prefix > best_prefix || (prefix == best_prefix && slot.last_used < best->last_used)) {
+      best = &slot;
+      best_prefix = prefix;
+    }
+  }
+  Slot& slot = *best;
+  // Keep at least the last prompt token to evaluate: its logits start the generation.
+  size_t keep = std::min(best_prefix, req->prompt.size() - 1);
+  llama_memory_t mem = llama_get_memory(ctx_);
+  if (keep < slot.cache.size()) {
+    if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(keep), -1)) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      keep = 0;
+    }
+    slot.cache.resize(keep);
+  }
+  slot.req = std::move(req);
+  slot.prompt_done = keep;
+  slot.cached = keep;
+  slot.has_pending = false;
+  slot.batch_index = -1;
+  slot.generated = 0;
+  slot.assigned_order = ++use_counter_;
+  slot.text = TextStream(slot.req->stops);
+  slot.out_text.clear();
+  slot.out_tokens.clear();
+  slot.out_logprobs.clear();
+  slot.assigned = slot.first_token = Clock::now();
+  active_slots_++;
+  stat_active_++;
+  if (slot.req->max_tokens == 0) Finish(slot, "length", -1, events);
+}
+
+bool Scheduler::BuildBatch() {
+  batch_.n_tokens = 0;
+  auto add = [this](llama_token token, llama_pos pos, llama_seq_id seq, bool logits) {
+    const int32_t i = batch_.n_tokens++;
+    batch_.token[i] = token;
+    batch_.pos[i] = pos;
+    batch_.n_seq_id[i] = 1;
+    batch_.seq_id[i][0] = seq;
+    batch_.logits[i] = logits;
+    return i;
+  };
+  // One new token for every generating sequence first: they never wait behind long prompts.
+  for (Slot& slot : slots_) {
+    slot.batch_index = -1;
+    if (!slot.req || !slot.has_pending) continue;
+    slot.batch_index = add(slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.seq, true);
+    slot.cache.push_back(slot.pending);
+    slot.has_pending = false;
+  }
+  // Then prompt chunks, oldest request first, in what room the batch has left.
+  std::vector<Slot*> prompting;
+  for (Slot& slot : slots_) {
+    if (slot.req && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
+  }
+  std::sort(prompting.begin(), prompting.end(),
+            [](const Slot* a, const Slot* b) { return a->assigned_order < b->assigned_order; });
+  for (Slot* slot : prompting) {
+    const std::vector<llama_token>& prompt = slot->req->prompt;
+    while (slot->prompt_done < prompt.size() && batch_.n_tokens < batch_size_) {
+      const size_t i = slot->prompt_done++;
+      const bool last = slot->prompt_done == prompt.size();
+      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
+      slot->cache.push_back(prompt[i]);
+      if (last) slot->batch_index = row;
+    }
+    if (batch_.n_tokens >= batch_size_) break;
+  }
+  return batch_.n_tokens > 0;
+}
+
+void Scheduler::FailBatch(int code, std::vector<Event>* events) {
+  std::string reason = TakeRecentErrors();
+  std::string message = "llama_decode failed with code " + std::to_string(code) +
+                        (code == 1 ? " (no room left in the KV cache)" : "") + (reason.empty() ? "" : ": " + reason);
+  for (Slot& slot : slots_) {
+    if (!slot.req) continue;
+    bool in_batch = slot.batch_index >= 0;
+    for (int32_t i = 0; !in_batch && i < batch_.n_tokens; i++) in_batch = batch_.seq_id[i][0] == slot.seq;
+    if (!in_batch) continue;
+    Event e;
+    e.id = slot.req->id;
+    e.kind = Event::Kind::Error;
+    e.final = true;
+    e.message = message;
+    events->push_back(std::move(e));
+    slot.req.reset();
+    ClearSlotCache(slot);
+    active_slots_--;
+    stat_active_--;
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_--;
+  }
+}
+
+void Scheduler::SampleSlots(std::vector<Event>* events) {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  for (Slot& slot : slots_) {
+    if (!slot.req || slot.batch_index < 0) continue;
+    Request& req = *slot.req;
+    const llama_token token = llama_sampler_sample(req.sampler.get(), ctx_, slot.batch_index);
+    if (slot.generated == 0) slot.first_token = Clock::now();
+    if (llama_vocab_is_eog(vocab, token)) {
+      Finish(slot, "stop", -1, events);
+      continue;
+    }
+    slot.generated++;
+    const std::string piece = TokenToPiece(vocab, token, req.render_special);
+    slot.out_tokens.push_back(token);
+    if (req.top_logprobs >= 0) {
+      TokenLogprob lp;
+      lp.token = token;
+      lp.text = piece;
+      ComputeLogprobs(llama_get_logits_ith(ctx_, slot.batch_index), n_vocab_, token, req.top_logprobs, &lp.logprob,
+                      &lp.top);
+      for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
+      slot.out_logprobs.push_back(std::move(lp));
+    }
+    TextStream::Step step = slot.text.Push(piece);
+    slot.out_text += step.emit;
+    if (step.stop_index >= 0) {
+      Finish(slot, "stop", step.stop_index, events);
+    } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
+      Finish(slot, "length", -1, events);
+    } else if (slot.cache.size() >= static_cast<size_t>(context_size_)) {
+      Finish(slot, "length", -1, events);  // no position left for this token
+    } else {
+      slot.pending = token;
+      slot.has_pending = true;
+      if (!slot.out_text.empty()) EmitChunk(slot, events);
+    }
+  }
+}
+
+void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
+  Event e;
+  e.id = slot.req->id;
+  e.kind = Event::Kind::Chunk;
+  e.text.swap(slot.out_text);
+  e.tokens.swap(slot.out_tokens);
+  e.logprobs.swap(slot.out_logprobs);
+  events->push_back(std::move(e));
+}
+
+void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events) {
+  const Clock::time_point now = Clock::now();
+  if (stop_index < 0) slot.out_text += slot.text.Flush();
+  if (!slot.out_text.empty() || !slot.out_tokens.empty()) EmitChunk(slot, events);
+  Request& req = *slot.req;
+  Event e;
+  e.id = req.id;
+  e.kind = Event::Kind::Done;
+  e.final = true;
+  e.finish_reason = reason;
+  e.stop_index = stop_index;
+  e.prompt_tokens = static_cast<int>(req.prompt.size());
+  e.completion_tokens = slot.generated;
+  e.cached_tokens = static_cast<int>(slot.cached);
+  e.queue_ms = MsBetween(req.submitted, slot.assigned);
+  const bool started = slot.generated > 0 || std::strcmp(reason, "cancelled") != 0;
+  e.prompt_ms = started ? MsBetween(slot.assigned, slot.first_token) : MsBetween(slot.assigned, now);
+  e.generation_ms = started ? MsBetween(slot.first_token, now) : 0;
+  events->push_back(std::move(e));
+  slot.req.reset();
+  slot.has_pending = false;
+  slot.batch_index = -1;
+  slot.last_used = ++use_counter_;
+  active_slots_--;
+  stat_active_--;
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_--;
+}
+
+void Scheduler::ClearSlotCache(Slot& slot) {
+  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  slot.cache.clear();
+}
+
+}  // namespace gguf_serve

@@ -1,0 +1,104 @@
+import { loadBinding } from './binding.js';
+import { Embedder } from './embedder.js';
+import { callNative, DisposedError, InvalidArgumentError, wrapNativeError } from './errors.js';
+import type { ModelNative } from './native-types.js';
+import { Scheduler } from './scheduler.js';
+import type {
+  DetokenizeOptions,
+  EmbedderOptions,
+  ModelLoadOptions,
+  ModelMetadata,
+  SchedulerOptions,
+  TokenizeOptions,
+} from './types.js';
+
+/** A loaded GGUF model: metadata, tokenizer, and the factory of its Schedulers and Embedders. */
+export class Model {
+  readonly path: string;
+  readonly metadata: ModelMetadata;
+  readonly #native: ModelNative;
+  readonly #children = new Set<Scheduler | Embedder>();
+  #disposed = false;
+
+  private constructor(path: string, native: ModelNative) {
+    this.path = path;
+    this.#native = native;
+    const metadata = native.metadata();
+    Object.freeze(metadata.kv);
+    this.metadata = Object.freeze(metadata);
+  }
+
+  /** Loads a GGUF file off the JS thread. Rejects (never crashes) on a missing or bad file. */
+  static async load(path: string, options: ModelLoadOptions = {}): Promise<Model> {
+    if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('Model.load: path must be a non-empty string');
+    const gpuLayers = options.gpuLayers ?? 0;
+    if (!Number.isInteger(gpuLayers) || gpuLayers < -1) throw new InvalidArgumentError('gpuLayers must be an integer >= -1');
+    options.signal?.throwIfAborted();
+    const binding = loadBinding();
+    const stack = new Error().stack;
+    const { promise, abort } = binding.Model.load(path, { vocabOnly: !!options.vocabOnly, gpuLayers }, options.onProgress);
+    const onAbort = () => abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return new Model(path, await promise);
+    } catch (err) {
+      throw wrapNativeError(err, stack);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  tokenize(text: string, options: TokenizeOptions = {}): number[] {
+    this.#check();
+    if (typeof text !== 'string') throw new InvalidArgumentError('tokenize: text must be a string');
+    return Array.from(callNative(() => this.#native.tokenize(text, options.addSpecial ?? true, options.parseSpecial ?? false)));
+  }
+
+  detokenize(tokens: ArrayLike<number>, options: DetokenizeOptions = {}): string {
+    this.#check();
+    return callNative(() => this.#native.detokenize(Array.from(tokens), options.removeSpecial ?? false, options.unparseSpecial ?? false));
+  }
+
+  /** The raw bytes of one token (a piece may be part of a multi-byte character). */
+  tokenBytes(token: number, renderSpecial = false): Buffer {
+    this.#check();
+    return callNative(() => this.#native.tokenPiece(token, renderSpecial));
+  }
+
+  /** One token as text (a partial character shows as U+FFFD). */
+  tokenPiece(token: number, renderSpecial = false): string {
+    return this.tokenBytes(token, renderSpecial).toString('utf8');
+  }
+
+  /** A context with `parallel` slots that decodes all active requests together. */
+  createScheduler(options: SchedulerOptions = {}): Scheduler {
+    this.#check();
+    const scheduler = new Scheduler(this, this.#native, options, () => this.#children.delete(scheduler));
+    this.#children.add(scheduler);
+    return scheduler;
+  }
+
+  /** A context for pooled embeddings of this model. */
+  createEmbedder(options: EmbedderOptions = {}): Embedder {
+    this.#check();
+    const embedder = new Embedder(this, this.#native, options, () => this.#children.delete(embedder));
+    this.#children.add(embedder);
+    return embedder;
+  }
+
+  /** Frees the weights once its schedulers and embedders are gone; they are disposed first. Safe twice. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await Promise.all([...this.#children].map((c) => c.dispose()));
+    this.#native.dispose();
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new DisposedError('the model has been disposed');
+  }
+}

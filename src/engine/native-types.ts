@@ -1,0 +1,52 @@
+// Shapes of the native classes as the addon exposes them (see native/*.h). Internal: the public
+// API is the wrappers in model.ts, scheduler.ts and embedder.ts.
+import type { ModelMetadata } from './types.js';
+
+export interface ModelNative {
+  metadata(): ModelMetadata;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: ArrayLike<number>, removeSpecial: boolean, unparseSpecial: boolean): string;
+  tokenPiece(token: number, renderSpecial: boolean): Buffer;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeLogprob {
+  token: number;
+  bytes: Buffer;
+  logprob: number;
+  top: { token: number; bytes: Buffer; logprob: number }[];
+}
+
+export type SchedulerEvent =
+  | { id: number; type: 'chunk'; text: string; tokens: number[]; logprobs?: NativeLogprob[] }
+  | {
+      id: number;
+      type: 'done';
+      finishReason: 'stop' | 'length' | 'cancelled';
+      stopIndex: number;
+      promptTokens: number;
+      completionTokens: number;
+      cachedTokens: number;
+      queueMs: number;
+      promptMs: number;
+      generationMs: number;
+    }
+  | { id: number; type: 'error'; message: string };
+
+export interface SchedulerNative {
+  submit(id: number, prompt: Int32Array | number[], options: object): void;
+  cancel(id: number): void;
+  stats(): { parallel: number; contextSize: number; activeSlots: number; queued: number };
+  dispose(): void;
+}
+
+export type EmbedderEvent =
+  | { id: number; type: 'done'; embeddings: Float32Array[] }
+  | { id: number; type: 'error'; message: string };
+
+export interface EmbedderNative {
+  submit(id: number, inputs: (Int32Array | number[])[]): void;
+  info(): { dimensions: number; contextSize: number; pooling: 'mean' | 'cls' | 'last'; normalize: boolean; maxSequences: number };
+  dispose(): void;
+}

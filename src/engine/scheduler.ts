@@ -1,0 +1,108 @@
+import { loadBinding } from './binding.js';
+import { callNative, DisposedError, InvalidArgumentError } from './errors.js';
+import { Generation } from './generation.js';
+import type { Model } from './model.js';
+import type { ModelNative, SchedulerEvent, SchedulerNative } from './native-types.js';
+import type { GenerateOptions, SchedulerOptions, SchedulerStats } from './types.js';
+
+/**
+ * One context with N slots: every active request advances in the same decode step (continuous
+ * batching, on a native thread). generate() throws at once for bad options, a prompt that does
+ * not fit (ContextLengthError) or a full queue (OverloadedError); later failures reject `result`.
+ */
+export class Scheduler {
+  readonly model: Model;
+  readonly options: Readonly<SchedulerOptions>;
+  #native: SchedulerNative;
+  #running = new Map<number, Generation>();
+  #nextId = 1;
+  #disposed = false;
+  #onDispose: () => void;
+
+  /** @internal use model.createScheduler() */
+  constructor(model: Model, modelNative: ModelNative, options: SchedulerOptions, onDispose: () => void) {
+    this.model = model;
+    this.options = { ...options };
+    this.#onDispose = onDispose;
+    const { Scheduler: Native } = loadBinding();
+    this.#native = callNative(() => new Native(modelNative, { ...options }, (events) => this.#onEvents(events as SchedulerEvent[])));
+  }
+
+  generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
+    if (this.#disposed) throw new DisposedError('the scheduler has been disposed');
+    options.signal?.throwIfAborted();
+    const tokens =
+      typeof prompt === 'string'
+        ? this.model.tokenize(prompt, { addSpecial: options.addBos ?? true, parseSpecial: options.parseSpecial ?? true })
+        : Array.from(prompt);
+    const stop = options.stop ?? [];
+    if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string')) throw new InvalidArgumentError('stop must be an array of strings');
+    const id = this.#nextId++;
+    const generation = new Generation(id, stop, () => this.#native.cancel(id));
+    callNative(() => this.#native.submit(id, Int32Array.from(tokens), toNativeOptions(options, stop)));
+    this.#running.set(id, generation);
+    const signal = options.signal;
+    if (signal) {
+      const onAbort = () => generation.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      generation.result.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+    }
+    return generation;
+  }
+
+  stats(): SchedulerStats {
+    if (this.#disposed) throw new DisposedError('the scheduler has been disposed');
+    return this.#native.stats();
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Stops the engine thread (within one decode step) and fails what was still running. Safe twice. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#native.dispose();
+    for (const g of this.#running.values()) g._fail(new DisposedError('the scheduler was disposed during generation'));
+    this.#running.clear();
+    this.#onDispose();
+  }
+
+  #onEvents(events: SchedulerEvent[]): void {
+    for (const event of events) {
+      const generation = this.#running.get(event.id);
+      if (!generation) continue;
+      generation._onEvent(event);
+      if (event.type !== 'chunk') this.#running.delete(event.id);
+    }
+  }
+}
+
+function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unknown> {
+  let logitBias: [number, number][] | undefined;
+  if (o.logitBias) {
+    const entries = o.logitBias instanceof Map ? [...o.logitBias.entries()] : Object.entries(o.logitBias);
+    logitBias = entries.map(([token, bias]) => [Number(token), Number(bias)]);
+  }
+  return {
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    minP: o.minP,
+    typicalP: o.typicalP,
+    repeatPenalty: o.repeatPenalty,
+    repeatLastN: o.repeatLastN,
+    presencePenalty: o.presencePenalty,
+    frequencyPenalty: o.frequencyPenalty,
+    seed: o.seed,
+    logitBias,
+    grammar: o.grammar,
+    maxTokens: o.maxTokens,
+    stop,
+    ignoreEos: o.ignoreEos,
+    renderSpecial: o.renderSpecial,
+    logprobs: o.logprobs,
+    topLogprobs: o.topLogprobs,
+  };
+}
