@@ -88,7 +88,7 @@ class FileSource implements ByteSource {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** Reads the GGUF primitives from a ByteSource. */
 class Parser {
