@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// gguf-serve command line: `serve` (the OpenAI-compatible server), `info` (a model's metadata).
+// The engine (native addon) is loaded only by the commands that need it, so --help and
+// configuration errors work without a built addon.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, formatConfig, loadConfig, optionsHelp, resolveModelPath } from './config.js';
+
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const HELP = `gguf-serve ${version()}: a local OpenAI-compatible API server for GGUF models
+
+Usage:
+  gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1)
+  gguf-serve info --model PATH              Print a model's metadata and GGUF key/values
+  gguf-serve --help | --version
+
+serve options:
+${optionsHelp()}
+
+Precedence: environment (OPENEDAI_PORT, OPENEDAI_CERT_PATH, OPENEDAI_KEY_PATH, OPENEDAI_DEBUG,
+OPENEDAI_EMBEDDING_MODEL, OPENEDAI_EMBEDDING_DEVICE, SD_WEBUI_URL) > flags > settings.yaml > defaults.
+settings.yaml takes every flag name as a key (api-port: 5001) and text-generation-webui's
+openai-embedding_device, openai-embedding_model, openai-sd_webui_url, openai-debug.
+
+API documentation: /docs on the running server; OpenAPI: /openapi.json.
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`gguf-serve: ${message}\n`);
+  process.exit(code);
+}
+
+/** Model load progress, on a terminal only (a log file gets one line at the end). */
+function progressPrinter(): ((fraction: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = -1;
+  return (fraction) => {
+    const pct = Math.floor(fraction * 100);
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const filled = Math.round((pct / 100) * width);
+    process.stderr.write(`\rLoading model [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}%${pct >= 100 ? '\n' : ''}`);
+  };
+}
+
+async function serve(argv: string[]): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  if (loaded.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (loaded.positionals.length > 0) fail(`unexpected argument '${loaded.positionals[0]}'. Run gguf-serve --help.`);
+  const { config } = loaded;
+  process.stdout.write(`${formatConfig(loaded)}\n`);
+  if (!config.model) {
+    fail('no model given. Pass one with --model PATH (a .gguf file, or a file name in --models-dir), '
+      + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
+  }
+
+  // Loaded here, not at the top: these import the engine (the native addon).
+  const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
+  const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const progress = progressPrinter();
+  const host = new ModelHost({
+    modelsDir: config.modelsDir,
+    gpuLayers: config.gpuLayers,
+    scheduler: {
+      parallel: config.parallel,
+      ...(config.ctxSize !== null ? { contextSize: config.ctxSize } : {}),
+      ...(config.threads !== null ? { threads: config.threads, threadsBatch: config.threads } : {}),
+    },
+    onProgress: progress,
+    log,
+  });
+  try {
+    await host.loadFile(config.model);
+  } catch (err) {
+    fail((err as Error).message, 1);
+  }
+  let running;
+  try {
+    running = await startApiServer({ config, host, version: version(), log });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (choose another with --api-port)` : e.message;
+    await host.close();
+    fail(`cannot listen on ${config.host}:${config.port}: ${why}`, 1);
+  }
+  process.stdout.write(`gguf-serve listening on ${running.url} (OpenAI base URL: ${running.url}/v1, docs: ${running.url}/docs)\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    await running.close();
+    await host.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function info(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { model: { type: 'string' }, 'models-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    fail(`${(err as Error).message}. Usage: gguf-serve info --model PATH`);
+  }
+  if (values.help) {
+    process.stdout.write('Usage: gguf-serve info --model PATH\nLoads the model and prints its metadata, chat template and every GGUF key/value.\n');
+    return;
+  }
+  if (!values.model) fail('info needs a model: gguf-serve info --model PATH');
+  let file: string;
+  try {
+    file = resolveModelPath(values.model, path.resolve(values['models-dir'] ?? 'models'));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { loadModel } = require('./http/engine.js') as typeof import('./http/engine.js');
+  let model;
+  try {
+    model = await loadModel(file, { onProgress: progressPrinter() });
+  } catch (err) {
+    fail(`cannot load ${file}: ${(err as Error).message}`, 1);
+  }
+  const md = model.metadata;
+  const piece = (t: number | null) => (t === null || t < 0 ? '(none)' : `${t} ${JSON.stringify(model.tokenPiece(t, true))}`);
+  const lines = [
+    `file:            ${file}`,
+    `architecture:    ${md.architecture}`,
+    `name:            ${md.name ?? '(none)'}`,
+    `parameters:      ${md.parameterCount.toLocaleString('en-US')}`,
+    `size:            ${md.sizeBytes.toLocaleString('en-US')} bytes`,
+    `context (train): ${md.contextLengthTrained}`,
+    `embedding size:  ${md.embeddingSize}`,
+    `layers / heads:  ${md.layerCount} / ${md.headCount} (kv ${md.headCountKv})`,
+    `vocabulary:      ${md.vocabSize} (${md.vocabType})`,
+    `BOS / EOS / EOT: ${piece(md.bos)} / ${piece(md.eos)} / ${piece(md.eot)}`,
+    `adds BOS:        ${md.addBos}`,
+    `encoder/decoder: ${md.hasEncoder} / ${md.hasDecoder}`,
+    `chat template:   ${md.chatTemplate === null ? '(none: guessed from the name at serve time)' : `\n${md.chatTemplate}`}`,
+    '',
+    'GGUF key/values:',
+    ...Object.entries(md.kv).map(([k, v]) => `  ${k} = ${v}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  model.dispose();
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    if (command === undefined) process.exitCode = 1;
+    return;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (command === 'serve') return serve(rest);
+  if (command === 'info') return info(rest);
+  fail(`unknown command '${command}'. Commands: serve, info. Run gguf-serve --help.`);
+}
+
+main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

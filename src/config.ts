@@ -1,0 +1,255 @@
+// The server configuration, resolved in ONE place with this precedence:
+//   environment (OPENEDAI_*, SD_WEBUI_URL) > CLI flags > settings.yaml > defaults
+// Each value remembers where it came from, so the effective configuration can be printed at start.
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ServerConfig {
+  port: number;
+  /** true: all interfaces (0.0.0.0); false: 127.0.0.1 only. */
+  listen: boolean;
+  host: string;
+  apiKey: string | null;
+  sslKeyfile: string | null;
+  sslCertfile: string | null;
+  /** Resolved path of the model file to load at start. */
+  model: string | null;
+  modelsDir: string;
+  ctxSize: number | null;
+  parallel: number;
+  threads: number | null;
+  gpuLayers: number;
+  embeddingModel: string | null;
+  embeddingDevice: string | null;
+  sdWebuiUrl: string | null;
+  debug: boolean;
+  settingsFile: string | null;
+  /** Largest request body accepted (bytes); bigger is a 413. */
+  maxBodyBytes: number;
+}
+
+export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
+type Kind = 'string' | 'boolean' | 'integer' | 'path' | 'url';
+
+interface OptionSpec {
+  key: keyof ServerConfig;
+  flag: string;
+  kind: Kind;
+  env?: string;
+  /** Extra settings.yaml keys (text-generation-webui's names); the flag name always works too. */
+  settingsKeys?: string[];
+  default: unknown;
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+/** Every option: flag, environment variable, settings.yaml keys, default, and what it means. */
+export const OPTIONS: OptionSpec[] = [
+  { key: 'port', flag: 'api-port', kind: 'integer', env: 'OPENEDAI_PORT', default: 5000, min: 0, max: 65535, help: 'Port to listen on (0 = any free port)' },
+  { key: 'listen', flag: 'listen', kind: 'boolean', default: false, help: 'Listen on all interfaces instead of 127.0.0.1' },
+  { key: 'apiKey', flag: 'api-key', kind: 'string', default: null, help: 'Require "Authorization: Bearer KEY" on every /v1 route' },
+  { key: 'sslKeyfile', flag: 'ssl-keyfile', kind: 'path', env: 'OPENEDAI_KEY_PATH', default: null, help: 'TLS private key (PEM); with --ssl-certfile serves HTTPS' },
+  { key: 'sslCertfile', flag: 'ssl-certfile', kind: 'path', env: 'OPENEDAI_CERT_PATH', default: null, help: 'TLS certificate (PEM)' },
+  { key: 'model', flag: 'model', kind: 'string', default: null, help: 'GGUF model to load: a path, or a file name in --models-dir' },
+  { key: 'modelsDir', flag: 'models-dir', kind: 'string', default: 'models', help: 'Folder of .gguf files for /v1/engines/{id} and /v1/internal/model/load' },
+  { key: 'ctxSize', flag: 'ctx-size', kind: 'integer', default: null, min: 16, max: 1 << 20, help: 'Context size per slot in tokens (default: the model\'s, at most 4096)' },
+  { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },
+  { key: 'threads', flag: 'threads', kind: 'integer', default: null, min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
+  { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
+  { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings' },
+  { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model (cpu, cuda, ...)' },
+  { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI URL for /v1/images/generations' },
+  { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
+  { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
+];
+
+/** Flags only the command line knows (not config values). */
+const EXTRA_FLAGS = {
+  settings: { type: 'string' as const },
+  help: { type: 'boolean' as const, short: 'h' },
+  'public-api': { type: 'boolean' as const },
+  'public-api-id': { type: 'string' as const },
+};
+
+function parseFlags(argv: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...EXTRA_FLAGS };
+  for (const o of OPTIONS) options[o.flag] = { type: o.kind === 'boolean' ? 'boolean' : 'string' };
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. Run with --help for the list of flags.`);
+  }
+}
+
+function readSettings(file: string, explicit: boolean): Record<string, unknown> {
+  if (!fs.existsSync(file)) {
+    if (explicit) throw new ConfigError(`Settings file not found: ${file}`);
+    return {};
+  }
+  let data: unknown;
+  try {
+    data = YAML.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`Cannot parse settings file ${file}: ${(err as Error).message}`);
+  }
+  if (data == null) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`Settings file ${file} must be a YAML mapping of keys to values`);
+  return data as Record<string, unknown>;
+}
+
+function describeOrigin(spec: OptionSpec, source: ConfigSource): string {
+  if (source === 'env') return `environment variable ${spec.env}`;
+  if (source === 'flag') return `--${spec.flag}`;
+  return `settings.yaml key '${spec.flag}'`;
+}
+
+function convert(spec: OptionSpec, raw: unknown, source: ConfigSource, baseDir: string): unknown {
+  const where = describeOrigin(spec, source);
+  const bad = (why: string): never => { throw new ConfigError(`Invalid value ${JSON.stringify(raw)} for ${where}: ${why}`); };
+  switch (spec.kind) {
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      const s = String(raw).trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+      return bad('expected a boolean (1/0, true/false)');
+    }
+    case 'integer': {
+      const s = String(raw).trim();
+      if (!/^-?\d+$/.test(s)) return bad(spec.key === 'port' ? 'expected a port number (0-65535)' : 'expected an integer');
+      const n = Number(s);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        return bad(`expected an integer from ${spec.min} to ${spec.max}`);
+      }
+      return n;
+    }
+    case 'path': {
+      const p = path.resolve(baseDir, String(raw));
+      let ok = false;
+      try { ok = fs.statSync(p).isFile(); fs.accessSync(p, fs.constants.R_OK); } catch { ok = false; }
+      if (!ok) return bad(`file not found or not readable: ${p}`);
+      return p;
+    }
+    case 'url': {
+      try { return new URL(String(raw)).toString().replace(/\/$/, ''); } catch { return bad('expected a URL like http://127.0.0.1:7861'); }
+    }
+    default:
+      if (typeof raw === 'object') return bad('expected a string');
+      return String(raw);
+  }
+}
+
+export interface LoadedConfig {
+  config: ServerConfig;
+  sources: Record<keyof ServerConfig, ConfigSource>;
+  help: boolean;
+  positionals: string[];
+}
+
+/**
+ * Resolve the configuration from argv (the flags after the subcommand), the environment and
+ * settings.yaml (--settings FILE, else ./settings.yaml when present). Throws ConfigError.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  const { values: flags, positionals } = parseFlags(argv);
+  if (flags['public-api'] || flags['public-api-id'] !== undefined) {
+    throw new ConfigError('--public-api (a public Cloudflare tunnel) is not supported by gguf-serve. Use --listen to serve your local network, and put a reverse proxy or tunnel of your choice in front of it.');
+  }
+  const settingsFlag = flags.settings as string | undefined;
+  const settingsFile = settingsFlag ? path.resolve(cwd, settingsFlag) : path.join(cwd, 'settings.yaml');
+  const settings = readSettings(settingsFile, Boolean(settingsFlag));
+  const usedSettings = fs.existsSync(settingsFile) ? settingsFile : null;
+
+  const config = {} as Record<string, unknown>;
+  const sources = {} as Record<string, ConfigSource>;
+  for (const spec of OPTIONS) {
+    const settingsValue = [spec.flag, spec.flag.replace(/-/g, '_'), ...(spec.settingsKeys ?? [])]
+      .map((k) => settings[k]).find((v) => v !== undefined && v !== null);
+    const envValue = spec.env !== undefined && env[spec.env] !== undefined && env[spec.env] !== '' ? env[spec.env] : undefined;
+    const candidates: Array<[ConfigSource, unknown]> = [
+      ['env', envValue],
+      ['flag', flags[spec.flag]],
+      ['settings', settingsValue],
+    ];
+    const found = candidates.find(([, v]) => v !== undefined);
+    if (found) {
+      // Relative paths are relative to the working directory, wherever they were written.
+      config[spec.key] = convert(spec, found[1], found[0], cwd);
+      sources[spec.key] = found[0];
+    } else {
+      config[spec.key] = spec.default;
+      sources[spec.key] = 'default';
+    }
+  }
+
+  const c = config as unknown as ServerConfig;
+  c.host = c.listen ? '0.0.0.0' : '127.0.0.1';
+  sources.host = sources.listen;
+  c.settingsFile = usedSettings;
+  sources.settingsFile = settingsFlag ? 'flag' : 'default';
+  c.modelsDir = path.resolve(cwd, c.modelsDir);
+  if (sources.modelsDir !== 'default' && !isDir(c.modelsDir)) {
+    throw new ConfigError(`--models-dir: not a folder: ${c.modelsDir}`);
+  }
+  if ((c.sslKeyfile === null) !== (c.sslCertfile === null)) {
+    throw new ConfigError('HTTPS needs both --ssl-keyfile (OPENEDAI_KEY_PATH) and --ssl-certfile (OPENEDAI_CERT_PATH).');
+  }
+  if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
+  if (c.model !== null) c.model = resolveModelPath(c.model, c.modelsDir, cwd);
+  return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
+}
+
+function isDir(p: string): boolean {
+  try { return fs.statSync(p).isDirectory(); } catch { return false; }
+}
+
+function isFile(p: string): boolean {
+  try { return fs.statSync(p).isFile(); } catch { return false; }
+}
+
+/** --model: a path, else a name inside --models-dir (".gguf" optional). */
+export function resolveModelPath(model: string, modelsDir: string, cwd = process.cwd()): string {
+  const candidates = [path.resolve(cwd, model), path.join(modelsDir, model), path.join(modelsDir, `${model}.gguf`)];
+  const found = candidates.find(isFile);
+  if (!found) throw new ConfigError(`Model file not found: ${model} (looked for ${candidates.join(', ')})`);
+  return found;
+}
+
+/** The effective configuration as printed at start: one line per option with its source. */
+export function formatConfig(loaded: LoadedConfig): string {
+  const { config, sources } = loaded;
+  const lines = ['Effective configuration (env > flags > settings.yaml > defaults):'];
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length));
+  for (const spec of OPTIONS) {
+    let value = config[spec.key] as unknown;
+    if (spec.key === 'apiKey' && value) value = '<redacted>';
+    const shown = value === null ? '(none)' : String(value);
+    lines.push(`  ${spec.flag.padEnd(width)}  ${shown}  [${sources[spec.key]}${sources[spec.key] === 'env' ? `: ${spec.env}` : ''}]`);
+  }
+  lines.push(`  ${'settings'.padEnd(width)}  ${config.settingsFile ?? '(none)'}`);
+  return lines.join(os.EOL);
+}
+
+/** The flag list for --help, generated from OPTIONS. */
+export function optionsHelp(): string {
+  const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 12;
+  const lines = OPTIONS.map((o) => {
+    const left = `  --${o.flag}${o.kind === 'boolean' ? '' : ' ARG'}`;
+    const extra = [o.env ? `env ${o.env}` : '', o.default !== null && o.default !== false ? `default ${o.default}` : ''].filter(Boolean).join('; ');
+    return `${left.padEnd(width)}${o.help}${extra ? ` (${extra})` : ''}`;
+  });
+  lines.push(`${'  --settings FILE'.padEnd(width)}settings.yaml to read (default: ./settings.yaml when present)`);
+  return lines.join('\n');
+}

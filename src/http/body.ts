@@ -1,0 +1,26 @@
+// Reads a JSON request body with a size limit (413 above it) and a clear 400 for bad JSON.
+import type { IncomingMessage } from 'node:http';
+import { ApiError, badRequest } from '../openai/errors.js';
+
+function tooLarge(limit: number): ApiError {
+  return new ApiError(413, `The request body is larger than the server's limit of ${limit} bytes.`, { code: 'request_too_large' });
+}
+
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw badRequest('The request body is empty; send a JSON object.', null, 'invalid_body');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`We could not parse the JSON body of your request: ${(err as Error).message}`, null, 'invalid_json');
+  }
+}

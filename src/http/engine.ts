@@ -1,0 +1,37 @@
+// The part of the engine (src/engine/) the HTTP layer uses, as structural types from the engine's
+// contract (types.ts), and the one place that loads the engine: lazily, so that `--help`, config
+// errors and unit tests never need the native addon.
+import type {
+  DetokenizeOptions, GenerateOptions, GenerationChunk, GenerationResult, ModelLoadOptions, ModelMetadata,
+  SchedulerOptions, SchedulerStats, TokenizeOptions,
+} from '../engine/types.js';
+
+export interface GenerationLike extends AsyncIterable<GenerationChunk> {
+  readonly result: Promise<GenerationResult>;
+  cancel(): void;
+}
+
+export interface SchedulerLike {
+  generate(prompt: string | number[], opts?: GenerateOptions): GenerationLike;
+  stats(): SchedulerStats;
+  dispose(): Promise<void>;
+}
+
+export interface ModelLike {
+  readonly path: string;
+  readonly metadata: ModelMetadata;
+  tokenize(text: string, opts?: TokenizeOptions): number[];
+  detokenize(tokens: number[], opts?: DetokenizeOptions): string;
+  tokenPiece(token: number, renderSpecial?: boolean): string;
+  createScheduler(opts?: SchedulerOptions): SchedulerLike;
+  dispose(): void;
+}
+
+export type ModelLoader = (path: string, opts?: ModelLoadOptions) => Promise<ModelLike>;
+
+/** Model.load from src/engine/model.ts, required on first use. */
+export const loadModel: ModelLoader = async (modelPath, opts) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Model } = require('../engine/model.js') as { Model: { load: ModelLoader } };
+  return Model.load(modelPath, opts);
+};

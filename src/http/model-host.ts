@@ -1,0 +1,152 @@
+// Holds the loaded model and its scheduler, and swaps them when a client loads another model from
+// --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
+// names inside --models-dir only: never a path, never outside it.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SchedulerOptions } from '../engine/types.js';
+import { loadModel as defaultLoader, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
+import type { PromptModelInfo } from '../prompt/chat-prompt.js';
+import { ApiError, badRequest, notFound } from '../openai/errors.js';
+
+export interface LoadedModel {
+  id: string;
+  path: string;
+  model: ModelLike;
+  scheduler: SchedulerLike;
+  prompt: PromptModelInfo;
+  /** Unix seconds when it was loaded (the `created` of model objects). */
+  created: number;
+}
+
+export interface ModelHostOptions {
+  modelsDir: string;
+  scheduler?: SchedulerOptions;
+  gpuLayers?: number;
+  loader?: ModelLoader;
+  onProgress?: (fraction: number, file: string) => void;
+  log?: (line: string) => void;
+}
+
+/** Counts of generations, reported by /health (and used by tests to see cancellation). */
+export interface GenerationCounters {
+  started: number;
+  active: number;
+  completed: number;
+  cancelled: number;
+  failed: number;
+}
+
+export function modelIdFromPath(file: string): string {
+  return path.basename(file).replace(/\.gguf$/i, '');
+}
+
+export class ModelHost {
+  readonly modelsDir: string;
+  readonly counters: GenerationCounters = { started: 0, active: 0, completed: 0, cancelled: 0, failed: 0 };
+  private loaded: LoadedModel | null = null;
+  /** Loads run one at a time: each waits for the previous one. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly opts: ModelHostOptions;
+
+  constructor(opts: ModelHostOptions) {
+    this.opts = opts;
+    this.modelsDir = path.resolve(opts.modelsDir);
+  }
+
+  /** The loaded model; 503 when none is. */
+  current(): LoadedModel {
+    if (!this.loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
+    return this.loaded;
+  }
+
+  get currentOrNull(): LoadedModel | null {
+    return this.loaded;
+  }
+
+  /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
+  listModelIds(): string[] {
+    let files: string[];
+    try { files = fs.readdirSync(this.modelsDir); } catch { return []; }
+    return files.filter((f) => /\.gguf$/i.test(f) && !f.startsWith('.')).map(modelIdFromPath).sort();
+  }
+
+  /** A model name from a request -> a file inside --models-dir; 400 for paths, 404 for unknown. */
+  resolveName(name: string): string {
+    if (!name || name.includes('/') || name.includes('\\') || name.includes('\0') || name === '.' || name.startsWith('..') || path.isAbsolute(name)) {
+      throw badRequest(`Invalid model name '${name}': give a file name inside the models folder, not a path.`, 'model', 'invalid_model_name');
+    }
+    const realDir = safeRealpath(this.modelsDir);
+    for (const candidate of [name, `${name}.gguf`]) {
+      const file = path.join(this.modelsDir, candidate);
+      const real = safeRealpath(file);
+      // The real path must still be inside the folder (a symlink may not point out of it).
+      if (real && realDir && real.startsWith(realDir + path.sep) && /\.gguf$/i.test(real) && fs.statSync(real).isFile()) return file;
+    }
+    throw notFound(`Model '${name}' not found in the models folder (${this.listModelIds().join(', ') || 'it is empty'}).`, 'model_not_found');
+  }
+
+  /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
+  loadFile(file: string): Promise<LoadedModel> {
+    const run = this.queue.then(() => this.swap(file));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Load a model by name from --models-dir (from a request). */
+  loadByName(name: string): Promise<LoadedModel> {
+    return this.loadFile(this.resolveName(name));
+  }
+
+  private async swap(file: string): Promise<LoadedModel> {
+    if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
+    const loader = this.opts.loader ?? defaultLoader;
+    const started = Date.now();
+    this.opts.log?.(`Loading model ${file}`);
+    let model: ModelLike;
+    try {
+      model = await loader(file, {
+        gpuLayers: this.opts.gpuLayers ?? 0,
+        onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
+      });
+    } catch (err) {
+      throw new ApiError(500, `Failed to load model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+    }
+    let scheduler: SchedulerLike;
+    try {
+      scheduler = model.createScheduler(this.opts.scheduler ?? {});
+    } catch (err) {
+      model.dispose();
+      throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+    }
+    const previous = this.loaded;
+    this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms`);
+    if (previous) await disposeLoaded(previous);
+    return this.loaded;
+  }
+
+  /** Dispose the model and scheduler (generations in flight are cancelled by the scheduler). */
+  async close(): Promise<void> {
+    await this.queue;
+    const previous = this.loaded;
+    this.loaded = null;
+    if (previous) await disposeLoaded(previous);
+  }
+}
+
+async function disposeLoaded(loaded: LoadedModel): Promise<void> {
+  try { await loaded.scheduler.dispose(); } finally { loaded.model.dispose(); }
+}
+
+function safeRealpath(p: string): string | null {
+  try { return fs.realpathSync(p); } catch { return null; }
+}
+
+function promptInfo(model: ModelLike, file: string): PromptModelInfo {
+  const md = model.metadata;
+  const piece = (t: number | null): string => {
+    if (t === null || t < 0) return '';
+    try { return model.tokenPiece(t, true); } catch { return ''; }
+  };
+  return { name: md.name ? `${modelIdFromPath(file)} ${md.name}` : modelIdFromPath(file), chatTemplate: md.chatTemplate, bosToken: piece(md.bos), eosToken: piece(md.eos) };
+}

@@ -1,0 +1,49 @@
+// The route table: every endpoint, its handler, and what /docs and /openapi.json say about it.
+import type { Route } from './router.js';
+import type { ApiContext } from './context.js';
+import { chatCompletions } from '../openai/chat.js';
+import { completions } from '../openai/completions.js';
+import { getEngine, getModel, listEngines, listModels } from '../openai/models.js';
+import * as internal from '../openai/internal.js';
+import { ApiError, notImplemented } from '../openai/errors.js';
+
+const later = (what: string) => () => { throw notImplemented(what); };
+
+function health(ctx: ApiContext): unknown {
+  const loaded = ctx.host.currentOrNull;
+  if (!loaded) throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
+  return { status: 'ok', model: loaded.id, slots: loaded.scheduler.stats(), generations: { ...ctx.host.counters } };
+}
+
+export function apiRoutes(): Route[] {
+  const v1 = (r: Omit<Route, 'auth'>): Route => ({ ...r, auth: true });
+  return [
+    v1({ method: 'POST', path: '/v1/chat/completions', handler: chatCompletions, summary: 'Chat completion (instruct, chat and chat-instruct modes)', tag: 'Chat', body: 'ChatCompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/completions', handler: completions, summary: 'Text completion', tag: 'Completions', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/text_completion', handler: completions, summary: 'Legacy alias of /v1/completions', tag: 'Completions', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'GET', path: '/v1/models', handler: listModels, summary: 'List models: the loaded one first, then the other .gguf files in --models-dir', tag: 'Models' }),
+    v1({ method: 'GET', path: '/v1/models/:id', handler: getModel, summary: 'A model object (any id is answered, as text-generation-webui does)', tag: 'Models' }),
+    v1({ method: 'GET', path: '/v1/engines', handler: listEngines, summary: 'Legacy: list models as engines', tag: 'Legacy' }),
+    v1({ method: 'GET', path: '/v1/engines/:id', handler: getEngine, summary: 'Legacy: load the model file :id from --models-dir (never a path outside it)', tag: 'Legacy' }),
+    v1({ method: 'POST', path: '/v1/engines/:id/completions', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/engines/:id/generate', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
+    v1({ method: '*', path: '/v1/engines/:id/embeddings', handler: later('Embeddings'), summary: 'Legacy embeddings', tag: 'Legacy', notImplemented: true }),
+    v1({ method: 'POST', path: '/v1/internal/encode', handler: internal.encode, summary: 'Tokenize text', tag: 'Internal', body: 'EncodeRequest' }),
+    v1({ method: 'POST', path: '/v1/internal/decode', handler: internal.decode, summary: 'Detokenize token ids', tag: 'Internal', body: 'DecodeRequest' }),
+    v1({ method: 'POST', path: '/v1/internal/token-count', handler: internal.tokenCount, summary: 'Count the tokens of a text', tag: 'Internal', body: 'TokenCountRequest' }),
+    v1({ method: 'GET', path: '/v1/internal/model/info', handler: internal.modelInfo, summary: 'The loaded model', tag: 'Internal' }),
+    v1({ method: 'GET', path: '/v1/internal/model/list', handler: internal.modelList, summary: 'The .gguf files in --models-dir', tag: 'Internal' }),
+    v1({ method: 'POST', path: '/v1/internal/model/load', handler: internal.modelLoad, summary: 'Load a model from --models-dir (replaces the loaded one)', tag: 'Internal', body: 'ModelLoadRequest' }),
+    v1({ method: 'GET', path: '/v1/internal/templates', handler: internal.templates, summary: 'Built-in instruction templates and characters', tag: 'Internal' }),
+    v1({ method: '*', path: '/v1/embeddings', handler: later('Embeddings'), summary: 'Embeddings', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/moderations', handler: later('Moderations'), summary: 'Moderations', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/images/*', handler: later('Images'), summary: 'Images (generations, edits, variations)', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/audio/*', handler: later('Audio'), summary: 'Audio (transcriptions, translations, speech)', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/files/*', handler: later('Files'), summary: 'Files', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/fine-tunes/*', handler: later('Fine-tuning'), summary: 'Fine-tunes', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/fine_tuning/*', handler: later('Fine-tuning'), summary: 'Fine-tuning', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/search', handler: later('Search'), summary: 'Search', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/edits', handler: () => { throw new ApiError(410, 'The /v1/edits endpoint was removed; use /v1/chat/completions instead.', { code: 'endpoint_removed' }); }, summary: 'Removed: use /v1/chat/completions', tag: 'Legacy' }),
+    { method: 'GET', path: '/health', handler: health, summary: 'Health: the loaded model, its slots and generation counts (open without API key)', tag: 'Server', auth: false },
+  ];
+}

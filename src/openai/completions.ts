@@ -1,0 +1,114 @@
+// POST /v1/completions (and the legacy /v1/engines/{id}/completions|generate): one or more prompts
+// (text or token ids), n choices each (choice index = prompt * n + i), JSON or SSE.
+import type { ApiContext } from '../http/context.js';
+import type { LoadedModel } from '../http/model-host.js';
+import { validateRequest } from './validate.js';
+import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
+import { checkPromptFits, promptTokens, runChoices, type ChoiceJob, type ChoiceOutcome } from './generate.js';
+import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf } from './responses.js';
+import { badRequest, unsupported } from './errors.js';
+
+type CompletionRequest = GenerationRequest & {
+  prompt: string | string[] | number[] | number[][];
+  echo?: boolean | null;
+  model?: string | null;
+};
+
+interface PreparedPrompt { text: string; tokens: number[] }
+
+/** Every prompt form -> text (for echo) and tokens (what is generated from). */
+function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt'], addBos: boolean): PreparedPrompt[] {
+  const vocab = loaded.model.metadata.vocabSize;
+  const list: Array<string | number[]> = typeof prompt === 'string' ? [prompt]
+    : typeof prompt[0] === 'number' ? [prompt as number[]]
+      : (prompt as Array<string | number[]>);
+  return list.map((p, i) => {
+    const param = list.length > 1 ? `prompt[${i}]` : 'prompt';
+    if (typeof p === 'string') {
+      const tokens = promptTokens(loaded, p, addBos);
+      checkPromptFits(loaded, tokens, param);
+      return { text: p, tokens };
+    }
+    const bad = p.find((t) => t >= vocab);
+    if (bad !== undefined) throw badRequest(`Token id ${bad} in '${param}' is outside the vocabulary (0 to ${vocab - 1}).`, param, 'invalid_value');
+    checkPromptFits(loaded, p, param);
+    // Token prompts are used exactly as given (no BOS added).
+    return { text: loaded.model.detokenize(p, { unparseSpecial: true }), tokens: p };
+  });
+}
+
+export async function completions(ctx: ApiContext): Promise<unknown> {
+  const body = validateRequest<CompletionRequest>('CompletionRequest', ctx.body);
+  const loaded = ctx.host.current();
+  const plan = planGeneration(body, 'completion', loaded.model.metadata.vocabSize);
+  const echo = body.echo === true;
+  if (echo && plan.logprobs) throw unsupported('echo', 'echo with logprobs needs prompt log-probabilities, which the engine does not compute');
+  const prompts = preparePrompts(loaded, body.prompt, plan.addBos);
+  ctx.debug(`completion prompts: ${JSON.stringify(prompts.map((p) => p.text))}`);
+
+  const jobs: ChoiceJob[] = prompts.flatMap((p, pi) => Array.from({ length: plan.n }, (_, i) => ({
+    index: pi * plan.n + i, tokens: p.tokens, options: optionsForChoice(plan, i),
+  })));
+  const promptOf = (index: number) => prompts[Math.floor(index / plan.n)];
+  const head = { id: newId('cmpl'), object: 'text_completion', created: unixNow(), model: loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };
+  const usage = (outcomes: Array<Pick<ChoiceOutcome, 'completionTokens' | 'cachedTokens'>>) =>
+    usageOf(prompts.map((p) => p.tokens.length), outcomes);
+
+  if (plan.maxTokens === 0) {
+    // Nothing to generate: the (echoed) prompt only, as OpenAI does for max_tokens 0.
+    const outcomes = jobs.map((j) => ({ index: j.index, text: '', finishReason: 'length' as const, logprobs: [], promptTokens: 0, completionTokens: 0, cachedTokens: 0 }));
+    if (!plan.stream) return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes));
+    const stream = ctx.openStream();
+    for (const o of outcomes) await stream.send({ ...head, choices: [{ index: o.index, text: echo ? promptOf(o.index).text : '', logprobs: null, finish_reason: 'length' }] });
+    if (plan.includeUsage) await stream.send({ ...head, choices: [], usage: usage(outcomes) });
+    stream.end();
+    return undefined;
+  }
+
+  if (!plan.stream) {
+    const outcomes = await runChoices(loaded, ctx.host.counters, jobs, ctx.signal);
+    return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes));
+  }
+
+  const stream = ctx.openStream();
+  const usageField = plan.includeUsage ? { usage: null } : {};
+  const offsets = new Map<number, number>();
+  const send = (index: number, text: string, logprobs: unknown, finishReason: string | null) =>
+    stream.send({ ...head, choices: [{ index, text, logprobs, finish_reason: finishReason }], ...usageField });
+  const begin = async (index: number) => {
+    if (offsets.has(index)) return;
+    const echoed = echo ? promptOf(index).text : '';
+    offsets.set(index, echoed.length);
+    if (echo) await send(index, echoed, null, null);
+  };
+  const outcomes = await runChoices(loaded, ctx.host.counters, jobs, ctx.signal, async (index, c) => {
+    await begin(index);
+    if (c.text === '' && !c.logprobs) return;
+    const at = offsets.get(index) as number;
+    offsets.set(index, at + c.text.length);
+    await send(index, c.text, plan.logprobs && c.logprobs ? legacyLogprobs(c.logprobs, at) : null, null);
+  });
+  for (const o of outcomes) {
+    await begin(o.index);
+    await send(o.index, '', null, o.finishReason);
+  }
+  if (plan.includeUsage) await stream.send({ ...head, choices: [], usage: usage(outcomes) });
+  stream.end();
+  return undefined;
+}
+
+function completionJson(head: Record<string, unknown>, outcomes: Array<Omit<ChoiceOutcome, 'promptTokens'> & { promptTokens?: number }>, promptOf: (i: number) => PreparedPrompt, echo: boolean, logprobs: boolean, usage: unknown): unknown {
+  return {
+    ...head,
+    choices: outcomes.map((o) => {
+      const prefix = echo ? promptOf(o.index).text : '';
+      return {
+        index: o.index,
+        text: prefix + o.text,
+        logprobs: logprobs ? legacyLogprobs(o.logprobs, prefix.length) : null,
+        finish_reason: o.finishReason,
+      };
+    }),
+    usage,
+  };
+}

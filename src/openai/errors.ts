@@ -1,0 +1,54 @@
+// Every error the API returns, in OpenAI's shape:
+// {"error": {"message", "type", "param", "code"}} with a matching HTTP status.
+
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error';
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+
+  constructor(status: number, message: string, opts: { type?: ErrorType; param?: string | null; code?: string | null } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.type = opts.type ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
+    this.param = opts.param ?? null;
+    this.code = opts.code ?? null;
+  }
+
+  toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function badRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
+  return new ApiError(400, message, { param, code });
+}
+
+/** A parameter the engine cannot honour: named, never silently ignored. */
+export function unsupported(param: string, why: string): ApiError {
+  return new ApiError(400, `'${param}' is not supported: ${why}`, { param, code: 'unsupported_parameter' });
+}
+
+export function notFound(message: string, code: string | null = 'not_found'): ApiError {
+  return new ApiError(404, message, { type: 'not_found_error', code });
+}
+
+export function notImplemented(what: string): ApiError {
+  return new ApiError(501, `${what} is not implemented in this server yet`, { type: 'server_error', code: 'not_implemented' });
+}
+
+/** Turn anything thrown while handling a request into an ApiError (engine errors included). */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { name?: string; message?: string } | null;
+  if (e && e.name === 'OverloadedError') {
+    return new ApiError(503, e.message || 'The server is overloaded: too many requests are waiting', { type: 'server_error', code: 'overloaded' });
+  }
+  if (e && e.name === 'AbortError') {
+    return new ApiError(499, 'The request was cancelled', { type: 'server_error', code: 'cancelled' });
+  }
+  return new ApiError(500, (e && e.message) || String(err), { type: 'server_error', code: 'internal_error' });
+}

@@ -1,0 +1,98 @@
+// Runs the generations of one request (n choices x prompts) on the scheduler, concurrently,
+// streaming chunks to a callback; cancels them all if the client leaves or one fails.
+import type { GenerateOptions, GenerationChunk, SampledTokenLogprob } from '../engine/types.js';
+import type { LoadedModel, GenerationCounters } from '../http/model-host.js';
+import { ApiError, badRequest, toApiError } from './errors.js';
+
+export interface ChoiceJob {
+  index: number;
+  tokens: number[];
+  options: GenerateOptions;
+}
+
+export interface ChoiceOutcome {
+  index: number;
+  text: string;
+  finishReason: 'stop' | 'length';
+  logprobs: SampledTokenLogprob[];
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+export type ChunkListener = (index: number, chunk: GenerationChunk) => Promise<void> | void;
+
+/** Tokenize a text prompt, and refuse one that leaves no room in the context. */
+export function promptTokens(loaded: LoadedModel, prompt: string, addBos: boolean): number[] {
+  return loaded.model.tokenize(prompt, { addSpecial: addBos, parseSpecial: true });
+}
+
+export function checkPromptFits(loaded: LoadedModel, tokens: number[], param: string): void {
+  const ctx = loaded.scheduler.stats().contextSize;
+  if (tokens.length >= ctx) {
+    throw badRequest(`The prompt is ${tokens.length} tokens long, but the context is ${ctx} tokens (server --ctx-size). Shorten the ${param}.`, param, 'context_length_exceeded');
+  }
+  if (tokens.length === 0) throw badRequest(`The ${param} is empty (no tokens).`, param, 'invalid_value');
+}
+
+async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: ChoiceJob, signal: AbortSignal, onChunk?: ChunkListener): Promise<ChoiceOutcome> {
+  counters.started++;
+  counters.active++;
+  let outcome: 'completed' | 'cancelled' | 'failed' = 'failed';
+  let text = '';
+  const logprobs: SampledTokenLogprob[] = [];
+  try {
+    const generation = loaded.scheduler.generate(job.tokens, { ...job.options, signal });
+    for await (const chunk of generation) {
+      text += chunk.text;
+      if (chunk.logprobs) logprobs.push(...chunk.logprobs);
+      if (onChunk) await onChunk(job.index, chunk);
+    }
+    const result = await generation.result;
+    if (result.finishReason === 'cancelled') throw new ApiError(499, 'The request was cancelled', { code: 'cancelled' });
+    if (result.finishReason === 'error') throw new ApiError(500, 'The generation failed in the engine', { code: 'engine_error' });
+    outcome = 'completed';
+    return {
+      index: job.index,
+      text,
+      finishReason: result.finishReason,
+      logprobs,
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      cachedTokens: result.cachedTokens,
+    };
+  } catch (err) {
+    if (signal.aborted) outcome = 'cancelled';
+    throw mapEngineError(err, job.options);
+  } finally {
+    counters.active--;
+    counters[outcome]++;
+  }
+}
+
+/** Engine errors that are the client's fault (a bad grammar) become a 400. */
+function mapEngineError(err: unknown, options: GenerateOptions): ApiError {
+  const apiError = toApiError(err);
+  if (apiError.status === 500 && options.grammar && /grammar/i.test(apiError.message)) {
+    return badRequest(`Invalid grammar: ${apiError.message}`, 'grammar_string', 'invalid_grammar');
+  }
+  return apiError;
+}
+
+/** Run every job; resolves in index order. One failure (or the client leaving) cancels the rest. */
+export async function runChoices(loaded: LoadedModel, counters: GenerationCounters, jobs: ChoiceJob[], clientSignal: AbortSignal, onChunk?: ChunkListener): Promise<ChoiceOutcome[]> {
+  const local = new AbortController();
+  const signal = AbortSignal.any([clientSignal, local.signal]);
+  const runs = jobs.map((job) => runOne(loaded, counters, job, signal, onChunk).catch((err) => {
+    local.abort();
+    throw err;
+  }));
+  const settled = await Promise.allSettled(runs);
+  const failure = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (failure) {
+    // Report the first real error, not the cancellations it caused.
+    const errors = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason as ApiError);
+    throw errors.find((e) => e.status !== 499) ?? failure.reason;
+  }
+  return (settled as Array<PromiseFulfilledResult<ChoiceOutcome>>).map((s) => s.value).sort((a, b) => a.index - b.index);
+}

@@ -1,0 +1,66 @@
+// OpenAI response shapes: ids, usage, and log-probabilities in the chat and legacy formats.
+import { randomBytes } from 'node:crypto';
+import type { SampledTokenLogprob } from '../engine/types.js';
+import type { ChoiceOutcome } from './generate.js';
+
+/** Constant per build: OpenAI clients read it, nothing depends on it. */
+export const SYSTEM_FINGERPRINT = 'fp_gguf_serve';
+
+export function newId(prefix: 'chatcmpl' | 'cmpl'): string {
+  return `${prefix}-${randomBytes(12).toString('hex')}`;
+}
+
+export function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+/** Usage: each distinct prompt is counted once, every choice's completion is counted. */
+export function usageOf(promptTokenCounts: number[], outcomes: Array<Pick<ChoiceOutcome, 'completionTokens' | 'cachedTokens'>>, cachedPerPrompt?: number[]): Usage {
+  const prompt = promptTokenCounts.reduce((a, b) => a + b, 0);
+  const completion = outcomes.reduce((a, o) => a + o.completionTokens, 0);
+  const cached = cachedPerPrompt ? cachedPerPrompt.reduce((a, b) => a + b, 0) : 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+}
+
+const bytesOf = (text: string): number[] => [...Buffer.from(text, 'utf8')];
+
+/** Chat format: choices[].logprobs.content[]. */
+export function chatLogprobs(entries: SampledTokenLogprob[]): { content: unknown[]; refusal: null } {
+  return {
+    content: entries.map((e) => ({
+      token: e.text,
+      logprob: e.logprob,
+      bytes: bytesOf(e.text),
+      top_logprobs: e.top.map((t) => ({ token: t.text, logprob: t.logprob, bytes: bytesOf(t.text) })),
+    })),
+    refusal: null,
+  };
+}
+
+export interface LegacyLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Array<Record<string, number>>;
+  text_offset: number[];
+}
+
+/** Completions (legacy) format; offsets count from `offset` (the echoed prompt's length). */
+export function legacyLogprobs(entries: SampledTokenLogprob[], offset: number): LegacyLogprobs {
+  const out: LegacyLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+  let at = offset;
+  for (const e of entries) {
+    out.tokens.push(e.text);
+    out.token_logprobs.push(e.logprob);
+    out.top_logprobs.push(Object.fromEntries(e.top.map((t) => [t.text, t.logprob])));
+    out.text_offset.push(at);
+    at += e.text.length;
+  }
+  return out;
+}

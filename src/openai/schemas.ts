@@ -1,0 +1,212 @@
+// The request schemas: one source of truth for validation (ajv, validate.ts), /openapi.json and
+// /docs (openapi.ts). Unknown extra properties are allowed: clients send many we do not need.
+// Optional fields also accept null, because many clients send `"stop": null` and the like.
+
+export type Schema = Record<string, unknown>;
+
+/** An optional field: the schema, or null (treated as absent). */
+function opt(schema: Schema): Schema {
+  const { description, default: dflt, ...rest } = schema;
+  const out: Schema = { anyOf: [rest, { type: 'null' }] };
+  if (description !== undefined) out.description = description;
+  if (dflt !== undefined) out.default = dflt;
+  return out;
+}
+
+const str = (description: string): Schema => opt({ type: 'string', description });
+
+/** Sampling and generation parameters shared by chat and text completions. */
+const generationProperties: Record<string, Schema> = {
+  model: str('Accepted for compatibility; the loaded model answers whatever is named here.'),
+  max_tokens: opt({ type: 'integer', minimum: 0, description: 'Most tokens to generate. Chat default: until the model stops or the context is full; completions default: 16.' }),
+  temperature: opt({ type: 'number', minimum: 0, maximum: 2, default: 1, description: '0 = greedy (deterministic).' }),
+  top_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Nucleus sampling.' }),
+  n: opt({ type: 'integer', minimum: 1, maximum: 16, default: 1, description: 'Choices to generate (run as parallel generations; with a seed, choice i uses seed + i).' }),
+  stop: opt({
+    anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 16 }],
+    description: 'Up to 16 strings; generation stops before any of them and they are not returned.',
+  }),
+  presence_penalty: opt({ type: 'number', minimum: -2, maximum: 2, default: 0 }),
+  frequency_penalty: opt({ type: 'number', minimum: -2, maximum: 2, default: 0 }),
+  logit_bias: opt({
+    type: 'object',
+    propertyNames: { pattern: '^[0-9]+$' },
+    additionalProperties: { type: 'number', minimum: -100, maximum: 100 },
+    description: 'Token id (as a string) -> bias added to its logit; -100 bans the token.',
+  }),
+  seed: opt({ type: 'integer', description: 'Same seed and parameters give the same output. -1 or absent = random.' }),
+  user: str('Accepted and ignored.'),
+  stream: opt({ type: 'boolean', default: false, description: 'Send server-sent events (`data: {...}`), ending with `data: [DONE]`.' }),
+  stream_options: opt({
+    type: 'object',
+    properties: { include_usage: { type: 'boolean' } },
+    description: 'With include_usage, a last chunk before [DONE] carries `usage` and empty `choices`.',
+  }),
+  top_logprobs: opt({ type: 'integer', minimum: 0, maximum: 20, description: 'With logprobs: the N most likely alternatives for each token.' }),
+  // text-generation-webui's extras
+  top_k: opt({ type: 'integer', minimum: 0, default: 0, description: 'Keep only the K most likely tokens (0 = off).' }),
+  min_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Drop tokens less likely than min_p x the most likely one.' }),
+  typical_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Locally typical sampling (1 = off).' }),
+  repetition_penalty: opt({ type: 'number', exclusiveMinimum: 0, maximum: 10, default: 1, description: 'Penalty for repeated tokens (1 = off).' }),
+  repetition_penalty_range: opt({ type: 'integer', minimum: -1, default: 64, description: 'How many last tokens the penalties look at (0 or -1 = the whole context).' }),
+  grammar_string: str('A GBNF grammar (root rule `root`) that constrains the output.'),
+  auto_max_new_tokens: opt({ type: 'boolean', default: false, description: 'Ignore max_tokens and generate until the context is full or the model stops.' }),
+  ban_eos_token: opt({ type: 'boolean', default: false, description: 'Never stop at the end-of-generation token.' }),
+  custom_token_bans: opt({ type: 'string', pattern: '^\\s*([0-9]+\\s*(,\\s*[0-9]+\\s*)*)?$', description: 'Comma-separated token ids that are never generated.' }),
+  add_bos_token: opt({ type: 'boolean', default: true, description: 'Add the BOS token at the start of the prompt.' }),
+  skip_special_tokens: opt({ type: 'boolean', default: true, description: 'false = render special tokens the model generates as text.' }),
+};
+
+const contentPart: Schema = {
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: 'Only "text" parts are supported (no images or audio).' },
+    text: { type: 'string' },
+  },
+};
+
+const message: Schema = {
+  type: 'object',
+  required: ['role'],
+  properties: {
+    role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
+    content: { anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] },
+    name: { type: 'string' },
+  },
+};
+
+export const chatCompletionRequest: Schema = {
+  title: 'ChatCompletionRequest',
+  type: 'object',
+  required: ['messages'],
+  properties: {
+    messages: { type: 'array', minItems: 1, items: message, description: 'The conversation so far.' },
+    ...generationProperties,
+    max_completion_tokens: opt({ type: 'integer', minimum: 0, description: 'Same as max_tokens (the newer OpenAI name); wins when both are given.' }),
+    logprobs: opt({ type: 'boolean', default: false, description: 'Return the log-probability of each output token in choices[].logprobs.content.' }),
+    response_format: opt({
+      type: 'object',
+      required: ['type'],
+      properties: { type: { type: 'string', enum: ['text', 'json_object', 'json_schema'] } },
+      description: '"json_object" constrains the output to JSON with a grammar; "json_schema" is not supported.',
+    }),
+    mode: opt({ type: 'string', enum: ['instruct', 'chat', 'chat-instruct'], default: 'instruct', description: 'instruct: the instruction/chat template; chat: a character persona; chat-instruct: the persona chat wrapped in an instruction.' }),
+    instruction_template: str('Name of a built-in instruction template (GET /v1/internal/templates lists them). Default: the model\'s own chat template, else guessed from the model name, else ChatML.'),
+    instruction_template_str: str('A Jinja chat template string used for instruct mode.'),
+    character: str('Character for chat modes (characters/NAME.yaml). Default "Assistant"; "Example" ships too.'),
+    name1: str('The user\'s name in chat modes (default "You").'),
+    name2: str('The bot\'s name in chat modes (default: the character\'s name).'),
+    user_name: str('Alias of name1.'),
+    bot_name: str('Alias of name2.'),
+    user_bio: str('A description of the user, added to the context in chat modes.'),
+    context: str('Overrides the character\'s context in chat modes.'),
+    greeting: str('Overrides the character\'s greeting in chat modes.'),
+    chat_template_str: str('A Jinja template for chat mode (gets messages, name1, name2, user_bio).'),
+    chat_instruct_command: str('chat-instruct wrapper; <|character|> and <|prompt|> are replaced.'),
+    tools: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),
+    functions: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),
+  },
+};
+
+const tokenArray: Schema = { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 };
+
+export const completionRequest: Schema = {
+  title: 'CompletionRequest',
+  type: 'object',
+  required: ['prompt'],
+  properties: {
+    prompt: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' }, minItems: 1 },
+        tokenArray,
+        { type: 'array', items: tokenArray, minItems: 1 },
+      ],
+      description: 'A string, an array of strings, an array of token ids, or an array of token-id arrays. Each prompt gets n choices.',
+    },
+    ...generationProperties,
+    echo: opt({ type: 'boolean', default: false, description: 'Return the prompt before the completion.' }),
+    logprobs: opt({ type: 'integer', minimum: 0, maximum: 20, description: 'Return log-probabilities of each output token and this many alternatives.' }),
+    suffix: str('Not supported (400 when non-empty).'),
+    best_of: opt({ type: 'integer', minimum: 1, description: 'Only best_of equal to n (or 1) is supported.' }),
+  },
+};
+
+export const encodeRequest: Schema = {
+  title: 'EncodeRequest',
+  type: 'object',
+  required: ['text'],
+  properties: {
+    text: { type: 'string' },
+    add_bos_token: opt({ type: 'boolean', default: true, description: 'Add the BOS token as the tokenizer does.' }),
+  },
+};
+
+export const decodeRequest: Schema = {
+  title: 'DecodeRequest',
+  type: 'object',
+  required: ['tokens'],
+  properties: { tokens: { type: 'array', items: { type: 'integer', minimum: 0 } } },
+};
+
+export const tokenCountRequest: Schema = { ...encodeRequest, title: 'TokenCountRequest' };
+
+export const modelLoadRequest: Schema = {
+  title: 'ModelLoadRequest',
+  type: 'object',
+  required: ['model_name'],
+  properties: {
+    model_name: { type: 'string', minLength: 1, description: 'A .gguf file name inside --models-dir (with or without the extension).' },
+    args: opt({ type: 'object', description: 'Accepted for compatibility; loader arguments come from the server configuration.' }),
+    settings: opt({ type: 'object', description: 'Accepted for compatibility.' }),
+  },
+};
+
+/** Every request schema by name: validate.ts compiles each once; openapi.ts publishes them. */
+export const requestSchemas = {
+  ChatCompletionRequest: chatCompletionRequest,
+  CompletionRequest: completionRequest,
+  EncodeRequest: encodeRequest,
+  DecodeRequest: decodeRequest,
+  TokenCountRequest: tokenCountRequest,
+  ModelLoadRequest: modelLoadRequest,
+} as const;
+
+export type RequestSchemaName = keyof typeof requestSchemas;
+
+/**
+ * Parameters of text-generation-webui (and OpenAI) that this engine cannot honour, with the value
+ * that means "off". Anything else is a clear 400 naming the parameter (see sampling.ts).
+ */
+export const unsupportedParams: Record<string, { neutral: unknown[]; why: string }> = {
+  mirostat_mode: { neutral: [0], why: 'mirostat sampling is not implemented' },
+  dynamic_temperature: { neutral: [false], why: 'dynamic temperature is not implemented' },
+  tfs: { neutral: [1], why: 'tail-free sampling is not implemented' },
+  top_a: { neutral: [0], why: 'top-a sampling is not implemented' },
+  epsilon_cutoff: { neutral: [0], why: 'epsilon sampling is not implemented' },
+  eta_cutoff: { neutral: [0], why: 'eta sampling is not implemented' },
+  smoothing_factor: { neutral: [0], why: 'quadratic sampling is not implemented' },
+  dry_multiplier: { neutral: [0], why: 'DRY sampling is not implemented' },
+  xtc_probability: { neutral: [0], why: 'XTC sampling is not implemented' },
+  guidance_scale: { neutral: [1], why: 'classifier-free guidance is not implemented' },
+  negative_prompt: { neutral: [''], why: 'negative prompts (guidance) are not implemented' },
+  penalty_alpha: { neutral: [0], why: 'contrastive search is not implemented' },
+  encoder_repetition_penalty: { neutral: [1], why: 'encoder repetition penalty is not implemented' },
+  no_repeat_ngram_size: { neutral: [0], why: 'n-gram bans are not implemented' },
+  num_beams: { neutral: [1], why: 'beam search is not implemented' },
+  min_tokens: { neutral: [0], why: 'a minimum length is not implemented' },
+  temperature_last: { neutral: [false], why: 'the sampler order is fixed' },
+  sampler_priority: { neutral: [[]], why: 'the sampler order is fixed' },
+  prompt_lookup_num_tokens: { neutral: [0], why: 'prompt-lookup decoding is not implemented' },
+  max_tokens_second: { neutral: [0], why: 'rate limiting output is not implemented' },
+  truncation_length: { neutral: [0], why: 'prompts are never truncated; long prompts are rejected' },
+  preset: { neutral: ['', 'None'], why: 'presets are not implemented; pass the sampling parameters' },
+  suffix: { neutral: [''], why: 'insertion (suffix) is not implemented' },
+  tools: { neutral: [[]], why: 'tool calling is not implemented' },
+  functions: { neutral: [[]], why: 'function calling is not implemented' },
+  tool_choice: { neutral: ['none', 'auto'], why: 'tool calling is not implemented' },
+  function_call: { neutral: ['none', 'auto'], why: 'function calling is not implemented' },
+  audio: { neutral: [], why: 'audio output is not implemented' },
+  prediction: { neutral: [], why: 'predicted outputs are not implemented' },
+};
