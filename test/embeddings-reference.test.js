@@ -1,0 +1,161 @@
+'use strict';
+// The engine's sentence embeddings of a tiny random-weight BERT (made by src/gguf/bert-model.ts
+// with the real bert-bge WordPiece vocabulary) against an independent float64 reference forward
+// pass (src/reference/bert.ts) that reads the same GGUF file: cosine >= 0.9999 for inputs of
+// several lengths, one by one, batched and concurrent, for mean, cls and last pooling.
+const path = require('node:path');
+const t = require('tap');
+const { Model } = require('../lib/index.js');
+const { ensureBertModel } = require('../lib/gguf/bert-model.js');
+const { BertReference, cosineSimilarity, dot } = require('../lib/reference/bert.js');
+const { vocabFile, readTokenizerTests, tmpDir } = require('./support/gguf-paths.js');
+
+const MIN_COS = 0.9999;
+
+const TEXTS = [
+  'hello',
+  'Hello world!',
+  'The quick brown fox jumps over the lazy dog.',
+  'Embeddings map sentences to vectors; similar sentences should get similar vectors, while unrelated ones should not.',
+  'gguf-serve is a local, drop-in replacement for the OpenAI API. '.repeat(6),
+  'naïve café déjà vu — Führer 4½ months, 🚀 emoji and 中文 text',
+];
+
+function norm(v) {
+  return Math.sqrt(dot(v, v));
+}
+
+t.test('engine embeddings equal the float64 reference (mean pooling)', async (t) => {
+  const dir = tmpDir(t);
+  const file = ensureBertModel({ dir, pooling: 'mean' });
+  const ref = BertReference.fromGGUF(file);
+  const model = await Model.load(file);
+  t.teardown(() => model.dispose());
+  t.equal(model.metadata.architecture, 'bert');
+  t.equal(model.metadata.embeddingSize, 32);
+  t.equal(model.metadata.vocabType, 'wpm');
+  const embedder = model.createEmbedder();
+  t.equal(embedder.dimensions, 32);
+  t.equal(embedder.pooling, 'mean', 'pooling taken from the model');
+
+  const ids = TEXTS.map((s) => model.tokenize(s));
+  t.ok(ids.every((x) => x[0] === 101 && x[x.length - 1] === 102), 'tokenizer adds [CLS] ... [SEP]');
+  const lengths = ids.map((x) => x.length);
+  t.ok(new Set(lengths).size === lengths.length && Math.max(...lengths) > 60, `inputs of different lengths: ${lengths.join(', ')}`);
+  const expected = ids.map((x) => ref.embed(x));
+
+  // one by one
+  for (let i = 0; i < TEXTS.length; i++) {
+    const r = await embedder.embed([TEXTS[i]]);
+    t.equal(r.tokenCounts[0], ids[i].length, `token count of input ${i}`);
+    t.equal(r.truncated[0], false);
+    const v = r.embeddings[0];
+    t.equal(v.length, 32);
+    t.ok(Math.abs(norm(v) - 1) < 1e-4, 'unit length');
+    const cos = cosineSimilarity(v, expected[i]);
+    t.ok(cos >= MIN_COS, `alone: input ${i} (${ids[i].length} tokens) 1-cos ${(1 - cos).toExponential(1)}`);
+  }
+
+  // all in one call (packed into shared batches)
+  const batched = await embedder.embed(TEXTS);
+  t.equal(batched.embeddings.length, TEXTS.length);
+  for (let i = 0; i < TEXTS.length; i++) {
+    const cos = cosineSimilarity(batched.embeddings[i], expected[i]);
+    t.ok(cos >= MIN_COS, `batched: input ${i} 1-cos ${(1 - cos).toExponential(1)}`);
+  }
+
+  // concurrent calls, token-array inputs
+  const concurrent = await Promise.all(ids.map((x) => embedder.embed([x])));
+  for (let i = 0; i < TEXTS.length; i++) {
+    const cos = cosineSimilarity(concurrent[i].embeddings[0], expected[i]);
+    t.ok(cos >= MIN_COS, `concurrent token input ${i} 1-cos ${(1 - cos).toExponential(1)}`);
+  }
+
+  // the comparison can fail: the engine's vector is far from another input's reference vector
+  for (let i = 0; i < TEXTS.length; i++) {
+    const j = (i + 1) % TEXTS.length;
+    const cos = cosineSimilarity(batched.embeddings[i], expected[j]);
+    t.ok(cos < 0.99, `input ${i} vs reference of input ${j}: cosine ${cos.toFixed(4)} is clearly below the bar`);
+  }
+  // and a reference that ignores word order (positions) would not pass either
+  const shuffled = [ids[2][0], ...ids[2].slice(1, -1).reverse(), ids[2][ids[2].length - 1]];
+  const cosShuf = cosineSimilarity(batched.embeddings[2], ref.embed(shuffled));
+  t.ok(cosShuf < MIN_COS, `reversed word order changes the vector (cosine ${cosShuf.toFixed(5)})`);
+  await embedder.dispose();
+});
+
+for (const pooling of ['cls', 'last']) {
+  t.test(`engine embeddings equal the reference (${pooling} pooling from the model file)`, async (t) => {
+    const dir = tmpDir(t);
+    const file = ensureBertModel({ dir, pooling, seed: 77 });
+    const ref = BertReference.fromGGUF(file);
+    const model = await Model.load(file);
+    t.teardown(() => model.dispose());
+    const embedder = model.createEmbedder();
+    t.teardown(() => embedder.dispose());
+    t.equal(embedder.pooling, pooling);
+    const r = await embedder.embed(TEXTS);
+    for (let i = 0; i < TEXTS.length; i++) {
+      const expected = ref.embed(model.tokenize(TEXTS[i]), { pooling });
+      const cos = cosineSimilarity(r.embeddings[i], expected);
+      t.ok(cos >= MIN_COS, `${pooling}: input ${i} 1-cos ${(1 - cos).toExponential(1)}`);
+    }
+  });
+}
+
+t.test('pooling chosen by the embedder options overrides the model', async (t) => {
+  const dir = tmpDir(t);
+  const file = ensureBertModel({ dir, pooling: 'mean', seed: 5 });
+  const ref = BertReference.fromGGUF(file);
+  const model = await Model.load(file);
+  t.teardown(() => model.dispose());
+  for (const pooling of ['cls', 'last', 'mean']) {
+    const embedder = model.createEmbedder({ pooling });
+    const r = await embedder.embed(TEXTS.slice(1, 4));
+    for (let i = 0; i < 3; i++) {
+      const cos = cosineSimilarity(r.embeddings[i], ref.embed(model.tokenize(TEXTS[i + 1]), { pooling }));
+      t.ok(cos >= MIN_COS, `${pooling} override: input ${i} 1-cos ${(1 - cos).toExponential(1)}`);
+    }
+    await embedder.dispose();
+  }
+});
+
+t.test('over-long input is truncated like sentence-transformers and still matches', async (t) => {
+  const dir = tmpDir(t);
+  const file = ensureBertModel({ dir });
+  const ref = BertReference.fromGGUF(file);
+  const model = await Model.load(file);
+  t.teardown(() => model.dispose());
+  const embedder = model.createEmbedder({ contextSize: 64 });
+  t.teardown(() => embedder.dispose());
+  const text = 'one two three four five six seven eight nine ten '.repeat(10);
+  const full = model.tokenize(text);
+  t.ok(full.length > 64, `${full.length} tokens`);
+  const r = await embedder.embed([text, 'short text']);
+  t.same(r.truncated, [true, false]);
+  t.equal(r.tokenCounts[0], 64);
+  const kept = [...full.slice(0, 63), full[full.length - 1]];
+  const cos = cosineSimilarity(r.embeddings[0], ref.embed(kept));
+  t.ok(cos >= MIN_COS, `truncated input 1-cos ${(1 - cos).toExponential(1)}`);
+});
+
+t.test('WordPiece parity: the generated model tokenizes llama.cpp\'s bert-bge vectors', async (t) => {
+  const dir = tmpDir(t);
+  const file = ensureBertModel({ dir });
+  const model = await Model.load(file);
+  t.teardown(() => model.dispose());
+  const cases = readTokenizerTests(vocabFile('bert-bge'));
+  t.ok(cases.length > 40, `${cases.length} strings`);
+  let bad = 0;
+  for (const { text, ids } of cases) {
+    const got = model.tokenize(text, { addSpecial: false, parseSpecial: false });
+    if (JSON.stringify(got) !== JSON.stringify(ids)) {
+      bad++;
+      t.same(got, ids, `tokens of ${JSON.stringify(text)}`);
+    }
+  }
+  t.equal(bad, 0, `all ${cases.length} strings match the .out ids`);
+  const vocabModel = await Model.load(vocabFile('bert-bge'), { vocabOnly: true });
+  t.teardown(() => vocabModel.dispose());
+  t.same(model.tokenize('Hello world, this is gguf-serve.'), vocabModel.tokenize('Hello world, this is gguf-serve.'), 'same as the vocabulary file itself');
+});
