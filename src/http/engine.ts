@@ -24,7 +24,7 @@ export interface ModelLike {
   detokenize(tokens: number[], opts?: DetokenizeOptions): string;
   tokenPiece(token: number, renderSpecial?: boolean): string;
   createScheduler(opts?: SchedulerOptions): SchedulerLike;
-  dispose(): void;
+  dispose(): void | Promise<void>;
 }
 
 export type ModelLoader = (path: string, opts?: ModelLoadOptions) => Promise<ModelLike>;

@@ -115,7 +115,7 @@ export class ModelHost {
     try {
       scheduler = model.createScheduler(this.opts.scheduler ?? {});
     } catch (err) {
-      model.dispose();
+      await model.dispose();
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     const previous = this.loaded;
@@ -135,7 +135,7 @@ export class ModelHost {
 }
 
 async function disposeLoaded(loaded: LoadedModel): Promise<void> {
-  try { await loaded.scheduler.dispose(); } finally { loaded.model.dispose(); }
+  try { await loaded.scheduler.dispose(); } finally { await loaded.model.dispose(); }
 }
 
 function safeRealpath(p: string): string | null {

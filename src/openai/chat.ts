@@ -21,7 +21,7 @@ export async function chatCompletions(ctx: ApiContext): Promise<unknown> {
   ctx.debug(`chat prompt (${chat.template}, ${tokens.length} tokens): ${JSON.stringify(chat.prompt)} stop=${JSON.stringify(plan.options.stop ?? [])}`);
 
   const jobs: ChoiceJob[] = Array.from({ length: plan.n }, (_, i) => ({ index: i, tokens, options: optionsForChoice(plan, i) }));
-  const head = { id: newId('chatcmpl'), created: unixNow(), model: loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };
+  const head = { id: newId('chatcmpl'), object: 'chat.completion', created: unixNow(), model: loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };
   const finished = (outcomes: Array<{ completionTokens: number; cachedTokens: number }>) =>
     usageOf([tokens.length], outcomes, [Math.max(0, ...outcomes.map((o) => o.cachedTokens))]);
 

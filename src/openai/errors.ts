@@ -47,6 +47,16 @@ export function toApiError(err: unknown): ApiError {
   if (e && e.name === 'OverloadedError') {
     return new ApiError(503, e.message || 'The server is overloaded: too many requests are waiting', { type: 'server_error', code: 'overloaded' });
   }
+  if (e && e.name === 'ContextLengthError') {
+    return new ApiError(400, e.message || 'The prompt does not fit in the context', { code: 'context_length_exceeded' });
+  }
+  if (e && e.name === 'InvalidArgumentError') {
+    const param = /grammar/i.test(e.message ?? '') ? 'grammar_string' : null;
+    return new ApiError(400, e.message || 'Invalid argument', { param, code: 'invalid_value' });
+  }
+  if (e && e.name === 'DisposedError') {
+    return new ApiError(503, 'The model was unloaded while the request ran (another model is being loaded); retry.', { type: 'server_error', code: 'model_unloaded' });
+  }
   if (e && e.name === 'AbortError') {
     return new ApiError(499, 'The request was cancelled', { type: 'server_error', code: 'cancelled' });
   }

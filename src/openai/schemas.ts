@@ -102,7 +102,7 @@ export const chatCompletionRequest: Schema = {
     user_bio: str('A description of the user, added to the context in chat modes.'),
     context: str('Overrides the character\'s context in chat modes.'),
     greeting: str('Overrides the character\'s greeting in chat modes.'),
-    chat_template_str: str('A Jinja template for chat mode (gets messages, name1, name2, user_bio).'),
+    chat_template_str: str('A Jinja chat template. In instruct mode it is used like a model\'s tokenizer.chat_template (messages, bos_token, eos_token, add_generation_prompt) unless instruction_template(_str) is given; in chat modes it renders the persona chat (also gets name1, name2, user_bio).'),
     chat_instruct_command: str('chat-instruct wrapper; <|character|> and <|prompt|> are replaced.'),
     tools: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),
     functions: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),

@@ -31,7 +31,7 @@ function describe(errors: ErrorObject[], schemaDescription: (path: string) => st
     const desc = schemaDescription(first.instancePath);
     const types = errors.filter((e) => e.keyword === 'type' && e.instancePath === first.instancePath)
       .map((e) => (e.params as { type: string }).type).filter((t) => t !== 'null');
-    return { message: `Invalid type for '${param}': expected ${types.join(' or ')}${desc ? ` (${desc})` : ''}.`, param };
+    return { message: `Invalid type for '${param}': expected ${[...new Set(types)].join(' or ')}${desc ? ` (${desc})` : ''}.`, param };
   }
   const where = param ? `'${param}'` : 'the request body';
   return { message: `Invalid value for ${where}: ${first.message}.`, param };

@@ -125,6 +125,9 @@ function instructSource(params: ChatPromptParams, model: PromptModelInfo): { sou
     return { source: t.template, label: t.name };
   }
   if (params.instruction_template_str) return { source: params.instruction_template_str, label: 'instruction_template_str' };
+  // In instruct mode a chat_template_str is the Jinja chat template itself (like a GGUF's
+  // tokenizer.chat_template); in the chat modes it is the persona chat template.
+  if (params.chat_template_str && (params.mode ?? 'instruct') === 'instruct') return { source: params.chat_template_str, label: 'chat_template_str' };
   if (model.chatTemplate) return { source: model.chatTemplate, label: 'model' };
   const guessed = guessTemplateName(model.name);
   return { source: instructionTemplate(guessed).template, label: `${guessed} (guessed)` };

@@ -1,0 +1,89 @@
+'use strict';
+// Helpers to run gguf-serve for tests: in-process on port 0 (startServer), or the real CLI as a
+// child process (spawnCli). Both listen on 127.0.0.1 only.
+const path = require('node:path');
+const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+
+const root = path.join(__dirname, '..', '..');
+const MODEL = path.join(root, '..', 'shared', 'models', 'stories260K.gguf');
+const hasModel = fs.existsSync(MODEL);
+
+/** True when the native addon loads (tests that need the engine skip otherwise). */
+function engineAvailable() {
+  try {
+    require(path.join(root, 'lib', 'engine', 'binding.js')).loadBinding();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Start a server in this process. `args` are serve flags (as on the command line); `env` is the
+ * environment the configuration sees. Returns { url, port, host, config, close }.
+ */
+async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader } = {}) {
+  const { loadConfig } = require(path.join(root, 'lib', 'config.js'));
+  const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
+  const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
+  const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
+  const { config } = loadConfig(flags, env, cwd);
+  const host = new ModelHost({
+    modelsDir: config.modelsDir,
+    scheduler: { parallel: config.parallel, ...(config.ctxSize ? { contextSize: config.ctxSize } : {}), threads: 2 },
+    loader,
+  });
+  if (config.model) await host.loadFile(config.model);
+  const logs = [];
+  const running = await startApiServer({ config, host, version: 'test', log: (l) => logs.push(l) });
+  return {
+    url: running.url,
+    port: running.port,
+    host,
+    config,
+    logs,
+    async close() {
+      await running.close();
+      await host.close();
+    },
+  };
+}
+
+/**
+ * Run `node lib/cli.js ...args`; resolves when it prints its listening line (with the URL) or
+ * exits. Returns { url, child, stdout(), stderr(), exited, stop() }.
+ */
+function spawnCli(args, { env = {}, cwd = root, timeoutMs = 30000 } = {}) {
+  const child = spawn(process.execPath, [path.join(root, 'lib', 'cli.js'), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`CLI did not start in ${timeoutMs} ms:\n${out}\n${err}`)); }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    exited.then(() => { clearTimeout(timer); resolve(null); });
+  });
+  return ready.then((url) => ({
+    url,
+    child,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  }));
+}
+
+module.exports = { MODEL, hasModel, engineAvailable, startServer, spawnCli, root };
