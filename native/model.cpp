@@ -133,8 +133,10 @@ Napi::Value Model::Metadata(const Napi::CallbackInfo& info) {
   out.Set("contextLengthTrained", llama_model_n_ctx_train(model));
   out.Set("embeddingSize", llama_model_n_embd(model));
   out.Set("layerCount", llama_model_n_layer(model));
-  out.Set("headCount", llama_model_n_head(model));
-  out.Set("headCountKv", llama_model_n_head_kv(model));
+  // llama.cpp aborts on per-layer queries of a model without layers (vocabulary-only files).
+  const bool has_layers = llama_model_n_layer(model) > 0;
+  out.Set("headCount", has_layers ? llama_model_n_head(model) : 0);
+  out.Set("headCountKv", has_layers ? llama_model_n_head_kv(model) : 0);
   out.Set("vocabSize", llama_vocab_n_tokens(v));
   out.Set("vocabType", VocabTypeName(llama_vocab_type(v)));
   out.Set("bos", TokenOrNull(env, llama_vocab_bos(v)));

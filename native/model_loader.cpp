@@ -96,28 +96,44 @@ void ModelLoader::Execute() {
   handle_ = ModelHandle(model, llama_model_free);
 }
 
-void ModelLoader::ReleaseProgress() {
+void ModelLoader::Settle(Napi::Env env, bool ok, const std::string& message, const char* code) {
+  // Settle through the progress queue when there is one, so every progress report reaches JS
+  // before the promise settles.
+  ModelHandle handle = ok ? handle_ : nullptr;
+  std::string path = options_.path;
+  Napi::Promise::Deferred deferred = deferred_;
+  auto settle = [deferred, handle, path, ok, message, code](Napi::Env env) {
+    if (!ok) {
+      deferred.Reject(MakeError(env, code, message).Value());
+      return;
+    }
+    try {
+      deferred.Resolve(Model::NewInstance(env, handle, path));
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    }
+  };
   if (has_progress_) {
-    progress_.Release();
     has_progress_ = false;
+    napi_status queued = progress_.NonBlockingCall([settle](Napi::Env env, Napi::Function) { settle(env); });
+    progress_.Release();
+    if (queued == napi_ok) return;
   }
+  settle(env);
 }
 
 void ModelLoader::OnOK() {
-  ReleaseProgress();
-  Napi::Env env = Env();
-  try {
-    deferred_.Resolve(Model::NewInstance(env, handle_, options_.path));
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
+  if (aborted_->load()) {
+    // The load won the race against abort(): honour the abort anyway.
+    handle_.reset();
+    Settle(Env(), false, "model load aborted", kCodeAborted);
+    return;
   }
+  Settle(Env(), true, "", nullptr);
 }
 
 void ModelLoader::OnError(const Napi::Error& error) {
-  ReleaseProgress();
-  Napi::Env env = Env();
-  const bool aborted = aborted_->load();
-  deferred_.Reject(MakeError(env, aborted ? kCodeAborted : kCodeModelLoad, error.Message()).Value());
+  Settle(Env(), false, error.Message(), aborted_->load() ? kCodeAborted : kCodeModelLoad);
 }
 
 }  // namespace gguf_serve

@@ -28,7 +28,7 @@ class ModelLoader : public Napi::AsyncWorker {
   void OnOK() override;
   void OnError(const Napi::Error& error) override;
   static bool OnLlamaProgress(float progress, void* self);
-  void ReleaseProgress();
+  void Settle(Napi::Env env, bool ok, const std::string& message, const char* code);
 
   Options options_;
   Napi::Promise::Deferred deferred_;

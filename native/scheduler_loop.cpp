@@ -225,8 +225,8 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
       Finish(slot, "stop", step.stop_index, events);
     } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
       Finish(slot, "length", -1, events);
-    } else if (slot.cache.size() >= static_cast<size_t>(context_size_)) {
-      Finish(slot, "length", -1, events);  // no position left for this token
+    } else if (slot.cache.size() + 1 >= static_cast<size_t>(context_size_)) {
+      Finish(slot, "length", -1, events);  // prompt + completion fill the slot's context
     } else {
       slot.pending = token;
       slot.has_pending = true;

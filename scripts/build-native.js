@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// Builds the addon from source with cmake-js. One switch picks the GPU backend:
+// Builds the addon from source with cmake-js into build/Release (where node-gyp-build looks).
+// One switch picks the GPU backend:
 //   GGUF_SERVE_GPU=cpu|cuda|metal|vulkan   (or `npm config set gguf-serve:gpu cuda`)
 // Local builds tune for this CPU (GGML_NATIVE=ON); prebuilt binaries pass --portable.
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -11,7 +13,7 @@ const root = path.join(__dirname, '..');
 const GPU_FLAGS = { cpu: [], cuda: ['GGML_CUDA=ON'], metal: ['GGML_METAL=ON'], vulkan: ['GGML_VULKAN=ON'] };
 
 function gpuChoice() {
-  const raw = (process.env.GGUF_SERVE_GPU || process.env.npm_config_gguf_serve_gpu || process.env.npm_package_config_gpu || 'cpu').toLowerCase();
+  const raw = (process.env.GGUF_SERVE_GPU || process.env.npm_package_config_gpu || 'cpu').toLowerCase();
   if (!(raw in GPU_FLAGS)) {
     console.error(`gguf-serve build: unknown GGUF_SERVE_GPU='${raw}'; use one of ${Object.keys(GPU_FLAGS).join(', ')}`);
     process.exit(1);
@@ -19,23 +21,34 @@ function gpuChoice() {
   return raw;
 }
 
-function build({ gpu = gpuChoice(), portable = false, outDir = 'build' } = {}) {
+function cmakeJs(command, defines) {
+  const args = [require.resolve('cmake-js/bin/cmake-js'), command, '--out', 'build',
+    '--parallel', String(Math.max(1, os.availableParallelism())), ...defines.map((d) => `--CD${d}`)];
+  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  return r.status === 0;
+}
+
+function build({ gpu = gpuChoice(), portable = false } = {}) {
   const defines = [
     `GGML_NATIVE=${portable ? 'OFF' : 'ON'}`,
-    // Metal is on by default on Apple silicon in llama.cpp; keep CPU builds CPU-only everywhere.
-    ...(gpu === 'metal' ? [] : ['GGML_METAL=OFF']),
-    ...GPU_FLAGS[gpu],
+    // llama.cpp turns Metal on by default on Apple silicon: keep CPU builds CPU-only everywhere.
+    `GGML_METAL=${gpu === 'metal' ? 'ON' : 'OFF'}`,
+    `GGML_CUDA=${gpu === 'cuda' ? 'ON' : 'OFF'}`,
+    `GGML_VULKAN=${gpu === 'vulkan' ? 'ON' : 'OFF'}`,
   ];
-  const args = [require.resolve('cmake-js/bin/cmake-js'), 'build', '--out', outDir,
-    '--parallel', String(Math.max(1, os.availableParallelism())), ...defines.map((d) => `--CD${d}`)];
-  console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> ${outDir}/Release`);
-  const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error(`gguf-serve build: cmake-js failed (exit ${r.status}). Needs cmake >= 3.19, a C++17 compiler` +
-      (gpu === 'cpu' ? '' : ` and the ${gpu} SDK`) + '.');
-    process.exit(r.status || 1);
+  console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> build/Release`);
+  // cmake-js only configures an empty build dir: configure again whenever the switches change.
+  const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
+  const wanted = JSON.stringify(defines);
+  const configured = fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === wanted;
+  const ok = (configured || cmakeJs('configure', defines)) && cmakeJs('build', defines);
+  if (!ok) {
+    console.error('gguf-serve build: cmake-js failed. Needs cmake >= 3.19 and a C++17 compiler' +
+      (gpu === 'cpu' ? '.' : ` and the ${gpu} SDK.`));
+    process.exit(1);
   }
-  return path.join(root, outDir, 'Release', 'gguf_serve.node');
+  fs.writeFileSync(stamp, wanted);
+  return path.join(root, 'build', 'Release', 'gguf_serve.node');
 }
 
 module.exports = { build, gpuChoice };

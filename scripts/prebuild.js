@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run prebuild`: portable binaries for prebuilds/<platform>-<arch>/, which `npm pack` ships.
+// prebuildify names, strips and places them; it normally drives node-gyp, so we hand it a
+// "node-gyp" that runs our cmake-js build instead (scripts/prebuild-compile.js).
+//   CPU build:               prebuilds/<platform>-<arch>/gguf-serve.napi[.glibc].node
+//   with GGUF_SERVE_GPU=X:   prebuilds/<platform>-<arch>/gpu/gguf-serve.napi.X.node as well
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+
+function prebuildify(gpu, out) {
+  const r = spawnSync(process.execPath, [require.resolve('prebuildify/bin.js'), '--napi', '--strip', '--tag-libc', '--out', out], {
+    cwd: root,
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      GGUF_SERVE_PREBUILD_GPU: gpu,
+      PREBUILD_NODE_GYP: path.join(__dirname, 'prebuild-compile.js'),
+    },
+  });
+  if (r.status !== 0) process.exit(r.status || 1);
+}
+
+const fetch = spawnSync(process.execPath, [path.join(root, 'vendor', 'fetch.js')], { stdio: 'inherit' });
+if (fetch.status !== 0) process.exit(fetch.status || 1);
+
+const platformDir = `${process.platform}-${process.arch}`;
+prebuildify('cpu', root);
+const gpu = (process.env.GGUF_SERVE_GPU || 'cpu').toLowerCase();
+if (gpu !== 'cpu') {
+  const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-prebuild-'));
+  prebuildify(gpu, stage);
+  const gpuDir = path.join(root, 'prebuilds', platformDir, 'gpu');
+  fs.mkdirSync(gpuDir, { recursive: true });
+  for (const f of fs.readdirSync(path.join(stage, 'prebuilds', platformDir))) {
+    fs.copyFileSync(path.join(stage, 'prebuilds', platformDir, f), path.join(gpuDir, f.replace(/\.node$/, `.${gpu}.node`)));
+  }
+  fs.rmSync(stage, { recursive: true, force: true });
+}
+for (const f of fs.readdirSync(path.join(root, 'prebuilds', platformDir), { recursive: true })) {
+  if (String(f).endsWith('.node')) console.log(`gguf-serve prebuild: prebuilds/${platformDir}/${f}`);
+}
