@@ -120,6 +120,32 @@ t.test('pooling chosen by the embedder options overrides the model', async (t) =
   }
 });
 
+t.test('F16, Q8_0 and Q4_0 weights: ggml decodes our blocks as our reader does', async (t) => {
+  const dir = tmpDir(t);
+  const ref32 = BertReference.fromGGUF(ensureBertModel({ dir, type: 'f32' }));
+  for (const type of ['f16', 'q8_0', 'q4_0']) {
+    const file = ensureBertModel({ dir, type });
+    // the reference reads the same blocks through src/gguf (dequantized in float64)
+    const ref = BertReference.fromGGUF(file);
+    const model = await Model.load(file);
+    const embedder = model.createEmbedder();
+    const r = await embedder.embed(TEXTS);
+    for (let i = 0; i < TEXTS.length; i++) {
+      const ids = model.tokenize(TEXTS[i]);
+      const cos = cosineSimilarity(r.embeddings[i], ref.embed(ids));
+      t.ok(cos >= MIN_COS, `${type}: input ${i} 1-cos ${(1 - cos).toExponential(1)}`);
+      if (type === 'q4_0') {
+        // 4-bit rounding moves the vector by far more than the bar: the check above really
+        // depends on ggml reading the very values (scale, nibble order) that we wrote
+        const cos32 = cosineSimilarity(r.embeddings[i], ref32.embed(ids));
+        t.ok(1 - cos32 > 10 * (1 - MIN_COS), `q4_0 engine vs unquantized reference: 1-cos ${(1 - cos32).toExponential(1)}`);
+      }
+    }
+    await embedder.dispose();
+    await model.dispose();
+  }
+});
+
 t.test('over-long input is truncated like sentence-transformers and still matches', async (t) => {
   const dir = tmpDir(t);
   const file = ensureBertModel({ dir });

@@ -190,6 +190,8 @@ t.test('bad sampling options are rejected with clear errors', async (t) => {
   t.throws(() => s.generate([], {}), /prompt is empty/);
   t.throws(() => s.generate([1, 9999]), /not in the vocabulary/);
   t.throws(() => s.generate('x', { stop: [1] }), /stop must be/);
+  t.throws(() => model.createScheduler({ parallel: 8, batchSize: 4 }), /batchSize \(4\) must be at least parallel/);
+  t.throws(() => model.createScheduler({ parallel: 0 }), /parallel must be an integer/);
 });
 
 t.test('the event loop stays responsive while 8 generations run', async (t) => {

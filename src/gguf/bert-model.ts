@@ -22,7 +22,7 @@ import { Rng } from './prng.js';
 import { defaultModelCacheDir, vocabPath } from './paths.js';
 
 export type BertPooling = 'mean' | 'cls' | 'last';
-export type BertWeightType = 'f32' | 'f16' | 'q8_0';
+export type BertWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
 /** llama_pooling_type values (include/llama.h). */
 export const POOLING_TYPE_IDS: Record<BertPooling, number> = { mean: 1, cls: 2, last: 3 };
@@ -48,7 +48,11 @@ export interface BertModelOptions extends Partial<BertShape> {
   seed?: number;
   /** Pooling written as bert.pooling_type. Default 'mean'. */
   pooling?: BertPooling;
-  /** Type of the 2-D matmul weights (embeddings and norms stay F32). Default 'f32'. */
+  /**
+   * Type of the layers' 2-D matmul weights (embeddings, biases and norms stay F32). Default 'f32'.
+   * The reference reads the same (de)quantized values, so quantized files check that ggml
+   * decodes our blocks as we do.
+   */
   type?: BertWeightType;
   /** Layer norm epsilon. Default 1e-12 (BERT's). */
   layerNormEps?: number;
@@ -91,16 +95,21 @@ function resolve(opts: BertModelOptions): ResolvedBert {
   }
   if (r.embd % r.heads !== 0) throw new RangeError(`embd ${r.embd} is not a multiple of heads ${r.heads}`);
   if (!(r.pooling in POOLING_TYPE_IDS)) throw new RangeError(`unknown pooling '${r.pooling}'`);
-  if (!['f32', 'f16', 'q8_0'].includes(r.type)) throw new RangeError(`unknown weight type '${r.type}'`);
-  if (r.type === 'q8_0' && (r.embd % 32 !== 0 || r.ffn % 32 !== 0)) {
-    throw new RangeError('q8_0 needs embd and ffn to be multiples of 32');
+  if (!['f32', 'f16', 'q8_0', 'q4_0'].includes(r.type)) throw new RangeError(`unknown weight type '${r.type}'`);
+  if ((r.type === 'q8_0' || r.type === 'q4_0') && (r.embd % 32 !== 0 || r.ffn % 32 !== 0)) {
+    throw new RangeError(`${r.type} needs embd and ffn to be multiples of 32`);
   }
   if (!r.name) r.name = `${r.shape}-${r.type}-${r.pooling}-seed${r.seed}`;
   return r;
 }
 
-const FILE_TYPE: Record<BertWeightType, number> = { f32: 0, f16: 1, q8_0: 7 };
-const GGML_TYPE: Record<BertWeightType, GGMLType> = { f32: GGMLType.F32, f16: GGMLType.F16, q8_0: GGMLType.Q8_0 };
+const FILE_TYPE: Record<BertWeightType, number> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 };
+const GGML_TYPE: Record<BertWeightType, GGMLType> = {
+  f32: GGMLType.F32,
+  f16: GGMLType.F16,
+  q8_0: GGMLType.Q8_0,
+  q4_0: GGMLType.Q4_0,
+};
 
 /**
  * Builds (without writing) a GGUFWriter holding the BERT model. Weight scales are chosen so the

@@ -10,7 +10,7 @@ import { BERT_SHAPES, BertPooling, BertWeightType, ensureBertModel } from './ber
 
 const USAGE = `usage: make-model --shape NAME [--type TYPE] [--seed N] [--dir DIR] [--pooling mean|cls|last]
   llama shapes: ${Object.keys(LLAMA_SHAPES).join(', ')} (types ${BENCH_WEIGHT_TYPES.join(', ')}; default q8_0)
-  bert shapes:  ${Object.keys(BERT_SHAPES).join(', ')} (types f32, f16, q8_0; default f32)
+  bert shapes:  ${Object.keys(BERT_SHAPES).join(', ')} (types f32, f16, q8_0, q4_0; default f32)
 Prints the path of the model file (generated under the cache folder when missing).`;
 
 export async function main(argv: string[]): Promise<number> {

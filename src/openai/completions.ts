@@ -4,7 +4,7 @@ import type { ApiContext } from '../http/context.js';
 import type { LoadedModel } from '../http/model-host.js';
 import { validateRequest } from './validate.js';
 import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
-import { checkPromptFits, promptTokens, runChoices, type ChoiceJob, type ChoiceOutcome } from './generate.js';
+import { checkPromptFits, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';
 import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf } from './responses.js';
 import { badRequest, unsupported } from './errors.js';
 
@@ -33,7 +33,7 @@ function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt']
     if (bad !== undefined) throw badRequest(`Token id ${bad} in '${param}' is outside the vocabulary (0 to ${vocab - 1}).`, param, 'invalid_value');
     checkPromptFits(loaded, p, param);
     // Token prompts are used exactly as given (no BOS added).
-    return { text: loaded.model.detokenize(p, { unparseSpecial: true }), tokens: p };
+    return { text: tokensToText(loaded, p), tokens: p };
   });
 }
 

@@ -27,6 +27,13 @@ export function promptTokens(loaded: LoadedModel, prompt: string, addBos: boolea
   return loaded.model.tokenize(prompt, { addSpecial: addBos, parseSpecial: true });
 }
 
+/** Token ids -> text as a user wrote it: a leading BOS (and the space SentencePiece puts after it) is not text. */
+export function tokensToText(loaded: LoadedModel, tokens: number[]): string {
+  const bos = loaded.model.metadata.bos;
+  const body = bos !== null && tokens[0] === bos ? tokens.slice(1) : tokens;
+  return loaded.model.detokenize(body, { removeSpecial: true });
+}
+
 export function checkPromptFits(loaded: LoadedModel, tokens: number[], param: string): void {
   const ctx = loaded.scheduler.stats().contextSize;
   if (tokens.length >= ctx) {

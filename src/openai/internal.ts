@@ -2,6 +2,7 @@
 import type { ApiContext } from '../http/context.js';
 import { validateRequest } from './validate.js';
 import { badRequest } from './errors.js';
+import { tokensToText } from './generate.js';
 import { instructionTemplateNames } from '../prompt/instruction-templates.js';
 import { characterNames } from '../prompt/characters.js';
 
@@ -18,10 +19,11 @@ export function encode(ctx: ApiContext): unknown {
 
 export function decode(ctx: ApiContext): unknown {
   const { tokens } = validateRequest<{ tokens: number[] }>('DecodeRequest', ctx.body);
-  const { model } = ctx.host.current();
+  const loaded = ctx.host.current();
+  const { model } = loaded;
   const bad = tokens.find((t) => t >= model.metadata.vocabSize);
   if (bad !== undefined) throw badRequest(`Token id ${bad} is outside the vocabulary (0 to ${model.metadata.vocabSize - 1}).`, 'tokens', 'invalid_value');
-  return { text: model.detokenize(tokens, { removeSpecial: true }) };
+  return { text: tokensToText(loaded, tokens) };
 }
 
 export function tokenCount(ctx: ApiContext): unknown {
