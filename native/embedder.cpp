@@ -69,7 +69,8 @@ Embedder::Embedder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Embedder>(
   const int32_t trained = llama_model_n_ctx_train(model_.get());
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   context_size_ = IntOpt(env, o, "contextSize", std::min(trained > 0 ? trained : 512, 8192), 8, 1 << 20);
-  max_sequences_ = IntOpt(env, o, "maxSequences", 32, 1, 256);
+  // llama.cpp sizes its output buffer by the batch: more sequences than tokens would overflow it.
+  max_sequences_ = std::min(IntOpt(env, o, "maxSequences", 32, 1, 256), context_size_);
   const int32_t threads = IntOpt(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
   normalize_ = !(o.Has("normalize") && o.Get("normalize").IsBoolean() && !o.Get("normalize").As<Napi::Boolean>());
   PoolingChoice pooling = ChoosePooling(env, model_.get(), o);

@@ -71,6 +71,11 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   const int32_t threads = IntOption(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
   const int32_t threads_batch = IntOption(env, o, "threadsBatch", threads, 1, 1024);
   max_queue_ = IntOption(env, o, "maxQueue", 64, 0, 1 << 20);
+  if (batch_size_ < parallel_) {
+    // Each step may carry one token of every slot; llama.cpp sizes outputs by the batch.
+    Throw(env, kCodeInvalidArgument, "batchSize (" + std::to_string(batch_size_) + ") must be at least parallel (" +
+                                         std::to_string(parallel_) + ")");
+  }
   n_vocab_ = llama_vocab_n_tokens(vocab);
   for (llama_token t = 0; t < n_vocab_; t++) {
     if (llama_vocab_is_eog(vocab, t)) eog_tokens_.push_back(t);
