@@ -107,6 +107,18 @@ t.test('tokenizer routes, /docs and /openapi.json', async (t) => {
   t.equal((await post(u('/v1/internal/token-count'), { text: 'Once upon a time' })).json.length, enc.length);
   t.equal((await post(u('/v1/internal/decode'), { tokens: [100000] })).status, 400);
 
+  // Legacy completion routes and token-array prompts with echo.
+  for (const route of ['/v1/engines/stories260K/completions', '/v1/engines/stories260K/generate', '/v1/text_completion']) {
+    const res = await post(u(route), { prompt: enc.tokens, max_tokens: 4, temperature: 0, echo: true });
+    t.equal(res.status, 200, route);
+    t.match(res.json.choices[0].text, /^Once upon a time, there was/, `${route}: echo of a token prompt, then the completion`);
+    t.equal(res.json.usage.prompt_tokens, enc.length);
+  }
+  const many = await post(u('/v1/completions'), { prompt: ['Once upon a time', 'The cat'], n: 2, max_tokens: 3, temperature: 0 });
+  t.same(many.json.choices.map((c) => c.index), [0, 1, 2, 3], 'prompt * n + i');
+  t.equal(many.json.choices[0].text, many.json.choices[1].text, 'greedy choices of one prompt agree');
+  t.not(many.json.choices[0].text, many.json.choices[2].text, 'different prompts, different text');
+
   const spec = (await get(u('/openapi.json'))).json;
   t.equal(spec.openapi, '3.1.0');
   const chatSchema = spec.components.schemas.ChatCompletionRequest;

@@ -1,0 +1,118 @@
+'use strict';
+// The command line: --help without the native addon, clear errors, `serve` as a real process
+// (effective configuration printed, API key redacted), the spec's curl examples against it, `info`.
+const t = require('tap');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
+const { spawnCli, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+
+const cli = path.join(root, 'lib', 'cli.js');
+
+function run(args, { env = {}, preload } = {}) {
+  return new Promise((resolve) => {
+    const nodeArgs = [...(preload ? ['-r', preload] : []), cli, ...args];
+    execFile(process.execPath, nodeArgs, { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 30000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stdout, stderr });
+    });
+  });
+}
+
+t.test('--help works without the native addon', async (t) => {
+  const dir = t.testdir({
+    'no-addon.js': `
+      const Module = require('module');
+      const load = Module._load;
+      Module._load = function (request, parent, isMain) {
+        if (/\\.node$|binding(\\.js)?$|node-gyp-build/.test(request)) throw new Error('native addon must not load for --help: ' + request);
+        return load.apply(this, arguments);
+      };`,
+  });
+  const res = await run(['--help'], { preload: path.join(dir, 'no-addon.js') });
+  t.equal(res.code, 0, res.stderr);
+  for (const flag of ['--api-port', '--listen', '--api-key', '--ssl-keyfile', '--ssl-certfile', '--model', '--models-dir', '--ctx-size', '--parallel', '--threads', '--embedding-model', '--settings', '--debug', 'OPENEDAI_PORT', 'info --model']) {
+    t.ok(res.stdout.includes(flag), `help mentions ${flag}`);
+  }
+  const serveHelp = await run(['serve', '--help'], { preload: path.join(dir, 'no-addon.js') });
+  t.equal(serveHelp.code, 0);
+  t.match(serveHelp.stdout, /serve --model PATH/);
+  const bad = await run(['serve', '--api-port', 'abc'], { preload: path.join(dir, 'no-addon.js') });
+  t.equal(bad.code, 2, 'config errors need no addon either');
+});
+
+t.test('clear errors', async (t) => {
+  const cases = [
+    [['serve', '--api-port', 'abc'], {}, /Invalid value "abc" for --api-port: expected a port number/],
+    [['serve', '--ssl-certfile', 'missing.pem', '--ssl-keyfile', 'missing.pem'], {}, /file not found/],
+    [['serve'], {}, /no model given\. Pass one with --model PATH/],
+    [['serve', '--public-api'], {}, /--public-api .* not supported/],
+    [['serve', '--model', 'nope.gguf'], {}, /Model file not found: nope\.gguf/],
+    [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
+    [['serve'], { OPENEDAI_PORT: 'x' }, /OPENEDAI_PORT/],
+    [['frobnicate'], {}, /unknown command 'frobnicate'/],
+    [['info'], {}, /info needs a model/],
+  ];
+  for (const [args, env, message] of cases) {
+    const res = await run(args, { env });
+    t.equal(res.code, 2, `${args.join(' ')}: exit code 2`);
+    t.match(res.stderr, message, args.join(' '));
+  }
+});
+
+t.test('serve and the curl examples of the spec', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+  const server = await spawnCli(['serve', '--model', path.relative(root, MODEL), '--api-port', '0', '--api-key', 'sk-secret-value'], { env: { OPENEDAI_DEBUG: '0' } });
+  t.teardown(() => server.stop());
+  t.ok(server.url, `listening (${server.stderr()})`);
+  t.match(server.stdout(), /api-key\s+<redacted>/, 'effective configuration printed');
+  t.notOk(server.stdout().includes('sk-secret-value'), 'the key itself is never printed');
+  t.match(server.stdout(), /debug\s+false\s+\[env: OPENEDAI_DEBUG\]/);
+
+  const curl = (args) => new Promise((resolve) => execFile('curl', ['-sS', '-H', 'Authorization: Bearer sk-secret-value', ...args], { timeout: 60000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ err, stdout, stderr })));
+  const probe = await curl(['--version']);
+  if (probe.err) {
+    t.skip('curl is not installed');
+    return;
+  }
+  const base = server.url;
+  // The examples from the spec, byte for byte apart from the host:port (and the API key header).
+  const completion = await curl([`${base}/v1/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "prompt": "This is a cake recipe:\\n\\n1.",\n    "max_tokens": 200,\n    "temperature": 1,\n    "top_p": 0.9,\n    "seed": 10\n  }']);
+  const c = JSON.parse(completion.stdout);
+  t.equal(c.object, 'text_completion');
+  t.ok(c.choices[0].text.length > 0);
+  t.ok(c.usage.completion_tokens > 0 && c.usage.completion_tokens <= 200);
+  const instruct = JSON.parse((await curl([`${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca"\n  }'])).stdout);
+  t.equal(instruct.object, 'chat.completion');
+  t.equal(instruct.choices[0].message.role, 'assistant');
+  t.type(instruct.choices[0].message.content, 'string');
+
+  const character = JSON.parse((await curl([`${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello! Who are you?"\n      }\n    ],\n    "mode": "chat",\n    "character": "Example"\n  }'])).stdout);
+  t.equal(character.object, 'chat.completion');
+  t.type(character.choices[0].message.content, 'string');
+  t.ok(character.usage.prompt_tokens > 50, 'the character context is in the prompt');
+
+  const streamed = await curl(['-N', `${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca",\n    "stream": true\n  }']);
+  const events = streamed.stdout.split('\n\n').filter(Boolean);
+  t.equal(events[events.length - 1], 'data: [DONE]');
+  const first = JSON.parse(events[0].slice(6));
+  t.equal(first.object, 'chat.completion.chunk');
+  t.equal(first.choices[0].message.role, 'assistant');
+
+  const unauth = await new Promise((resolve) => execFile('curl', ['-sS', `${base}/v1/models`], (err, stdout) => resolve(stdout)));
+  t.equal(JSON.parse(unauth).error.code, 'invalid_api_key');
+  t.equal(await server.stop(), 0, 'SIGTERM shuts down cleanly');
+});
+
+t.test('info prints the metadata and every GGUF key/value', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+  const res = await run(['info', '--model', MODEL]);
+  t.equal(res.code, 0, res.stderr);
+  t.match(res.stdout, /architecture:\s+llama/);
+  t.match(res.stdout, /vocabulary:\s+512 \(spm\)/);
+  t.match(res.stdout, /embedding size:\s+64/);
+  t.match(res.stdout, /context \(train\):\s+2048/);
+  t.match(res.stdout, /BOS \/ EOS \/ EOT:\s+1 "<s>" \/ 2 "<\/s>"/);
+  t.match(res.stdout, /chat template:\s+\(none/);
+  t.match(res.stdout, /GGUF key\/values:\n(\s+\S+ = .*\n)+/);
+  t.match(res.stdout, /general\.architecture = llama/);
+  const bad = await run(['info', '--model', path.join(root, 'package.json')]);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /cannot load/);
+});

@@ -1,0 +1,91 @@
+'use strict';
+// vendor/fetch.js, offline: a stand-in tarball built here (a git bundle inside an npm tarball,
+// like node-llama-cpp's) exercises integrity and tree checks, idempotence and the error messages.
+const { execFileSync, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const t = require('tap');
+const { tmpDir } = require('./support/gguf-paths.js');
+
+const fetchScript = path.join(__dirname, '..', 'vendor', 'fetch.js');
+
+function makeTarball(dir) {
+  const repo = path.join(dir, 'repo');
+  fs.mkdirSync(repo);
+  const git = (...a) => execFileSync('git', ['-c', 'user.email=ci@example.com', '-c', 'user.name=ci', ...a], { cwd: repo, encoding: 'utf8' });
+  git('init', '-q');
+  fs.writeFileSync(path.join(repo, 'CMakeLists.txt'), 'project(stand_in)\n');
+  git('add', '.');
+  git('commit', '-qm', 'stand-in');
+  const tree = git('rev-parse', 'HEAD^{tree}').trim();
+  const pkg = path.join(dir, 'pkg', 'package');
+  fs.mkdirSync(path.join(pkg, 'llama'), { recursive: true });
+  fs.writeFileSync(path.join(pkg, 'package.json'), '{"name":"stand-in","version":"1.0.0"}');
+  git('bundle', 'create', path.join(pkg, 'llama', 'gitRelease.bundle'), 'HEAD');
+  const tgz = path.join(dir, 'stand-in.tgz');
+  execFileSync('tar', ['czf', tgz, '-C', path.join(dir, 'pkg'), 'package']);
+  const integrity = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
+  return { tgz, tree, integrity };
+}
+
+function vendorCopy(dir, pin) {
+  const vendor = path.join(dir, 'vendor');
+  fs.mkdirSync(vendor);
+  fs.copyFileSync(fetchScript, path.join(vendor, 'fetch.js'));
+  fs.writeFileSync(path.join(vendor, 'llama.cpp.pin.json'), JSON.stringify({ bundlePath: 'package/llama/gitRelease.bundle', ...pin }));
+  return vendor;
+}
+
+const run = (vendor, env = process.env) => spawnSync(process.execPath, [path.join(vendor, 'fetch.js')], { encoding: 'utf8', env });
+
+t.test('fetches, checks and is idempotent', async (t) => {
+  const dir = tmpDir(t);
+  const { tgz, tree, integrity } = makeTarball(dir);
+  const vendor = vendorCopy(dir, { tarball: tgz, integrity, tree });
+  const first = run(vendor);
+  t.equal(first.status, 0, first.stderr);
+  t.match(first.stdout, /ready in vendor\/llama\.cpp/);
+  t.ok(fs.existsSync(path.join(vendor, 'llama.cpp', 'CMakeLists.txt')));
+  const second = run(vendor);
+  t.equal(second.status, 0);
+  t.match(second.stdout, /already present/);
+});
+
+t.test('a wrong integrity fails clearly', async (t) => {
+  const dir = tmpDir(t);
+  const { tgz, tree } = makeTarball(dir);
+  const vendor = vendorCopy(dir, { tarball: tgz, integrity: 'sha512-AAAA', tree });
+  const r = run(vendor);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /integrity mismatch .*expected sha512-AAAA/);
+  t.notOk(fs.existsSync(path.join(vendor, 'llama.cpp')), 'nothing left behind');
+});
+
+t.test('a wrong tree hash fails clearly', async (t) => {
+  const dir = tmpDir(t);
+  const { tgz, integrity } = makeTarball(dir);
+  const vendor = vendorCopy(dir, { tarball: tgz, integrity, tree: '0'.repeat(40) });
+  const r = run(vendor);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /tree hash mismatch: expected 0{40}, got [0-9a-f]{40}/);
+});
+
+t.test('missing git and an unreachable tarball fail clearly', async (t) => {
+  const dir = tmpDir(t);
+  const vendor = vendorCopy(dir, { tarball: path.join(dir, 'nowhere.tgz'), integrity: 'sha512-AAAA', tree: '0'.repeat(40) });
+  const noGit = run(vendor, { ...process.env, PATH: path.join(dir, 'empty-path') });
+  t.equal(noGit.status, 1);
+  t.match(noGit.stderr, /'git' is not installed/);
+  const noTarball = run(vendor);
+  t.equal(noTarball.status, 1);
+  t.match(noTarball.stderr, /npm pack .* exited with/);
+});
+
+t.test('the real pin names the llama.cpp tree the project builds', async (t) => {
+  const pin = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'vendor', 'llama.cpp.pin.json'), 'utf8'));
+  t.match(pin.integrity, /^sha512-/);
+  t.equal(pin.tree, '0424752fbbc3bb01469ec830a30f2bc035497cd4');
+  const stamp = path.join(__dirname, '..', 'vendor', 'llama.cpp', '.gguf-serve-tree');
+  t.equal(fs.readFileSync(stamp, 'utf8').trim(), pin.tree, 'npm install fetched exactly the pinned tree');
+});
