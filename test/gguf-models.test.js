@@ -175,6 +175,24 @@ t.test('llama bench model: structure per weight type', async (t) => {
   t.throws(() => llama.benchModelPath({ shape: 'llama-110m', type: 'q5_k', dir }), /unknown weight type/);
 });
 
+t.test('concurrent ensureBenchModel calls share one write', async (t) => {
+  const dir = tmpDir(t);
+  const opts = { shape: 'llama-tiny', type: 'q8_0', seed: 9, dir };
+  const paths = await Promise.all([llama.ensureBenchModel(opts), llama.ensureBenchModel(opts), llama.ensureBenchModel(opts)]);
+  t.same(new Set(paths).size, 1);
+  t.same(fs.readdirSync(dir), ['llama-tiny-q8_0-9.gguf'], 'one file, no temp files left');
+  t.ok(fs.readFileSync(paths[0]).equals(llama.buildLlamaModel(opts).toBuffer()), 'complete and correct');
+});
+
+t.test('the gguf index module exports the tooling', async (t) => {
+  const g = require('../lib/gguf/index.js');
+  for (const name of ['readGGUF', 'GGUFReader', 'GGUFWriter', 'ensureBenchModel', 'ensureBertModel', 'encodeTensorData', 'decodeTensorData', 'Rng', 'GGMLType', 'GGUFValueType']) {
+    t.ok(g[name] !== undefined, `exports ${name}`);
+  }
+  t.equal(g.GGMLType.Q4_0, 2);
+  t.equal(g.GGUFValueType.STRING, 8);
+});
+
 t.test('realistic shapes: sizes and parameter counts (not written)', async (t) => {
   const s110 = llama.LLAMA_SHAPES['llama-110m'];
   const s1b = llama.LLAMA_SHAPES['llama-1b'];

@@ -185,13 +185,25 @@ export interface EnsureProgress {
  */
 export async function ensureBenchModel(opts: BenchModelOptions & { onProgress?: EnsureProgress }): Promise<string> {
   const file = benchModelPath(opts);
-  const w = buildLlamaModel(opts);
-  const expected = w.fileSize();
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  if (st && st.size === expected) return file;
-  await w.write(file, opts.onProgress);
-  return file;
+  // concurrent calls for the same file in this process share one write
+  const running = inFlight.get(file);
+  if (running) return running;
+  const job = (async () => {
+    const w = buildLlamaModel(opts);
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (st && st.size === w.fileSize()) return file;
+    await w.write(file, opts.onProgress);
+    return file;
+  })();
+  inFlight.set(file, job);
+  try {
+    return await job;
+  } finally {
+    inFlight.delete(file);
+  }
 }
+
+const inFlight = new Map<string, Promise<string>>();
 
 /** Synchronous ensureBenchModel (blocks the event loop while writing). */
 export function ensureBenchModelSync(opts: BenchModelOptions): string {

@@ -5,7 +5,7 @@
 // rows at a time while the file is written, so a model larger than memory can be written.
 // Layout facts from llama.cpp's gguf.h/gguf.cpp: header, kvs, tensor infos, padding to the
 // alignment, then each tensor's data padded to the alignment (offsets relative to the data
-// section). Files are written to `<path>.tmp-<pid>` and renamed into place when complete.
+// section). Files are written to `<path>.tmp-<pid>-<n>` and renamed into place when complete.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -259,6 +259,13 @@ function isRows(s: TensorSource): s is { rows: RowProducer } {
   return typeof s === 'object' && s !== null && 'rows' in s && typeof (s as { rows: unknown }).rows === 'function';
 }
 
+let tmpCounter = 0;
+
+/** A temp name beside the target, unique per process and call. */
+function tmpName(filePath: string): string {
+  return `${filePath}.tmp-${process.pid}-${++tmpCounter}`;
+}
+
 function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
@@ -472,7 +479,7 @@ export class GGUFWriter {
   /** Writes the file synchronously (temp file + rename). */
   writeSync(filePath: string): void {
     fs.mkdirSync(path.dirname(path.resolve(filePath)), { recursive: true });
-    const tmp = `${filePath}.tmp-${process.pid}`;
+    const tmp = tmpName(filePath);
     const fd = fs.openSync(tmp, 'w');
     try {
       for (const c of this.chunks()) writeAllSync(fd, c);
@@ -496,7 +503,7 @@ export class GGUFWriter {
   async write(filePath: string, onProgress?: (written: number, total: number) => void): Promise<void> {
     await fs.promises.mkdir(path.dirname(path.resolve(filePath)), { recursive: true });
     const total = onProgress ? this.fileSize() : 0;
-    const tmp = `${filePath}.tmp-${process.pid}`;
+    const tmp = tmpName(filePath);
     const fh = await fs.promises.open(tmp, 'w');
     let done = 0;
     try {
