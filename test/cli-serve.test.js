@@ -59,7 +59,7 @@ t.test('clear errors', async (t) => {
 });
 
 t.test('serve and the curl examples of the spec', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
-  const server = await spawnCli(['serve', '--model', path.relative(root, MODEL), '--api-port', '0', '--api-key', 'sk-secret-value'], { env: { OPENEDAI_DEBUG: '0' } });
+  const server = await spawnCli(['serve', '--model', path.relative(root, MODEL), '--api-port', '0', '--ctx-size', '512', '--api-key', 'sk-secret-value'], { env: { OPENEDAI_DEBUG: '0' } });
   t.teardown(() => server.stop());
   t.ok(server.url, `listening (${server.stderr()})`);
   t.match(server.stdout(), /api-key\s+<redacted>/, 'effective configuration printed');
