@@ -4,6 +4,7 @@
 #include "addon_data.h"
 #include "embedder.h"
 #include "errors.h"
+#include "exit_guard.h"
 #include "log.h"
 #include "model.h"
 #include "scheduler.h"
@@ -45,6 +46,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   if (!backend_ready) {
     InstallLogger();
     llama_backend_init();
+    InstallExitGuard();
     backend_ready = true;
   }
   auto* data = new AddonData();

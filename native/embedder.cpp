@@ -102,6 +102,7 @@ Embedder::Embedder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Embedder>(
   }));
   has_cleanup_hook_ = true;
   thread_ = std::thread(&Embedder::Run, this);
+  RegisterEngineThread(this);
 }
 
 Embedder::~Embedder() {
@@ -158,15 +159,21 @@ Napi::Value Embedder::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Embedder::Shutdown() {
-  if (shut_down_) return;
-  shut_down_ = true;
+void Embedder::StopThread() {
+  std::lock_guard<std::mutex> guard(thread_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+}
+
+void Embedder::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  StopThread();
+  UnregisterEngineThread(this);
   if (channel_) channel_->Release();
   jobs_.clear();
   if (batch_.token) llama_batch_free(batch_);
@@ -238,6 +245,7 @@ void Embedder::EmbedBatch(std::vector<std::pair<Job*, size_t>>& members, std::ve
   llama_memory_t mem = llama_get_memory(ctx_);
   if (mem) llama_memory_clear(mem, true);
   const int rc = llama_decode(ctx_, batch_);
+  if (rc == 0) InstallExitGuardAfterCompute();
   for (size_t s = 0; s < members.size(); s++) {
     Job* job = members[s].first;
     const float* v = rc == 0 ? llama_get_embeddings_seq(ctx_, static_cast<llama_seq_id>(s)) : nullptr;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "event_channel.h"
+#include "exit_guard.h"
 #include "model.h"
 
 namespace gguf_serve {
@@ -16,7 +17,7 @@ namespace gguf_serve {
 // JS class Embedder: a context opened for embeddings (pooled, one vector per input). One native
 // thread packs the inputs of every waiting call into shared batches: many sentences, from many
 // requests, per decode.
-class Embedder : public Napi::ObjectWrap<Embedder> {
+class Embedder : public Napi::ObjectWrap<Embedder>, public EngineThread {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Embedder(const Napi::CallbackInfo& info);  // (model, options, onEvents)
@@ -43,6 +44,7 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   void Shutdown();
+  void StopThread() override;
   static Napi::Value ConvertEvents(Napi::Env env, std::vector<Event>& events);
 
   void Run();
@@ -57,6 +59,7 @@ class Embedder : public Napi::ObjectWrap<Embedder> {
 
   std::shared_ptr<EventChannel<Event>> channel_;
   std::thread thread_;
+  std::mutex thread_mu_;  // serialises StopThread between dispose and process exit
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> jobs_;

@@ -29,6 +29,15 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   }
   handle_ = *info[0].As<Napi::External<ModelHandle>>().Data();
   path_ = info[1].As<Napi::String>();
+  cleanup_hook_ = info.Env().AddCleanupHook(std::function<void()>([this]() {
+    has_cleanup_hook_ = false;
+    handle_.reset();
+  }));
+  has_cleanup_hook_ = true;
+}
+
+Model::~Model() {
+  if (has_cleanup_hook_) cleanup_hook_.Remove(Env());
 }
 
 Napi::Object Model::NewInstance(Napi::Env env, ModelHandle handle, const std::string& path) {

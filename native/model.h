@@ -1,6 +1,7 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ class Model : public Napi::ObjectWrap<Model> {
   static Model* FromValue(Napi::Env env, Napi::Value value);
 
   explicit Model(const Napi::CallbackInfo& info);
+  ~Model() override;
 
   const ModelHandle& handle() const { return handle_; }
   const llama_vocab* vocab() const { return llama_model_get_vocab(handle_.get()); }
@@ -39,6 +41,9 @@ class Model : public Napi::ObjectWrap<Model> {
 
   ModelHandle handle_;
   std::string path_;
+  // Frees the weights at environment teardown (process exit, worker end) if not disposed.
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
+  bool has_cleanup_hook_ = false;
 };
 
 // Metadata value of a GGUF key as llama.cpp renders it, or "" when absent.

@@ -113,6 +113,7 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   }));
   has_cleanup_hook_ = true;
   thread_ = std::thread(&Scheduler::Run, this);
+  RegisterEngineThread(this);
 }
 
 Scheduler::~Scheduler() {
@@ -184,6 +185,7 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
     }
   }
   req->render_special = BoolOption(o, "renderSpecial", false);
+  req->cache_prompt = BoolOption(o, "cachePrompt", true);
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
   try {
     req->sampler.reset(BuildSampler(vocab, sp, context_size_));
@@ -243,9 +245,8 @@ Napi::Value Scheduler::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Scheduler::Shutdown() {
-  if (shut_down_) return;
-  shut_down_ = true;
+void Scheduler::StopThread() {
+  std::lock_guard<std::mutex> guard(thread_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -253,6 +254,13 @@ void Scheduler::Shutdown() {
   abort_decode_ = true;
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  StopThread();
+  UnregisterEngineThread(this);
   if (channel_) channel_->Release();
   queue_.clear();
   slots_.clear();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "event_channel.h"
+#include "exit_guard.h"
 #include "model.h"
 #include "sampling.h"
 #include "text_stream.h"
@@ -22,7 +23,7 @@ namespace gguf_serve {
 // JS class Scheduler: one llama.cpp context with N sequence slots, served by one native thread
 // that puts every active sequence into a single llama_batch per step (continuous batching), the
 // way llama.cpp's server does. Requests beyond the free slots wait in a bounded FIFO queue.
-class Scheduler : public Napi::ObjectWrap<Scheduler> {
+class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit Scheduler(const Napi::CallbackInfo& info);  // (model, options, onEvents)
@@ -61,6 +62,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler> {
     int32_t max_tokens = -1;
     std::vector<std::string> stops;
     bool render_special = false;
+    bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
     Clock::time_point submitted;
   };
@@ -91,6 +93,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   std::unique_ptr<Request> ParseRequest(Napi::Env env, const Napi::CallbackInfo& info);
   void Shutdown();
+  void StopThread() override;
   static Napi::Value ConvertEvents(Napi::Env env, std::vector<Event>& events);
 
   // engine thread (scheduler_loop.cpp)
@@ -116,6 +119,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler> {
 
   std::shared_ptr<EventChannel<Event>> channel_;
   std::thread thread_;
+  std::mutex thread_mu_;  // serialises StopThread between dispose and process exit
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Request>> queue_;

@@ -41,6 +41,7 @@ void Scheduler::Run() {
         if (abort_decode_) return;
         FailBatch(rc, &events);
       } else {
+        InstallExitGuardAfterCompute();
         SampleSlots(&events);
       }
     }
@@ -98,14 +99,16 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   size_t best_prefix = 0;
   for (Slot& slot : slots_) {
     if (slot.req) continue;
-    const size_t prefix = CommonPrefix(slot.cache, req->prompt);
+    const size_t prefix = req->cache_prompt ? CommonPrefix(slot.cache, req->prompt) : 0;
     if (!best || prefix > best_prefix || (prefix == best_prefix && slot.last_used < best->last_used)) {
       best = &slot;
       best_prefix = prefix;
     }
   }
   Slot& slot = *best;
-  // Keep at least the last prompt token to evaluate: its logits start the generation.
+  // Keep at least the last prompt token to evaluate: its logits start the generation. Without
+  // the cache the whole prompt is evaluated in one pass, as on a cold server: logits then do not
+  // depend on what ran before (batch shapes change the float rounding).
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
   llama_memory_t mem = llama_get_memory(ctx_);
   if (keep < slot.cache.size()) {

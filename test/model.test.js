@@ -118,3 +118,52 @@ t.test('vocabulary-only files load with vocabOnly', async (t) => {
   t.equal(model.metadata.vocabType, 'bpe');
   await model.dispose();
 });
+
+t.test('llama.cpp logging: silent by default, shown with setLogLevel("debug")', async (t) => {
+  const { spawnSync } = require('node:child_process');
+  const script = (level) => `const g=require(${JSON.stringify(require.resolve('../lib/index.js'))});` +
+    (level ? `g.setLogLevel('${level}');` : '') +
+    `g.Model.load(${JSON.stringify(stories)}).then(m=>m.dispose())`;
+  const quiet = spawnSync(process.execPath, ['-e', script()], { encoding: 'utf8' });
+  t.equal(quiet.status, 0);
+  t.equal(quiet.stderr, '', 'nothing from llama.cpp by default');
+  const verbose = spawnSync(process.execPath, ['-e', script('debug')], { encoding: 'utf8' });
+  t.equal(verbose.status, 0);
+  t.match(verbose.stderr, /llama_model_loader/, 'llama.cpp logs with debug');
+  t.throws(() => require('../lib/index.js').setLogLevel('loud'), /log level must be one of/);
+});
+
+t.test('process exit with models and running generations is clean', async (t) => {
+  const { spawnSync } = require('node:child_process');
+  const script = `const {Model}=require(${JSON.stringify(require.resolve('../lib/index.js'))});` +
+    `(async()=>{const m=await Model.load(${JSON.stringify(stories)});const s=m.createScheduler({parallel:2});` +
+    `const e=m.createEmbedder();e.embed(['a','b']);` +
+    `const g=s.generate('Once upon a time',{maxTokens:100000,ignoreEos:true});` +
+    `for await(const c of g){process.stdout.write('x');break;}` +
+    `s.generate('The cat',{maxTokens:100000,ignoreEos:true});setTimeout(()=>process.exit(0),20);})()`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+  t.equal(r.signal, null, 'no crash signal');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, 'x');
+});
+
+t.test('a worker thread can load the addon and end while generating', async (t) => {
+  const { Worker } = require('node:worker_threads');
+  const code = `const {Model}=require(${JSON.stringify(require.resolve('../lib/index.js'))});` +
+    `const {parentPort}=require('node:worker_threads');` +
+    `(async()=>{const m=await Model.load(${JSON.stringify(stories)});const s=m.createScheduler();` +
+    `const g=s.generate('Once upon a time',{maxTokens:100000,ignoreEos:true});` +
+    `for await(const c of g){parentPort.postMessage(c.text);break;}` +
+    `s.generate('The cat',{maxTokens:100000,ignoreEos:true});})()`;
+  const worker = new Worker(code, { eval: true });
+  const first = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  t.type(first, 'string');
+  const code2 = await worker.terminate();
+  t.equal(code2, 1, 'terminated while generating');
+  const model = await Model.load(stories);
+  t.equal(model.metadata.layerCount, 5, 'the main thread goes on');
+  await model.dispose();
+});

@@ -222,6 +222,22 @@ t.test('the prompt cache reuses a slot\'s tokens', async (t) => {
   t.ok(longer.result.cachedTokens >= first.result.promptTokens, `continued turn reused ${longer.result.cachedTokens} tokens`);
 });
 
+t.test('cachePrompt: false gives a seeded text independent of earlier requests', async (t) => {
+  const s = model.createScheduler({ parallel: 1 });
+  t.teardown(() => s.dispose());
+  const prompt = 'This is a cake recipe:\n\n1.';
+  const opts = { temperature: 1, topP: 0.9, seed: 10, maxTokens: 200 };
+  const cold = await collect(s.generate(prompt, opts));
+  const warm = await collect(s.generate(prompt, opts));
+  t.equal(warm.result.cachedTokens, warm.result.promptTokens - 1, 'the default reuses the cache');
+  for (let i = 0; i < 2; i++) {
+    const uncached = await collect(s.generate(prompt, { ...opts, cachePrompt: false }));
+    t.equal(uncached.result.cachedTokens, 0);
+    t.equal(uncached.text, cold.text, `run ${i + 1} equals the cold run`);
+  }
+  t.comment(`with the cache, the text ${warm.text === cold.text ? 'also matched' : 'differed'} (float rounding of other batch shapes)`);
+});
+
 t.test('dispose is safe twice and fails running generations', async (t) => {
   const s = model.createScheduler();
   const g = s.generate('Once upon a time', { maxTokens: 5000, ignoreEos: true });

@@ -102,6 +102,7 @@ function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unk
     stop,
     ignoreEos: o.ignoreEos,
     renderSpecial: o.renderSpecial,
+    cachePrompt: o.cachePrompt,
     logprobs: o.logprobs,
     topLogprobs: o.topLogprobs,
   };

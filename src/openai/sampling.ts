@@ -34,6 +34,7 @@ export interface GenerationRequest {
   custom_token_bans?: string | null;
   add_bos_token?: boolean | null;
   skip_special_tokens?: boolean | null;
+  cache_prompt?: boolean | null;
   response_format?: { type: string } | null;
   best_of?: number | null;
   [key: string]: unknown;
@@ -129,6 +130,7 @@ export function planGeneration(body: GenerationRequest, kind: 'chat' | 'completi
   }
   if (body.ban_eos_token) options.ignoreEos = true;
   if (body.skip_special_tokens === false) options.renderSpecial = true;
+  if (body.cache_prompt === false) options.cachePrompt = false;
 
   let logprobs = false;
   let topLogprobs = 0;

@@ -55,6 +55,7 @@ const generationProperties: Record<string, Schema> = {
   custom_token_bans: opt({ type: 'string', pattern: '^\\s*([0-9]+\\s*(,\\s*[0-9]+\\s*)*)?$', description: 'Comma-separated token ids that are never generated.' }),
   add_bos_token: opt({ type: 'boolean', default: true, description: 'Add the BOS token at the start of the prompt.' }),
   skip_special_tokens: opt({ type: 'boolean', default: true, description: 'false = render special tokens the model generates as text.' }),
+  cache_prompt: opt({ type: 'boolean', default: true, description: 'Reuse the longest cached prefix of a slot (faster multi-turn chat). Reused tokens are computed in other batch shapes, so a seeded sampled text may differ from a cold run; false gives results independent of earlier requests.' }),
 };
 
 const contentPart: Schema = {
@@ -163,6 +164,54 @@ export const modelLoadRequest: Schema = {
   },
 };
 
+/** Most inputs in one embeddings or moderations request (OpenAI's limit for embeddings). */
+export const MAX_INPUTS = 2048;
+
+const tokenIds: Schema = { type: 'array', items: { type: 'integer' } };
+
+export const embeddingRequest: Schema = {
+  title: 'EmbeddingRequest',
+  type: 'object',
+  required: ['input'],
+  properties: {
+    input: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' } },
+        tokenIds,
+        { type: 'array', items: tokenIds },
+      ],
+      description: `A string, an array of strings, an array of token ids, or an array of token-id arrays; not empty, at most ${MAX_INPUTS} inputs. Inputs longer than the model's context are truncated (as sentence-transformers does) and counted in usage.truncated_inputs.`,
+    },
+    model: str('Accepted for compatibility; the embedding model (or the chat model, see /v1/models) answers.'),
+    encoding_format: opt({ type: 'string', enum: ['float', 'base64'], default: 'float', description: 'base64: the little-endian float32 bytes of each vector, base64-encoded (as OpenAI).' }),
+    dimensions: opt({ type: 'integer', minimum: 1, description: 'Keep the first N dimensions and renormalise to unit length; at most the model\'s dimensions.' }),
+    user: str('Accepted and ignored.'),
+  },
+};
+
+const moderationPart: Schema = {
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: 'Only "text" parts are supported (no images).' },
+    text: { type: 'string' },
+  },
+};
+
+export const moderationRequest: Schema = {
+  title: 'ModerationRequest',
+  type: 'object',
+  required: ['input'],
+  properties: {
+    input: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }, { type: 'array', items: moderationPart }],
+      description: `A string, an array of strings, or an array of {"type": "text", "text": ...} parts (OpenAI's multi-modal form; image parts are rejected); at most ${MAX_INPUTS}.`,
+    },
+    model: str('Accepted for compatibility; the embedding model scores the inputs.'),
+  },
+};
+
 /** Every request schema by name: validate.ts compiles each once; openapi.ts publishes them. */
 export const requestSchemas = {
   ChatCompletionRequest: chatCompletionRequest,
@@ -171,6 +220,8 @@ export const requestSchemas = {
   DecodeRequest: decodeRequest,
   TokenCountRequest: tokenCountRequest,
   ModelLoadRequest: modelLoadRequest,
+  EmbeddingRequest: embeddingRequest,
+  ModerationRequest: moderationRequest,
 } as const;
 
 export type RequestSchemaName = keyof typeof requestSchemas;
