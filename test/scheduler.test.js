@@ -204,10 +204,14 @@ t.test('the event loop stays responsive while 8 generations run', async (t) => {
     worst = Math.max(worst, now - last);
     last = now;
   }, 2);
+  const start = performance.now();
   const runs = await Promise.all(prompts.map((p) => collect(s.generate(p, { maxTokens: 150, ignoreEos: true, seed: 1 }))));
+  const wall = performance.now() - start;
   clearInterval(timer);
   t.equal(runs.reduce((n, r) => n + r.result.completionTokens, 0), 8 * 150);
-  t.ok(worst < 100, `largest timer gap ${worst.toFixed(1)} ms`);
+  // Decoding on the JS thread would stall the timer for the whole run; the bound is loose so a
+  // busy shared machine does not fail it (this is not a speed test).
+  t.ok(worst < Math.max(250, Math.min(1000, wall / 4)), `largest timer gap ${worst.toFixed(1)} ms over a ${wall.toFixed(0)} ms run`);
 });
 
 t.test('the prompt cache reuses a slot\'s tokens', async (t) => {
