@@ -127,7 +127,7 @@ t.test('tokenizer routes, /docs and /openapi.json', async (t) => {
   for (const p of ['top_k', 'min_p', 'grammar_string', 'instruction_template', 'character', 'mode']) t.ok(chatSchema.properties[p], `documents ${p}`);
   t.same(spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/ChatCompletionRequest' });
   t.ok(spec.paths['/v1/models/{id}'].get, 'path parameters in OpenAPI form');
-  t.ok(spec.paths['/v1/embeddings'].post.responses['501'], 'not-implemented routes say so');
+  t.ok(spec.paths['/v1/search'].post.responses['501'], 'not-implemented routes say so');
   const docs = await request(u('/docs'));
   t.match(docs.headers['content-type'], /text\/html/);
   const html = await docs.body.text();

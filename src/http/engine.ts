@@ -2,8 +2,8 @@
 // contract (types.ts), and the one place that loads the engine: lazily, so that `--help`, config
 // errors and unit tests never need the native addon.
 import type {
-  DetokenizeOptions, GenerateOptions, GenerationChunk, GenerationResult, ModelLoadOptions, ModelMetadata,
-  SchedulerOptions, SchedulerStats, TokenizeOptions,
+  DetokenizeOptions, EmbedderOptions, EmbeddingResult, EmbedOptions, GenerateOptions, GenerationChunk, GenerationResult,
+  ModelLoadOptions, ModelMetadata, PoolingType, SchedulerOptions, SchedulerStats, TokenizeOptions,
 } from '../engine/types.js';
 
 export interface GenerationLike extends AsyncIterable<GenerationChunk> {
@@ -17,6 +17,14 @@ export interface SchedulerLike {
   dispose(): Promise<void>;
 }
 
+export interface EmbedderLike {
+  readonly dimensions: number;
+  readonly contextSize: number;
+  readonly pooling: PoolingType;
+  embed(inputs: (string | number[])[], opts?: EmbedOptions): Promise<EmbeddingResult>;
+  dispose(): Promise<void>;
+}
+
 export interface ModelLike {
   readonly path: string;
   readonly metadata: ModelMetadata;
@@ -24,6 +32,7 @@ export interface ModelLike {
   detokenize(tokens: number[], opts?: DetokenizeOptions): string;
   tokenPiece(token: number, renderSpecial?: boolean): string;
   createScheduler(opts?: SchedulerOptions): SchedulerLike;
+  createEmbedder(opts?: EmbedderOptions): EmbedderLike;
   dispose(): void | Promise<void>;
 }
 
@@ -35,3 +44,10 @@ export const loadModel: ModelLoader = async (modelPath, opts) => {
   const { Model } = require('../engine/model.js') as { Model: { load: ModelLoader } };
   return Model.load(modelPath, opts);
 };
+
+/** Whether the loaded native build can offload to a GPU (false on CPU-only builds). */
+export function gpuOffloadSupported(): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadBinding } = require('../engine/binding.js') as typeof import('../engine/binding.js');
+  return loadBinding().systemInfo().gpuOffload;
+}

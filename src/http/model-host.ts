@@ -1,10 +1,13 @@
 // Holds the loaded model and its scheduler, and swaps them when a client loads another model from
 // --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
 // names inside --models-dir only: never a path, never outside it.
+// Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
+// --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SchedulerOptions } from '../engine/types.js';
-import { loadModel as defaultLoader, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
+import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
+import { embeddingGpuLayers, resolveModelPath } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
 
@@ -25,6 +28,18 @@ export interface ModelHostOptions {
   loader?: ModelLoader;
   onProgress?: (fraction: number, file: string) => void;
   log?: (line: string) => void;
+  /** --embedding-model: a path or a file name in --models-dir; none = the chat model embeds. */
+  embeddingModel?: string | null;
+  /** --embedding-device: cpu = no offload, cuda/gpu = all layers; unset = as gpuLayers. */
+  embeddingDevice?: string | null;
+}
+
+/** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
+export interface HostedEmbedder {
+  id: string;
+  source: 'embedding-model' | 'chat-model';
+  model: ModelLike;
+  embedder: EmbedderLike;
 }
 
 /** Counts of generations, reported by /health (and used by tests to see cancellation). */
@@ -44,6 +59,9 @@ export class ModelHost {
   readonly modelsDir: string;
   readonly counters: GenerationCounters = { started: 0, active: 0, completed: 0, cancelled: 0, failed: 0 };
   private loaded: LoadedModel | null = null;
+  private embeddingLoad: Promise<HostedEmbedder> | null = null;
+  private dedicated: HostedEmbedder | null = null;
+  private fallback: HostedEmbedder | null = null;
   /** Loads run one at a time: each waits for the previous one. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly opts: ModelHostOptions;
@@ -125,12 +143,83 @@ export class ModelHost {
     return this.loaded;
   }
 
-  /** Dispose the model and scheduler (generations in flight are cancelled by the scheduler). */
+  /**
+   * Load the --embedding-model (once; later calls share the first). Resolves null when none is
+   * configured: the chat model then serves embeddings. Throws when the file is missing or fails.
+   */
+  async loadEmbeddingModel(): Promise<HostedEmbedder | null> {
+    const name = this.opts.embeddingModel;
+    if (!name) {
+      this.opts.log?.('No embedding model configured (--embedding-model): /v1/embeddings and /v1/moderations use the chat model with mean pooling.');
+      return null;
+    }
+    this.embeddingLoad ??= this.loadEmbedder(name);
+    return this.embeddingLoad;
+  }
+
+  private async loadEmbedder(name: string): Promise<HostedEmbedder> {
+    const file = resolveModelPath(name, this.modelsDir);
+    const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
+    const cpuOnly = gpuLayers !== 0 && !gpuOffloadSupported();
+    if (cpuOnly) {
+      this.opts.log?.(`Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`} asked for GPU offload, but this build of gguf-serve is CPU-only: the embedding model runs on the CPU. Build with GGUF_SERVE_GPU=cuda (or vulkan, metal) to use a GPU.`);
+    }
+    const started = Date.now();
+    this.opts.log?.(`Loading embedding model ${file}`);
+    let model: ModelLike;
+    try {
+      model = await (this.opts.loader ?? defaultLoader)(file, { gpuLayers });
+    } catch (err) {
+      throw new ApiError(500, `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+    }
+    let embedder: EmbedderLike;
+    try {
+      embedder = model.createEmbedder(this.opts.scheduler?.threads ? { threads: this.opts.scheduler.threads } : {});
+    } catch (err) {
+      await model.dispose();
+      throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+    }
+    this.dedicated = { id: modelIdFromPath(file), source: 'embedding-model', model, embedder };
+    this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${gpuLayers === 0 || cpuOnly ? 'the CPU' : `the GPU (gpu layers ${gpuLayers})`}`);
+    return this.dedicated;
+  }
+
+  /** What serves embeddings now (loads the embedding model on first use when configured). */
+  async embedding(): Promise<HostedEmbedder> {
+    if (this.opts.embeddingModel) return (await this.loadEmbeddingModel()) as HostedEmbedder;
+    const loaded = this.current();
+    if (this.fallback?.model !== loaded.model) {
+      const contextSize = loaded.scheduler.stats().contextSize;
+      const threads = this.opts.scheduler?.threads;
+      // Disposed with the chat model (Model.dispose disposes its embedders).
+      const embedder = loaded.model.createEmbedder({ pooling: 'mean', contextSize, ...(threads ? { threads } : {}) });
+      this.fallback = { id: loaded.id, source: 'chat-model', model: loaded.model, embedder };
+    }
+    return this.fallback;
+  }
+
+  /** For /v1/models: which model serves embeddings (without loading anything). */
+  embeddingInfo(): { id: string; source: HostedEmbedder['source']; dimensions: number; pooling: string; maxInputTokens: number } | null {
+    if (this.dedicated) {
+      const { id, source, embedder } = this.dedicated;
+      return { id, source, dimensions: embedder.dimensions, pooling: embedder.pooling, maxInputTokens: embedder.contextSize };
+    }
+    if (this.opts.embeddingModel || !this.loaded) return null;
+    const { id, model, scheduler } = this.loaded;
+    return { id, source: 'chat-model', dimensions: model.metadata.embeddingSize, pooling: 'mean', maxInputTokens: scheduler.stats().contextSize };
+  }
+
+  /** Dispose the models (generations in flight are cancelled by the scheduler). */
   async close(): Promise<void> {
     await this.queue;
     const previous = this.loaded;
     this.loaded = null;
+    this.fallback = null;
     if (previous) await disposeLoaded(previous);
+    const embedding = await this.embeddingLoad?.catch(() => null);
+    this.embeddingLoad = null;
+    this.dedicated = null;
+    if (embedding) await embedding.model.dispose();
   }
 }
 

@@ -5,6 +5,8 @@ import { chatCompletions } from '../openai/chat.js';
 import { completions } from '../openai/completions.js';
 import { getEngine, getModel, listEngines, listModels } from '../openai/models.js';
 import * as internal from '../openai/internal.js';
+import { embeddings } from '../openai/embeddings.js';
+import { moderations } from '../openai/moderations.js';
 import { ApiError, notImplemented } from '../openai/errors.js';
 
 const later = (what: string) => () => { throw notImplemented(what); };
@@ -27,7 +29,7 @@ export function apiRoutes(): Route[] {
     v1({ method: 'GET', path: '/v1/engines/:id', handler: getEngine, summary: 'Legacy: load the model file :id from --models-dir (never a path outside it)', tag: 'Legacy' }),
     v1({ method: 'POST', path: '/v1/engines/:id/completions', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
     v1({ method: 'POST', path: '/v1/engines/:id/generate', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
-    v1({ method: '*', path: '/v1/engines/:id/embeddings', handler: later('Embeddings'), summary: 'Legacy embeddings', tag: 'Legacy', notImplemented: true }),
+    v1({ method: 'POST', path: '/v1/engines/:id/embeddings', handler: embeddings, summary: 'Legacy: same as /v1/embeddings', tag: 'Legacy', body: 'EmbeddingRequest' }),
     v1({ method: 'POST', path: '/v1/internal/encode', handler: internal.encode, summary: 'Tokenize text', tag: 'Internal', body: 'EncodeRequest' }),
     v1({ method: 'POST', path: '/v1/internal/decode', handler: internal.decode, summary: 'Detokenize token ids', tag: 'Internal', body: 'DecodeRequest' }),
     v1({ method: 'POST', path: '/v1/internal/token-count', handler: internal.tokenCount, summary: 'Count the tokens of a text', tag: 'Internal', body: 'TokenCountRequest' }),
@@ -35,8 +37,8 @@ export function apiRoutes(): Route[] {
     v1({ method: 'GET', path: '/v1/internal/model/list', handler: internal.modelList, summary: 'The .gguf files in --models-dir', tag: 'Internal' }),
     v1({ method: 'POST', path: '/v1/internal/model/load', handler: internal.modelLoad, summary: 'Load a model from --models-dir (replaces the loaded one)', tag: 'Internal', body: 'ModelLoadRequest' }),
     v1({ method: 'GET', path: '/v1/internal/templates', handler: internal.templates, summary: 'Built-in instruction templates and characters', tag: 'Internal' }),
-    v1({ method: '*', path: '/v1/embeddings', handler: later('Embeddings'), summary: 'Embeddings', tag: 'Not implemented yet', notImplemented: true }),
-    v1({ method: '*', path: '/v1/moderations', handler: later('Moderations'), summary: 'Moderations', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: 'POST', path: '/v1/embeddings', handler: embeddings, summary: 'Sentence embeddings from the embedding model (--embedding-model), else the chat model with mean pooling', tag: 'Embeddings', body: 'EmbeddingRequest' }),
+    v1({ method: 'POST', path: '/v1/moderations', handler: moderations, summary: 'Moderation by embedding similarity to category descriptions (a heuristic, not a trained classifier)', tag: 'Moderations', body: 'ModerationRequest' }),
     v1({ method: '*', path: '/v1/images/*', handler: later('Images'), summary: 'Images (generations, edits, variations)', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/audio/*', handler: later('Audio'), summary: 'Audio (transcriptions, translations, speech)', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/files/*', handler: later('Files'), summary: 'Files', tag: 'Not implemented yet', notImplemented: true }),

@@ -8,13 +8,37 @@ const OWNER = 'gguf-serve';
 
 function modelIds(host: ModelHost): string[] {
   const loaded = host.currentOrNull?.id;
-  const others = host.listModelIds().filter((id) => id !== loaded);
-  return loaded ? [loaded, ...others] : others;
+  const embedding = host.embeddingInfo();
+  const first = [...new Set([loaded, embedding?.id].filter((id): id is string => Boolean(id)))];
+  return [...first, ...host.listModelIds().filter((id) => !first.includes(id))];
 }
 
+/**
+ * A model object. The loaded models also say what they serve (`serves`), and the one that serves
+ * /v1/embeddings and /v1/moderations carries `embedding`: its dimensions, pooling, longest input,
+ * and whether it is the chat model standing in for a missing --embedding-model.
+ */
 function modelObject(host: ModelHost, id: string): Record<string, unknown> {
   const loaded = host.currentOrNull;
-  return { id, object: 'model', created: loaded && loaded.id === id ? loaded.created : unixNow(), owned_by: OWNER };
+  const embedding = host.embeddingInfo();
+  const isChat = loaded?.id === id;
+  const isEmbedding = embedding?.id === id;
+  const serves = [...(isChat ? ['chat.completions', 'completions'] : []), ...(isEmbedding ? ['embeddings', 'moderations'] : [])];
+  return {
+    id,
+    object: 'model',
+    created: loaded && isChat ? loaded.created : unixNow(),
+    owned_by: OWNER,
+    ...(serves.length > 0 ? { serves } : {}),
+    ...(isEmbedding ? {
+      embedding: {
+        dimensions: embedding.dimensions,
+        pooling: embedding.pooling,
+        max_input_tokens: embedding.maxInputTokens,
+        chat_model_fallback: embedding.source === 'chat-model',
+      },
+    } : {}),
+  };
 }
 
 export function listModels(ctx: ApiContext): unknown {

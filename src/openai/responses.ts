@@ -6,7 +6,7 @@ import type { ChoiceOutcome } from './generate.js';
 /** Constant per build: OpenAI clients read it, nothing depends on it. */
 export const SYSTEM_FINGERPRINT = 'fp_gguf_serve';
 
-export function newId(prefix: 'chatcmpl' | 'cmpl'): string {
+export function newId(prefix: 'chatcmpl' | 'cmpl' | 'modr'): string {
   return `${prefix}-${randomBytes(12).toString('hex')}`;
 }
 

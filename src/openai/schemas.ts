@@ -181,7 +181,7 @@ export const embeddingRequest: Schema = {
         tokenIds,
         { type: 'array', items: tokenIds },
       ],
-      description: `A string, an array of strings, an array of token ids, or an array of token-id arrays; not empty, at most ${MAX_INPUTS} inputs. Inputs longer than the model's context are truncated (as sentence-transformers does) and counted in usage.truncated_inputs.`,
+      description: `A string, an array of strings, an array of token ids (integers), or an array of token-id arrays: 1 to ${MAX_INPUTS} inputs, none empty; longer inputs than the model takes are truncated`,
     },
     model: str('Accepted for compatibility; the embedding model (or the chat model, see /v1/models) answers.'),
     encoding_format: opt({ type: 'string', enum: ['float', 'base64'], default: 'float', description: 'base64: the little-endian float32 bytes of each vector, base64-encoded (as OpenAI).' }),

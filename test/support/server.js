@@ -29,13 +29,22 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
   const { config } = loadConfig(flags, env, cwd);
+  const logs = [];
   const host = new ModelHost({
     modelsDir: config.modelsDir,
     scheduler: { parallel: config.parallel, ...(config.ctxSize ? { contextSize: config.ctxSize } : {}), threads: 2 },
     loader,
+    log: (l) => logs.push(l),
+    embeddingModel: config.embeddingModel,
+    embeddingDevice: config.embeddingDevice,
   });
-  if (config.model) await host.loadFile(config.model);
-  const logs = [];
+  try {
+    if (config.model) await host.loadFile(config.model);
+    await host.loadEmbeddingModel();
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
   const running = await startApiServer({ config, host, version: 'test', log: (l) => logs.push(l) });
   return {
     url: running.url,
