@@ -87,9 +87,12 @@ async function serve(argv: string[]): Promise<void> {
     },
     onProgress: progress,
     log,
+    embeddingModel: config.embeddingModel,
+    embeddingDevice: config.embeddingDevice,
   });
   try {
     await host.loadFile(config.model);
+    await host.loadEmbeddingModel();
   } catch (err) {
     fail((err as Error).message, 1);
   }

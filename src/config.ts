@@ -67,8 +67,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },
   { key: 'threads', flag: 'threads', kind: 'integer', default: null, min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
-  { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings' },
-  { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model (cpu, cuda, ...)' },
+  { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
+  { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
   { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI URL for /v1/images/generations' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
@@ -208,6 +208,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   }
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.model !== null) c.model = resolveModelPath(c.model, c.modelsDir, cwd);
+  if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
 }
 
@@ -217,6 +218,24 @@ function isDir(p: string): boolean {
 
 function isFile(p: string): boolean {
   try { return fs.statSync(p).isFile(); } catch { return false; }
+}
+
+/** Devices text-generation-webui's sentence-transformers accepts (torch names), and ours. */
+const DEVICE = /^(cpu|gpu|auto|cuda(:\d+)?|mps|metal|vulkan)$/;
+
+function checkDevice(device: string, where: string): string {
+  const d = device.trim().toLowerCase();
+  if (!DEVICE.test(d)) throw new ConfigError(`Invalid value ${JSON.stringify(device)} for ${where}: expected cpu, or cuda / gpu (offload to the GPU)`);
+  return d;
+}
+
+/**
+ * GPU layers for the embedding model: "cpu" = none, any GPU device = all; unset follows
+ * --gpu-layers (the chat model's offload).
+ */
+export function embeddingGpuLayers(config: Pick<ServerConfig, 'embeddingDevice' | 'gpuLayers'>): number {
+  if (config.embeddingDevice === null || config.embeddingDevice === 'auto') return config.gpuLayers;
+  return config.embeddingDevice === 'cpu' ? 0 : -1;
 }
 
 /** --model: a path, else a name inside --models-dir (".gguf" optional). */
