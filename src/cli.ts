@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// gguf-serve command line: `serve` (the OpenAI-compatible server), `info` (a model's metadata).
+// gguf-serve command line: `serve` (the OpenAI-compatible server), `info` (a model's metadata),
+// `bench` (the benchmark harness, src/bench/).
 // The engine (native addon) is loaded only by the commands that need it, so --help and
 // configuration errors work without a built addon.
 import fs from 'node:fs';
@@ -20,6 +21,11 @@ const HELP = `gguf-serve ${version()}: a local OpenAI-compatible API server for 
 Usage:
   gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1)
   gguf-serve info --model PATH              Print a model's metadata and GGUF key/values
+  gguf-serve bench [load|cache|tune|engine] [options]
+                                            Benchmark: load levels over HTTP (TTFT, inter-token
+                                            latency, tokens/s, RSS) against our server and
+                                            llama.cpp peers, prompt-cache gain, settings sweep
+                                            (gguf-serve bench --help for its options)
   gguf-serve --help | --version
 
 serve options:
@@ -84,6 +90,8 @@ async function serve(argv: string[]): Promise<void> {
       parallel: config.parallel,
       ...(config.ctxSize !== null ? { contextSize: config.ctxSize } : {}),
       ...(config.threads !== null ? { threads: config.threads, threadsBatch: config.threads } : {}),
+      ...(config.batchSize !== null ? { batchSize: config.batchSize } : {}),
+      ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
     },
     onProgress: progress,
     log,
@@ -169,6 +177,16 @@ async function info(argv: string[]): Promise<void> {
   model.dispose();
 }
 
+async function bench(argv: string[]): Promise<void> {
+  const { runBench, BenchUsageError } = require('./bench/index.js') as typeof import('./bench/index.js');
+  try {
+    await runBench(argv);
+  } catch (err) {
+    if (err instanceof BenchUsageError) fail(err.message);
+    fail(`bench: ${(err as Error).message}`, 1);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -182,7 +200,8 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') return serve(rest);
   if (command === 'info') return info(rest);
-  fail(`unknown command '${command}'. Commands: serve, info. Run gguf-serve --help.`);
+  if (command === 'bench') return bench(rest);
+  fail(`unknown command '${command}'. Commands: serve, info, bench. Run gguf-serve --help.`);
 }
 
 main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

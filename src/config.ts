@@ -28,6 +28,10 @@ export interface ServerConfig {
   ctxSize: number | null;
   parallel: number;
   threads: number | null;
+  /** Most tokens in one decode step (logical batch); null = the engine's default (512). */
+  batchSize: number | null;
+  /** Physical micro-batch; null = batchSize. */
+  ubatchSize: number | null;
   gpuLayers: number;
   embeddingModel: string | null;
   embeddingDevice: string | null;
@@ -66,6 +70,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'ctxSize', flag: 'ctx-size', kind: 'integer', default: null, min: 16, max: 1 << 20, help: 'Context size per slot in tokens (default: the model\'s, at most 4096)' },
   { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },
   { key: 'threads', flag: 'threads', kind: 'integer', default: null, min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
+  { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
+  { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },

@@ -1,0 +1,220 @@
+// Command-line options of `gguf-serve bench`, parsed and checked in one place.
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_SAMPLING, type Sampling } from './load.js';
+
+export type BenchMode = 'load' | 'cache' | 'tune' | 'engine';
+export const MODES: BenchMode[] = ['load', 'cache', 'tune', 'engine'];
+
+export interface BenchOptions {
+  mode: BenchMode;
+  model: string | null;
+  shape: string;
+  type: string;
+  url: string | null;
+  serverPid: number | null;
+  concurrency: number[];
+  promptTokens: number;
+  maxTokens: number;
+  /** Requests per level; null = max(4, 2 x concurrency). */
+  requests: number | null;
+  stream: boolean;
+  sampling: Sampling;
+  threads: number;
+  parallel: number | null;
+  ctxSize: number | null;
+  batchSize: number | null;
+  ubatchSize: number | null;
+  peerServer: string | null;
+  peerBench: string | null;
+  rounds: number;
+  single: boolean;
+  singlePrompt: number;
+  singleGen: number;
+  reps: number;
+  historyTokens: number;
+  turnTokens: number;
+  tuneThreads: number[] | null;
+  tuneBatch: Array<[number, number]> | null;
+  tuneParallel: number[] | null;
+  tuneCtx: number[] | null;
+  objective: 'throughput' | 'ttft';
+  json: string | null;
+  outDir: string;
+  svg: boolean;
+  vocabSize: number | null;
+  help: boolean;
+}
+
+export class BenchUsageError extends Error {}
+
+export const BENCH_HELP = `Usage: gguf-serve bench [load|cache|tune|engine] [options]
+
+Modes:
+  load    (default) load levels over HTTP against our server (spawned on 127.0.0.1:0, or --url),
+          and the peers given, alternating runs: requests/s, TTFT and inter-token p50/p99,
+          generated and prompt tokens/s, server RSS peak; our/peer ratios
+  cache   multi-turn prompt cache: TTFT of a second turn that reuses the first turn's prompt vs a
+          cold prompt of the same length (ours and --peer-server)
+  tune    sweep threads, batch/ubatch, parallel slots and context size for one workload; prints
+          the best settings and the serve command line for them
+  engine  the engine without HTTP (in this process): single stream, then aggregate tokens/s
+          at each concurrency level
+
+Model (default: the generated llama-110m Q8_0 benchmark model, cached in .cache/models):
+  --model PATH              a GGUF file
+  --shape NAME --type T     a generated benchmark model: llama-tiny|llama-110m|llama-1b, f16|q8_0|q4_0
+Workload:
+  --concurrency LIST        concurrent clients per level (default 1,2,4,8)
+  --prompt-tokens N         prompt length in tokens (default 128)
+  --max-tokens N            tokens generated per request, end-of-sequence ignored (default 128)
+  --requests N              requests per level (default max(4, 2 x concurrency))
+  --no-stream               non-streaming requests (TTFT and inter-token latency are not measured)
+  --greedy                  temperature 0 (default: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05)
+Server (the same for ours and the peers):
+  --threads N               CPU threads (default: all ${os.availableParallelism()} cores)
+  --parallel N              slots (default: the largest concurrency)
+  --ctx-size N              context per slot (default: prompt + max tokens, rounded up to 256)
+  --batch-size N --ubatch-size N   logical and physical batch (default 512 / 512)
+  --url URL                 measure a running server instead of spawning ours
+  --server-pid PID          with --url: the process whose RSS to sample
+Peers (llama.cpp built from vendor/llama.cpp, see README):
+  --peer-server BIN         llama-server: same model, threads, slots and load, runs alternating with ours
+  --peer-bench BIN          llama-bench: pp and tg tokens/s to compare our single stream with
+  --rounds N                runs of each server, alternating (default 1, 2 with a peer); medians reported
+  --single / --no-single    single-stream pp/tg phase (default on with --peer-bench)
+  --single-prompt N         prompt tokens of the single-stream phase (default 512, as pp512)
+  --single-gen N            generated tokens of the single-stream phase (default 128, as tg128)
+  --reps N                  repetitions of the single-stream and cache measurements (default 3)
+Cache mode:
+  --history-tokens N        first turn's prompt (default 512)
+  --turn-tokens N           the new turn's tokens (default 32)
+Tune mode (comma lists; defaults in brackets):
+  --tune-threads LIST       [1..cores]
+  --tune-batch LIST         batch/ubatch pairs [512/512,512/128,128/128]
+  --tune-parallel LIST      [concurrency, 2 x concurrency]
+  --tune-ctx LIST           [the default context, 2 x it]
+  --objective throughput|ttft   what "best" means (default throughput)
+Output:
+  --json FILE               results as JSON (default bench/results/<mode>-<time>.json); the SVG chart beside it
+  --no-svg                  no chart
+`;
+
+function int(name: string, raw: string | undefined, min: number, fallback: number): number;
+function int(name: string, raw: string | undefined, min: number, fallback: null): number | null;
+function int(name: string, raw: string | undefined, min: number, fallback: number | null): number | null {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) throw new BenchUsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  return Number(raw);
+}
+
+function intList(name: string, raw: string | undefined, min: number): number[] | null {
+  if (raw === undefined) return null;
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new BenchUsageError(`--${name} needs a comma-separated list of integers`);
+  return items.map((s) => int(name, s, min, 0));
+}
+
+function batchList(raw: string | undefined): Array<[number, number]> | null {
+  if (raw === undefined) return null;
+  return raw.split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
+    const m = /^(\d+)(?:\/(\d+))?$/.exec(item);
+    if (!m) throw new BenchUsageError(`--tune-batch items are BATCH or BATCH/UBATCH, got '${item}'`);
+    const b = Number(m[1]);
+    const u = m[2] === undefined ? b : Number(m[2]);
+    if (b < 1 || u < 1 || u > b) throw new BenchUsageError(`--tune-batch '${item}': need 1 <= ubatch <= batch`);
+    return [b, u] as [number, number];
+  });
+}
+
+export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..', '..')): BenchOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        model: { type: 'string' }, shape: { type: 'string' }, type: { type: 'string' },
+        url: { type: 'string' }, 'server-pid': { type: 'string' },
+        concurrency: { type: 'string' }, 'prompt-tokens': { type: 'string' }, 'max-tokens': { type: 'string' },
+        requests: { type: 'string' }, 'no-stream': { type: 'boolean' }, greedy: { type: 'boolean' },
+        threads: { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
+        'batch-size': { type: 'string' }, 'ubatch-size': { type: 'string' },
+        'peer-server': { type: 'string' }, 'peer-bench': { type: 'string' }, rounds: { type: 'string' },
+        single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
+        'single-prompt': { type: 'string' }, 'single-gen': { type: 'string' }, reps: { type: 'string' },
+        'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
+        'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
+        'tune-ctx': { type: 'string' }, objective: { type: 'string' },
+        json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new BenchUsageError(`${(err as Error).message}. Run gguf-serve bench --help.`);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const s = (k: string) => v[k] as string | undefined;
+  const [modeArg, extra] = parsed.positionals;
+  if (extra !== undefined) throw new BenchUsageError(`unexpected argument '${extra}'. Run gguf-serve bench --help.`);
+  const mode = (modeArg ?? 'load') as BenchMode;
+  if (!MODES.includes(mode)) throw new BenchUsageError(`unknown bench mode '${modeArg}' (modes: ${MODES.join(', ')})`);
+  const objective = s('objective') ?? 'throughput';
+  if (objective !== 'throughput' && objective !== 'ttft') throw new BenchUsageError(`--objective must be throughput or ttft, got '${objective}'`);
+  const peerServer = s('peer-server') ?? null;
+  const peerBench = s('peer-bench') ?? null;
+  if (s('url') && s('model') === undefined && s('shape') === undefined && s('vocab-size') === undefined) {
+    // Prompt token ids must be valid for the remote model.
+    throw new BenchUsageError('--url needs the model the server runs (--model PATH or --shape/--type) or --vocab-size N, to draw valid prompt tokens');
+  }
+  const concurrency = intList('concurrency', s('concurrency'), 1) ?? [1, 2, 4, 8];
+  const batchSize = int('batch-size', s('batch-size'), 1, null);
+  const ubatchSize = int('ubatch-size', s('ubatch-size'), 1, null);
+  if (batchSize !== null && ubatchSize !== null && ubatchSize > batchSize) throw new BenchUsageError('--ubatch-size must be at most --batch-size');
+  const json = s('json');
+  return {
+    mode,
+    model: s('model') ? path.resolve(s('model') as string) : null,
+    shape: s('shape') ?? 'llama-110m',
+    type: s('type') ?? 'q8_0',
+    url: s('url')?.replace(/\/+$/, '').replace(/\/v1$/, '') ?? null,
+    serverPid: int('server-pid', s('server-pid'), 1, null),
+    concurrency,
+    promptTokens: int('prompt-tokens', s('prompt-tokens'), 1, 128),
+    maxTokens: int('max-tokens', s('max-tokens'), 1, 128),
+    requests: int('requests', s('requests'), 1, null),
+    stream: !v['no-stream'],
+    sampling: v.greedy ? { ...DEFAULT_SAMPLING, temperature: 0 } : { ...DEFAULT_SAMPLING },
+    threads: int('threads', s('threads'), 1, os.availableParallelism()),
+    parallel: int('parallel', s('parallel'), 1, null),
+    ctxSize: int('ctx-size', s('ctx-size'), 16, null),
+    batchSize,
+    ubatchSize,
+    peerServer: peerServer ? path.resolve(peerServer) : null,
+    peerBench: peerBench ? path.resolve(peerBench) : null,
+    rounds: int('rounds', s('rounds'), 1, peerServer ? 2 : 1),
+    single: v['no-single'] ? false : Boolean(v.single) || peerBench !== null,
+    singlePrompt: int('single-prompt', s('single-prompt'), 1, 512),
+    singleGen: int('single-gen', s('single-gen'), 2, 128),
+    reps: int('reps', s('reps'), 1, 3),
+    historyTokens: int('history-tokens', s('history-tokens'), 1, 512),
+    turnTokens: int('turn-tokens', s('turn-tokens'), 1, 32),
+    tuneThreads: intList('tune-threads', s('tune-threads'), 1),
+    tuneBatch: batchList(s('tune-batch')),
+    tuneParallel: intList('tune-parallel', s('tune-parallel'), 1),
+    tuneCtx: intList('tune-ctx', s('tune-ctx'), 16),
+    objective,
+    json: json ? path.resolve(json) : null,
+    outDir: path.join(root, 'bench', 'results'),
+    svg: !v['no-svg'],
+    vocabSize: int('vocab-size', s('vocab-size'), 4, null),
+    help: Boolean(v.help),
+  };
+}
+
+/** Context per slot that fits a workload: prompt + generation, rounded up to 256. */
+export function contextFor(tokens: number): number {
+  return Math.ceil((tokens + 8) / 256) * 256;
+}
