@@ -1,0 +1,140 @@
+'use strict';
+// POST /v1/moderations against a real server on port 0 (tiny generated BERT as --embedding-model,
+// stories260K as chat model): OpenAI's shape with every current category, scores equal to the
+// cosine similarities computed here from the engine's own vectors of the category descriptions
+// (moderation/categories.yaml), flags from the thresholds, determinism, input forms, errors, the
+// chat-model fallback, and a malformed category file.
+const fs = require('node:fs');
+const path = require('node:path');
+const t = require('tap');
+const YAML = require('yaml');
+const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+
+if (!hasModel || !engineAvailable()) {
+  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
+  return;
+}
+const OpenAI = require('openai').default ?? require('openai');
+const { Model } = require('../lib/index.js');
+const { ensureBertModel } = require('../lib/gguf/bert-model.js');
+const { cosineSimilarity } = require('../lib/reference/bert.js');
+const { loadCategories, CATEGORIES_FILE } = require('../lib/openai/moderations.js');
+
+const BERT = ensureBertModel({});
+const OPENAI_CATEGORIES = [
+  'harassment', 'harassment/threatening', 'hate', 'hate/threatening', 'illicit', 'illicit/violent',
+  'self-harm', 'self-harm/intent', 'self-harm/instructions', 'sexual', 'sexual/minors', 'violence',
+  'violence/graphic',
+];
+const INPUTS = ['I will find you and hurt you.', 'The weather is lovely today, let us go for a walk.', 'How do I bake bread?'];
+
+async function post(url, body) {
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60000) });
+  return { status: res.status, body: await res.json() };
+}
+
+function isBadRequest(t, res, param, what) {
+  t.equal(res.status, 400, `${what}: status`);
+  t.equal(res.body.error?.type, 'invalid_request_error', `${what}: type`);
+  t.equal(res.body.error?.param, param, `${what}: param`);
+  t.ok(res.body.error?.message.length > 10, `${what}: ${res.body.error?.message}`);
+}
+
+/** Scores computed here: max cosine with the category's descriptions, clipped to [0, 1]. */
+async function expectedScores(embedder, texts) {
+  const file = YAML.parse(fs.readFileSync(CATEGORIES_FILE, 'utf8'));
+  const described = {};
+  for (const name of OPENAI_CATEGORIES) described[name] = (await embedder.embed(file.categories[name].descriptions)).embeddings;
+  const { embeddings } = await embedder.embed(texts);
+  return embeddings.map((v) => Object.fromEntries(OPENAI_CATEGORIES.map((name) => [name, Math.min(1, Math.max(0, ...described[name].map((d) => cosineSimilarity(v, d))))])));
+}
+
+t.test('with the embedding model', async (t) => {
+  const server = await startServer({ args: ['--embedding-model', BERT] });
+  t.teardown(() => server.close());
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'sk-unused', maxRetries: 0, timeout: 60000 });
+  const model = await Model.load(BERT);
+  t.teardown(() => model.dispose());
+  const expected = await expectedScores(model.createEmbedder(), INPUTS);
+  const thresholds = Object.fromEntries(loadCategories().map((c) => [c.name, c.threshold]));
+
+  t.test('OpenAI shape, every category, scores from the category descriptions', async (t) => {
+    const res = await client.moderations.create({ model: 'omni-moderation-latest', input: INPUTS[0] });
+    t.match(res.id, /^modr-[0-9a-f]+$/);
+    t.equal(res.model, path.basename(BERT, '.gguf'));
+    t.equal(res.results.length, 1);
+    const r = res.results[0];
+    t.same(Object.keys(r.categories), OPENAI_CATEGORIES, 'all current OpenAI categories, in order');
+    t.same(Object.keys(r.category_scores), OPENAI_CATEGORIES);
+    t.same(Object.keys(r.category_applied_input_types), OPENAI_CATEGORIES);
+    for (const name of OPENAI_CATEGORIES) {
+      const score = r.category_scores[name];
+      t.ok(score >= 0 && score <= 1, `${name}: score ${score} in [0, 1]`);
+      t.ok(Math.abs(score - expected[0][name]) < 1e-4, `${name}: ${score} = expected ${expected[0][name]}`);
+      t.equal(r.categories[name], score > thresholds[name], `${name}: flagged iff above the threshold`);
+      t.same(r.category_applied_input_types[name], ['text']);
+    }
+    t.equal(r.flagged, Object.values(r.categories).some(Boolean));
+  });
+
+  t.test('deterministic; an array scores each input as alone; different inputs score differently', async (t) => {
+    const one = await Promise.all(INPUTS.map((input) => client.moderations.create({ model: 'x', input })));
+    const again = await client.moderations.create({ model: 'x', input: INPUTS[0] });
+    t.same(again.results[0], one[0].results[0], 'same input, same result');
+    const many = await client.moderations.create({ model: 'x', input: INPUTS });
+    t.equal(many.results.length, INPUTS.length);
+    many.results.forEach((r, i) => {
+      for (const name of OPENAI_CATEGORIES) {
+        t.ok(Math.abs(r.category_scores[name] - one[i].results[0].category_scores[name]) < 1e-5, `input ${i} ${name}`);
+        t.ok(Math.abs(r.category_scores[name] - expected[i][name]) < 1e-4, `input ${i} ${name}: expected`);
+      }
+    });
+    t.not(many.results[0].category_scores.violence, many.results[1].category_scores.violence);
+  });
+
+  t.test('text parts ({type: "text", text}) score like strings', async (t) => {
+    const parts = await post(`${server.url}/v1/moderations`, { input: INPUTS.map((text) => ({ type: 'text', text })) });
+    t.equal(parts.status, 200);
+    parts.body.results.forEach((r, i) => t.ok(Math.abs(r.category_scores.hate - expected[i].hate) < 1e-4, `part ${i}`));
+  });
+
+  t.test('errors: 400 in the OpenAI shape, naming the parameter', async (t) => {
+    const url = `${server.url}/v1/moderations`;
+    isBadRequest(t, await post(url, {}), 'input', 'no input');
+    isBadRequest(t, await post(url, { input: [] }), 'input', 'empty array');
+    isBadRequest(t, await post(url, { input: 42 }), 'input', 'a number');
+    isBadRequest(t, await post(url, { input: ['a', 3] }), 'input', 'a number in the array');
+    const image = await post(url, { input: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] });
+    isBadRequest(t, image, 'input[1]', 'an image part');
+    t.equal(image.body.error.code, 'unsupported_input_type');
+    t.match(image.body.error.message, /image/);
+    isBadRequest(t, await post(url, { input: [{ type: 'text' }] }), 'input[0].text', 'a text part without text');
+    isBadRequest(t, await post(url, { input: Array.from({ length: 2049 }, () => 'a') }), 'input', '2049 inputs');
+    await t.rejects(client.moderations.create({ input: [] }), { status: 400 });
+  });
+});
+
+t.test('without an embedding model the chat model scores', async (t) => {
+  const server = await startServer({ args: ['--ctx-size', '128'] });
+  t.teardown(() => server.close());
+  const res = await post(`${server.url}/v1/moderations`, { input: 'Once upon a time there was a dragon.' });
+  t.equal(res.status, 200);
+  t.equal(res.body.model, 'stories260K');
+  t.same(Object.keys(res.body.results[0].category_scores), OPENAI_CATEGORIES);
+  t.ok(Object.values(res.body.results[0].category_scores).every((s) => s >= 0 && s <= 1));
+});
+
+t.test('the category file: every OpenAI category must be described', async (t) => {
+  const good = YAML.parse(fs.readFileSync(CATEGORIES_FILE, 'utf8'));
+  t.same(Object.keys(good.categories), OPENAI_CATEGORIES, 'the shipped file describes exactly the OpenAI categories');
+  const dir = t.testdir({
+    'missing.yaml': YAML.stringify({ categories: { hate: { descriptions: ['x'] } } }),
+    'empty.yaml': YAML.stringify({ categories: { ...good.categories, violence: { descriptions: [] } } }),
+    'tuned.yaml': YAML.stringify({ threshold: 0.3, categories: { ...good.categories, hate: { ...good.categories.hate, threshold: 0.9 } } }),
+  });
+  t.throws(() => loadCategories(path.join(dir, 'missing.yaml')), /missing\.yaml: category 'harassment' is missing/);
+  t.throws(() => loadCategories(path.join(dir, 'empty.yaml')), /'violence' needs a non-empty list of descriptions/);
+  const tuned = loadCategories(path.join(dir, 'tuned.yaml'));
+  t.equal(tuned.find((c) => c.name === 'hate').threshold, 0.9, 'a category threshold wins');
+  t.equal(tuned.find((c) => c.name === 'sexual').threshold, 0.3, 'the file threshold is the default');
+});
