@@ -21,14 +21,15 @@ export interface NativeBinding {
 export const packageRoot = path.join(__dirname, '..', '..');
 const GPU_ORDER = ['cuda', 'vulkan', 'metal'];
 
-interface Candidate {
+export interface Candidate {
   file: string;
   kind: string;
+  /** Try it in a child process before loading it here (GPU builds). */
   probe: boolean;
 }
 
-function gpuCandidates(): Candidate[] {
-  const dir = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'gpu');
+/** GPU builds in `dir` (default prebuilds/<platform>-<arch>/gpu), CUDA first, then Vulkan, Metal. */
+export function gpuCandidates(dir = path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'gpu')): Candidate[] {
   let files: string[] = [];
   try {
     files = fs.readdirSync(dir).filter((f) => f.endsWith('.node'));
@@ -57,15 +58,50 @@ export function probeAddon(file: string): { ok: boolean; reason: string } {
     `if(!i.gpuOffload)throw new Error('no GPU device found by this build');`;
   const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60_000 });
   if (r.status === 0) return { ok: true, reason: '' };
-  const why = r.signal ? `crashed with ${r.signal}` : (r.stderr || '').trim().split('\n').filter(Boolean).slice(-1)[0] ?? `exit ${r.status}`;
-  return { ok: false, reason: why };
+  if (r.signal) return { ok: false, reason: `crashed with ${r.signal}` };
+  // The thrown error's own line, not the stack or Node's version banner.
+  const lines = (r.stderr || '').split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l) && !/^Node\.js v/.test(l));
+  return { ok: false, reason: lines.find((l) => /Error\b/.test(l)) ?? lines.pop() ?? `exit ${r.status}` };
 }
 
-let cached: NativeBinding | undefined;
-let loadedFrom: { file: string; kind: string } | undefined;
+export interface LoadedBinding {
+  binding: NativeBinding;
+  file: string;
+  kind: string;
+  /** Candidates passed over, each with its reason. */
+  skipped: string[];
+}
+
+/** The first candidate that passes its probe and loads; throws listing every failure. */
+export function loadFirst(candidates: Candidate[], probe = probeAddon, failures: string[] = []): LoadedBinding {
+  const skipped = [...failures];
+  for (const c of candidates) {
+    if (c.probe) {
+      const result = probe(c.file);
+      if (!result.ok) {
+        skipped.push(`${c.kind} (${c.file}): ${result.reason}`);
+        continue;
+      }
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return { binding: require(c.file) as NativeBinding, file: c.file, kind: c.kind, skipped };
+    } catch (err) {
+      skipped.push(`${c.kind} (${c.file}): ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(
+    'gguf-serve: the native addon could not be loaded.\n' +
+      skipped.map((f) => `  - ${f}`).join('\n') +
+      '\nRebuild it from source with `npm run build:native` (needs cmake and a C++17 compiler), ' +
+      'or reinstall with `npm install`.',
+  );
+}
+
+let loaded: LoadedBinding | undefined;
 
 export function loadBinding(): NativeBinding {
-  if (cached) return cached;
+  if (loaded) return loaded.binding;
   const failures: string[] = [];
   const forced = process.env.GGUF_SERVE_BINARY;
   const candidates: Candidate[] = [];
@@ -78,32 +114,11 @@ export function loadBinding(): NativeBinding {
     if (def instanceof Error) failures.push(`no CPU binary: ${def.message.split('\n')[0]}`);
     else candidates.push(def);
   }
-  for (const c of candidates) {
-    if (c.probe) {
-      const probe = probeAddon(c.file);
-      if (!probe.ok) {
-        failures.push(`${c.kind} (${c.file}): ${probe.reason}`);
-        continue;
-      }
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      cached = require(c.file) as NativeBinding;
-      loadedFrom = { file: c.file, kind: c.kind };
-      return cached;
-    } catch (err) {
-      failures.push(`${c.kind} (${c.file}): ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(
-    'gguf-serve: the native addon could not be loaded.\n' +
-      failures.map((f) => `  - ${f}`).join('\n') +
-      '\nRebuild it from source with `npm run build:native` (needs cmake and a C++17 compiler), ' +
-      'or reinstall with `npm install`.',
-  );
+  loaded = loadFirst(candidates, probeAddon, failures);
+  return loaded.binding;
 }
 
-/** Which binary is in use (after loadBinding()). */
-export function bindingInfo(): { file: string; kind: string } | undefined {
-  return loadedFrom;
+/** Which binary is in use and which were passed over (after loadBinding()). */
+export function bindingInfo(): { file: string; kind: string; skipped: string[] } | undefined {
+  return loaded && { file: loaded.file, kind: loaded.kind, skipped: loaded.skipped };
 }

@@ -1,0 +1,60 @@
+'use strict';
+// The addon loader: GPU builds are probed in a child process first and passed over, with their
+// reasons, when they do not load or find no GPU; the CPU build is the fallback.
+const fs = require('node:fs');
+const path = require('node:path');
+const t = require('tap');
+const { gpuCandidates, loadFirst, probeAddon, loadBinding, bindingInfo } = require('../lib/engine/binding.js');
+const { tmpDir } = require('./support/gguf-paths.js');
+
+t.test('the binary in use, and its system info', async (t) => {
+  const binding = loadBinding();
+  const info = bindingInfo();
+  t.ok(fs.existsSync(info.file), info.file);
+  t.match(info.kind, /source build|prebuild|GGUF_SERVE_BINARY/);
+  t.type(binding.systemInfo().llamaSystemInfo, 'string');
+  t.ok(binding.systemInfo().devices.some((d) => /cpu/i.test(d.name)), 'the CPU backend is there');
+});
+
+t.test('GPU candidates are ordered and probed; a broken or GPU-less one falls back to CPU', async (t) => {
+  const dir = tmpDir(t);
+  const cpu = bindingInfo()?.file ?? (loadBinding(), bindingInfo().file);
+  fs.writeFileSync(path.join(dir, 'gguf-serve.glibc.vulkan.node'), Buffer.from('not a shared object'));
+  fs.copyFileSync(cpu, path.join(dir, 'gguf-serve.glibc.cuda.node')); // loads, but finds no GPU
+  fs.writeFileSync(path.join(dir, 'README.txt'), 'ignored');
+  const gpus = gpuCandidates(dir);
+  t.same(gpus.map((c) => c.kind), ['cuda', 'vulkan'], 'CUDA before Vulkan, non-binaries ignored');
+  t.ok(gpus.every((c) => c.probe));
+
+  const cudaProbe = probeAddon(gpus[0].file);
+  t.equal(cudaProbe.ok, false);
+  t.match(cudaProbe.reason, /no GPU device found by this build/);
+  const vulkanProbe = probeAddon(gpus[1].file);
+  t.equal(vulkanProbe.ok, false);
+  t.match(vulkanProbe.reason, /invalid ELF header|file too short|not a shared object/i);
+
+  const loaded = loadFirst([...gpus, { file: cpu, kind: 'cpu prebuild', probe: false }]);
+  t.equal(loaded.kind, 'cpu prebuild');
+  t.equal(loaded.skipped.length, 2);
+  t.match(loaded.skipped[0], /^cuda .*no GPU device/);
+  t.match(loaded.skipped[1], /^vulkan /);
+});
+
+t.test('a probe that crashes is reported, not fatal', async (t) => {
+  const dir = tmpDir(t);
+  // A stand-in "addon" that kills its process the way a broken driver would.
+  const js = path.join(dir, 'crash.js');
+  fs.writeFileSync(js, "process.kill(process.pid, 'SIGSEGV');");
+  const r = probeAddon(js);
+  t.equal(r.ok, false);
+  t.match(r.reason, /crashed with SIGSEGV/);
+});
+
+t.test('when nothing loads, every candidate is listed with what to do', async (t) => {
+  const dir = tmpDir(t);
+  const bad = path.join(dir, 'bad.node');
+  fs.writeFileSync(bad, 'x');
+  t.throws(() => loadFirst([{ file: bad, kind: 'cpu prebuild', probe: false }], probeAddon, ['no CPU binary: none']), {
+    message: /could not be loaded\.\n  - no CPU binary: none\n  - cpu prebuild .*bad\.node.*\nRebuild it from source with `npm run build:native`/s,
+  });
+});
