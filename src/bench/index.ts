@@ -107,6 +107,8 @@ function medianLevels(runs: RunResult[], target: string, concurrency: number[]):
       concurrency: n,
       requests: rows[0]?.requests ?? 0,
       errors: rows.reduce((a, l) => a + l.errors, 0),
+      completionTokens: m((l) => l.completionTokens),
+      promptTokens: m((l) => l.promptTokens),
       wallSeconds: m((l) => l.wallSeconds),
       requestsPerSecond: m((l) => l.requestsPerSecond),
       generationTokensPerSecond: m((l) => l.generationTokensPerSecond),

@@ -51,6 +51,9 @@ export interface LevelResult {
   requests: number;
   errors: number;
   firstError?: string;
+  /** Totals over the successful requests. */
+  completionTokens: number;
+  promptTokens: number;
   wallSeconds: number;
   requestsPerSecond: number;
   /** All completion tokens / wall time. */
@@ -216,6 +219,8 @@ export function summarizeLevel(concurrency: number, records: RequestRecord[], wa
     requests: records.length,
     errors: failed.length,
     ...(failed.length ? { firstError: failed[0].error } : {}),
+    completionTokens: completion,
+    promptTokens: prompt,
     wallSeconds,
     requestsPerSecond: ok.length / wallSeconds,
     generationTokensPerSecond: completion / wallSeconds,
