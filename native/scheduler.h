@@ -102,6 +102,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void Assign(std::unique_ptr<Request> req, std::vector<Event>* events);
   bool BuildBatch();
   void FailBatch(int code, std::vector<Event>* events);
+  void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);

@@ -183,20 +183,25 @@ void Scheduler::FailBatch(int code, std::vector<Event>* events) {
     if (!slot.req) continue;
     bool in_batch = slot.batch_index >= 0;
     for (int32_t i = 0; !in_batch && i < batch_.n_tokens; i++) in_batch = batch_.seq_id[i][0] == slot.seq;
-    if (!in_batch) continue;
-    Event e;
-    e.id = slot.req->id;
-    e.kind = Event::Kind::Error;
-    e.final = true;
-    e.message = message;
-    events->push_back(std::move(e));
-    slot.req.reset();
-    ClearSlotCache(slot);
-    active_slots_--;
-    stat_active_--;
-    std::lock_guard<std::mutex> lock(mu_);
-    in_flight_--;
+    if (in_batch) FailSlot(slot, message, events);
   }
+}
+
+void Scheduler::FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events) {
+  Event e;
+  e.id = slot.req->id;
+  e.kind = Event::Kind::Error;
+  e.final = true;
+  e.message = message;
+  events->push_back(std::move(e));
+  slot.req.reset();
+  slot.has_pending = false;
+  slot.batch_index = -1;
+  ClearSlotCache(slot);
+  active_slots_--;
+  stat_active_--;
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_--;
 }
 
 void Scheduler::SampleSlots(std::vector<Event>* events) {
@@ -204,7 +209,14 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
   for (Slot& slot : slots_) {
     if (!slot.req || slot.batch_index < 0) continue;
     Request& req = *slot.req;
-    const llama_token token = llama_sampler_sample(req.sampler.get(), ctx_, slot.batch_index);
+    llama_token token;
+    try {
+      token = llama_sampler_sample(req.sampler.get(), ctx_, slot.batch_index);
+    } catch (const std::exception& e) {
+      // llama.cpp's grammar code throws when no token can continue; fail this request only.
+      FailSlot(slot, std::string("sampling failed: ") + e.what(), events);
+      continue;
+    }
     if (slot.generated == 0) slot.first_token = Clock::now();
     if (llama_vocab_is_eog(vocab, token)) {
       Finish(slot, "stop", -1, events);
