@@ -88,7 +88,9 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   params.n_seq_max = parallel_;
   params.n_threads = threads;
   params.n_threads_batch = threads_batch;
-  params.kv_unified = true;  // any slot may use cells freed by another; limits are per slot, enforced here
+  // One KV stream per slot (as llama-server with --parallel): a token attends over its own
+  // sequence's cells only, not over every slot's. kvUnified shares one buffer instead.
+  params.kv_unified = BoolOption(o, "kvUnified", false);
   params.no_perf = true;
   params.embeddings = false;
   params.abort_callback = &Scheduler::AbortDecode;

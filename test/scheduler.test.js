@@ -27,8 +27,8 @@ t.test('greedy completion is the known TinyStories text', async (t) => {
   t.ok(result.timings.promptMs >= 0 && result.timings.generationMs > 0);
 });
 
-t.test('8 concurrent greedy generations equal each one alone', async (t) => {
-  const s = model.createScheduler({ parallel: 8 });
+for (const kvUnified of [false, true]) t.test(`8 concurrent greedy generations equal each one alone (kvUnified ${kvUnified})`, async (t) => {
+  const s = model.createScheduler({ parallel: 8, kvUnified });
   t.teardown(() => s.dispose());
   const alone = [];
   for (const p of prompts) alone.push((await collect(s.generate(p, { temperature: 0, maxTokens: 48 }))).text);

@@ -65,6 +65,11 @@ export interface SchedulerOptions {
   /** Threads for generation and for prompt processing. Default: CPU cores. */
   threads?: number;
   threadsBatch?: number;
+  /**
+   * One KV buffer shared by all slots instead of one per slot (default false, as llama-server
+   * with --parallel): per-slot buffers keep each token's attention to its own sequence.
+   */
+  kvUnified?: boolean;
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
