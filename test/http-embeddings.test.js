@@ -7,6 +7,7 @@
 const path = require('node:path');
 const fs = require('node:fs');
 const t = require('tap');
+const { call, isBadRequest } = require('./support/http.js');
 const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 
@@ -31,20 +32,6 @@ const decodeBase64 = (s) => {
   return Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
 };
 
-async function post(url, body) {
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60000) });
-  return { status: res.status, body: await res.json() };
-}
-
-/** A 400 in OpenAI's error shape naming `param`. */
-function isBadRequest(t, res, param, what) {
-  t.equal(res.status, 400, `${what}: status`);
-  t.equal(res.body.error?.type, 'invalid_request_error', `${what}: type`);
-  t.equal(res.body.error?.param, param, `${what}: param`);
-  t.type(res.body.error?.message, 'string', `${what}: message`);
-  t.ok(res.body.error?.message.length > 10, `${what}: ${res.body.error?.message}`);
-}
-
 t.test('with --embedding-model (the tiny BERT)', async (t) => {
   const server = await startServer({ args: ['--embedding-model', BERT] });
   t.teardown(() => server.close());
@@ -52,7 +39,7 @@ t.test('with --embedding-model (the tiny BERT)', async (t) => {
   const model = await Model.load(BERT);
   t.teardown(() => model.dispose());
   const engine = model.createEmbedder();
-  const expected = await engine.embed(TEXTS.map((s) => s));
+  const expected = await engine.embed(TEXTS);
 
   t.test('string input: the engine\'s vector, its token count, the OpenAI shape', async (t) => {
     const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: TEXTS[1], encoding_format: 'float' });
@@ -83,9 +70,9 @@ t.test('with --embedding-model (the tiny BERT)', async (t) => {
 
   t.test('base64: little-endian float32 equal to the float response; the client decodes its default', async (t) => {
     const float = await client.embeddings.create({ model: 'x', input: TEXTS, encoding_format: 'float' });
-    const raw = await post(`${server.url}/v1/embeddings`, { input: TEXTS, encoding_format: 'base64' });
+    const raw = await call(`${server.url}/v1/embeddings`, { body: { input: TEXTS, encoding_format: 'base64' } });
     t.equal(raw.status, 200);
-    raw.body.data.forEach((d, i) => {
+    raw.json.data.forEach((d, i) => {
       t.type(d.embedding, 'string');
       t.same(decodeBase64(d.embedding), float.data[i].embedding, `input ${i}: decoded base64 equals float`);
     });
@@ -105,32 +92,32 @@ t.test('with --embedding-model (the tiny BERT)', async (t) => {
       const scale = norm(head);
       t.ok(maxDiff(v, head.map((x) => x / scale)) < 1e-6, `dimensions ${n}: direction of the first ${n} values`);
     }
-    const b64 = await post(`${server.url}/v1/embeddings`, { input: TEXTS[2], dimensions: 8, encoding_format: 'base64' });
-    t.equal(decodeBase64(b64.body.data[0].embedding).length, 8, 'base64 with dimensions');
+    const b64 = await call(`${server.url}/v1/embeddings`, { body: { input: TEXTS[2], dimensions: 8, encoding_format: 'base64' } });
+    t.equal(decodeBase64(b64.json.data[0].embedding).length, 8, 'base64 with dimensions');
   });
 
   t.test('token ids and arrays of token ids embed like the text', async (t) => {
     const ids = TEXTS.map((s) => model.tokenize(s));
-    const one = await post(`${server.url}/v1/embeddings`, { input: ids[0] });
+    const one = await call(`${server.url}/v1/embeddings`, { body: { input: ids[0] } });
     t.equal(one.status, 200);
-    t.equal(one.body.data.length, 1, 'a flat array of integers is one input');
-    t.ok(maxDiff(one.body.data[0].embedding, expected.embeddings[0]) < 1e-5);
-    t.equal(one.body.usage.prompt_tokens, ids[0].length);
-    const many = await post(`${server.url}/v1/embeddings`, { input: ids });
-    t.equal(many.body.data.length, TEXTS.length);
-    many.body.data.forEach((d, i) => t.ok(maxDiff(d.embedding, expected.embeddings[i]) < 1e-5, `token input ${i}`));
+    t.equal(one.json.data.length, 1, 'a flat array of integers is one input');
+    t.ok(maxDiff(one.json.data[0].embedding, expected.embeddings[0]) < 1e-5);
+    t.equal(one.json.usage.prompt_tokens, ids[0].length);
+    const many = await call(`${server.url}/v1/embeddings`, { body: { input: ids } });
+    t.equal(many.json.data.length, TEXTS.length);
+    many.json.data.forEach((d, i) => t.ok(maxDiff(d.embedding, expected.embeddings[i]) < 1e-5, `token input ${i}`));
   });
 
   t.test('over-long inputs are truncated to the model\'s 512 tokens and reported', async (t) => {
     const long = 'word '.repeat(700);
-    const res = await post(`${server.url}/v1/embeddings`, { input: [long, TEXTS[0]] });
+    const res = await call(`${server.url}/v1/embeddings`, { body: { input: [long, TEXTS[0]] } });
     t.equal(res.status, 200);
-    t.equal(res.body.data[0].truncated, true);
-    t.notOk('truncated' in res.body.data[1], 'only the cut input says so');
-    t.equal(res.body.usage.truncated_inputs, 1);
-    t.equal(res.body.usage.prompt_tokens, 512 + expected.tokenCounts[0], 'tokens actually embedded');
+    t.equal(res.json.data[0].truncated, true);
+    t.notOk('truncated' in res.json.data[1], 'only the cut input says so');
+    t.equal(res.json.usage.truncated_inputs, 1);
+    t.equal(res.json.usage.prompt_tokens, 512 + expected.tokenCounts[0], 'tokens actually embedded');
     const cut = await engine.embed([long]);
-    t.ok(maxDiff(res.body.data[0].embedding, cut.embeddings[0]) < 1e-5, 'as the engine truncates (head + [SEP])');
+    t.ok(maxDiff(res.json.data[0].embedding, cut.embeddings[0]) < 1e-5, 'as the engine truncates (head + [SEP])');
   });
 
   t.test('concurrent requests get their own vectors', async (t) => {
@@ -139,9 +126,9 @@ t.test('with --embedding-model (the tiny BERT)', async (t) => {
   });
 
   t.test('legacy /v1/engines/{id}/embeddings answers the same', async (t) => {
-    const res = await post(`${server.url}/v1/engines/text-embedding-ada-002/embeddings`, { input: TEXTS[1] });
+    const res = await call(`${server.url}/v1/engines/text-embedding-ada-002/embeddings`, { body: { input: TEXTS[1] } });
     t.equal(res.status, 200);
-    t.ok(maxDiff(res.body.data[0].embedding, expected.embeddings[1]) < 1e-6);
+    t.ok(maxDiff(res.json.data[0].embedding, expected.embeddings[1]) < 1e-6);
   });
 
   t.test('/v1/models lists the embedding model after the chat model and says what each serves', async (t) => {
@@ -164,26 +151,26 @@ t.test('with --embedding-model (the tiny BERT)', async (t) => {
 
   t.test('errors: 400 in the OpenAI shape, naming the parameter', async (t) => {
     const url = `${server.url}/v1/embeddings`;
-    isBadRequest(t, await post(url, {}), 'input', 'no input');
-    isBadRequest(t, await post(url, { input: '' }), 'input', 'empty string');
-    isBadRequest(t, await post(url, { input: [] }), 'input', 'empty array');
-    isBadRequest(t, await post(url, { input: ['a', ''] }), 'input[1]', 'an empty string in an array');
-    isBadRequest(t, await post(url, { input: [[101, 102], []] }), 'input[1]', 'an empty token array');
-    isBadRequest(t, await post(url, { input: [101, 1.5] }), 'input', 'a non-integer token');
-    isBadRequest(t, await post(url, { input: ['a', 5] }), 'input', 'mixed strings and numbers');
-    isBadRequest(t, await post(url, { input: [101, -1] }), 'input', 'a negative token');
-    isBadRequest(t, await post(url, { input: [[101], [101, 30522]] }), 'input[1]', 'a token outside the vocabulary');
-    isBadRequest(t, await post(url, { input: 7 }), 'input', 'a number');
-    const tooMany = await post(url, { input: Array.from({ length: 2049 }, () => 'a') });
+    isBadRequest(t, await call(url, { body: {} }), 'input', 'no input');
+    isBadRequest(t, await call(url, { body: { input: '' } }), 'input', 'empty string');
+    isBadRequest(t, await call(url, { body: { input: [] } }), 'input', 'empty array');
+    isBadRequest(t, await call(url, { body: { input: ['a', ''] } }), 'input[1]', 'an empty string in an array');
+    isBadRequest(t, await call(url, { body: { input: [[101, 102], []] } }), 'input[1]', 'an empty token array');
+    isBadRequest(t, await call(url, { body: { input: [101, 1.5] } }), 'input', 'a non-integer token');
+    isBadRequest(t, await call(url, { body: { input: ['a', 5] } }), 'input', 'mixed strings and numbers');
+    isBadRequest(t, await call(url, { body: { input: [101, -1] } }), 'input', 'a negative token');
+    isBadRequest(t, await call(url, { body: { input: [[101], [101, 30522]] } }), 'input[1]', 'a token outside the vocabulary');
+    isBadRequest(t, await call(url, { body: { input: 7 } }), 'input', 'a number');
+    const tooMany = await call(url, { body: { input: Array.from({ length: 2049 }, () => 'a') } });
     isBadRequest(t, tooMany, 'input', '2049 inputs');
-    t.match(tooMany.body.error.message, /2048/);
-    isBadRequest(t, await post(url, { input: 'a', dimensions: 33 }), 'dimensions', 'dimensions above the model\'s');
-    isBadRequest(t, await post(url, { input: 'a', dimensions: 0 }), 'dimensions', 'dimensions 0');
-    isBadRequest(t, await post(url, { input: 'a', encoding_format: 'int8' }), 'encoding_format', 'unknown encoding_format');
+    t.match(tooMany.json.error.message, /2048/);
+    isBadRequest(t, await call(url, { body: { input: 'a', dimensions: 33 } }), 'dimensions', 'dimensions above the model\'s');
+    isBadRequest(t, await call(url, { body: { input: 'a', dimensions: 0 } }), 'dimensions', 'dimensions 0');
+    isBadRequest(t, await call(url, { body: { input: 'a', encoding_format: 'int8' } }), 'encoding_format', 'unknown encoding_format');
     await t.rejects(client.embeddings.create({ model: 'x', input: '' }), { status: 400 }, 'the client sees a BadRequestError');
-    const ok = await post(url, { input: Array.from({ length: 2048 }, (_, i) => `s${i % 7}`), dimensions: 4 });
+    const ok = await call(url, { body: { input: Array.from({ length: 2048 }, (_, i) => `s${i % 7}`), dimensions: 4 } });
     t.equal(ok.status, 200, '2048 inputs are accepted');
-    t.equal(ok.body.data.length, 2048);
+    t.equal(ok.json.data.length, 2048);
   });
 });
 
@@ -207,8 +194,8 @@ t.test('without an embedding model: the chat model embeds (mean pooling) and /v1
     t.ok(maxDiff(d.embedding, expected.embeddings[i]) < 1e-4, `input ${i} equals the chat model's mean-pooled vector`);
   });
   t.equal(res.usage.prompt_tokens, expected.tokenCounts.reduce((a, b) => a + b, 0));
-  const bad = await post(`${server.url}/v1/embeddings`, { input: [[1, 512]] });
-  t.equal(bad.body.error.param, 'input[0]', 'the chat model\'s vocabulary (512 tokens) bounds token ids');
+  const bad = await call(`${server.url}/v1/embeddings`, { body: { input: [[1, 512]] } });
+  t.equal(bad.json.error.param, 'input[0]', 'the chat model\'s vocabulary (512 tokens) bounds token ids');
 });
 
 t.test('embedding model configuration', async (t) => {
@@ -217,8 +204,8 @@ t.test('embedding model configuration', async (t) => {
     fs.copyFileSync(BERT, path.join(dir, 'minilm.gguf'));
     const server = await startServer({ args: ['--models-dir', dir], env: { OPENEDAI_EMBEDDING_MODEL: 'minilm', OPENEDAI_EMBEDDING_DEVICE: 'cuda' } });
     t.teardown(() => server.close());
-    const res = await post(`${server.url}/v1/embeddings`, { input: 'hello' });
-    t.equal(res.body.model, 'minilm');
+    const res = await call(`${server.url}/v1/embeddings`, { body: { input: 'hello' } });
+    t.equal(res.json.model, 'minilm');
     const { loadBinding } = require('../lib/engine/binding.js');
     if (!loadBinding().systemInfo().gpuOffload) {
       t.match(server.logs.join('\n'), /CPU-only: the embedding model runs on the CPU/, 'the startup log says the GPU is not used');

@@ -2,29 +2,12 @@
 // Every error case in OpenAI's shape: bad JSON, schema violations (type, range, missing),
 // unsupported parameters, 404, 405, 413, 501, 401 with --api-key; CORS; nothing crashes the server.
 const t = require('tap');
-const { request } = require('undici');
 const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { call, isOpenAIError } = require('./support/http.js');
 
 if (!hasModel || !engineAvailable()) {
   t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
   return;
-}
-
-async function call(url, { method = 'POST', body, headers = {} } = {}) {
-  const res = await request(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' || body === undefined ? body : JSON.stringify(body) });
-  const text = await res.body.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.statusCode, headers: res.headers, json, text };
-}
-
-function isOpenAIError(t, res, status, extra = {}) {
-  t.equal(res.status, status, `status ${status}`);
-  t.match(res.headers['content-type'], /application\/json/);
-  t.type(res.json?.error?.message, 'string', 'error.message');
-  t.type(res.json.error.type, 'string', 'error.type');
-  t.ok('param' in res.json.error && 'code' in res.json.error, 'error.param and error.code present');
-  for (const [k, v] of Object.entries(extra)) t.equal(res.json.error[k], v, `error.${k}`);
 }
 
 t.test('errors without an API key configured', async (t) => {

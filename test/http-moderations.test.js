@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
+const { call, isBadRequest } = require('./support/http.js');
 const { startServer, hasModel, engineAvailable } = require('./support/server.js');
 
 if (!hasModel || !engineAvailable()) {
@@ -27,18 +28,6 @@ const OPENAI_CATEGORIES = [
   'violence/graphic',
 ];
 const INPUTS = ['I will find you and hurt you.', 'The weather is lovely today, let us go for a walk.', 'How do I bake bread?'];
-
-async function post(url, body) {
-  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(60000) });
-  return { status: res.status, body: await res.json() };
-}
-
-function isBadRequest(t, res, param, what) {
-  t.equal(res.status, 400, `${what}: status`);
-  t.equal(res.body.error?.type, 'invalid_request_error', `${what}: type`);
-  t.equal(res.body.error?.param, param, `${what}: param`);
-  t.ok(res.body.error?.message.length > 10, `${what}: ${res.body.error?.message}`);
-}
 
 /** Scores computed here: max cosine with the category's descriptions, clipped to [0, 1]. */
 async function expectedScores(embedder, texts) {
@@ -78,9 +67,11 @@ t.test('with the embedding model', async (t) => {
   });
 
   t.test('deterministic; an array scores each input as alone; different inputs score differently', async (t) => {
-    const one = await Promise.all(INPUTS.map((input) => client.moderations.create({ model: 'x', input })));
+    const first = await client.moderations.create({ model: 'x', input: INPUTS[0] });
     const again = await client.moderations.create({ model: 'x', input: INPUTS[0] });
-    t.same(again.results[0], one[0].results[0], 'same input, same result');
+    t.same(again.results[0], first.results[0], 'same input, same result (exactly, one after the other)');
+    // Concurrent requests share native batches: equal up to float rounding.
+    const one = await Promise.all(INPUTS.map((input) => client.moderations.create({ model: 'x', input })));
     const many = await client.moderations.create({ model: 'x', input: INPUTS });
     t.equal(many.results.length, INPUTS.length);
     many.results.forEach((r, i) => {
@@ -93,23 +84,23 @@ t.test('with the embedding model', async (t) => {
   });
 
   t.test('text parts ({type: "text", text}) score like strings', async (t) => {
-    const parts = await post(`${server.url}/v1/moderations`, { input: INPUTS.map((text) => ({ type: 'text', text })) });
+    const parts = await call(`${server.url}/v1/moderations`, { body: { input: INPUTS.map((text) => ({ type: 'text', text })) } });
     t.equal(parts.status, 200);
-    parts.body.results.forEach((r, i) => t.ok(Math.abs(r.category_scores.hate - expected[i].hate) < 1e-4, `part ${i}`));
+    parts.json.results.forEach((r, i) => t.ok(Math.abs(r.category_scores.hate - expected[i].hate) < 1e-4, `part ${i}`));
   });
 
   t.test('errors: 400 in the OpenAI shape, naming the parameter', async (t) => {
     const url = `${server.url}/v1/moderations`;
-    isBadRequest(t, await post(url, {}), 'input', 'no input');
-    isBadRequest(t, await post(url, { input: [] }), 'input', 'empty array');
-    isBadRequest(t, await post(url, { input: 42 }), 'input', 'a number');
-    isBadRequest(t, await post(url, { input: ['a', 3] }), 'input', 'a number in the array');
-    const image = await post(url, { input: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] });
+    isBadRequest(t, await call(url, { body: {} }), 'input', 'no input');
+    isBadRequest(t, await call(url, { body: { input: [] } }), 'input', 'empty array');
+    isBadRequest(t, await call(url, { body: { input: 42 } }), 'input', 'a number');
+    isBadRequest(t, await call(url, { body: { input: ['a', 3] } }), 'input', 'a number in the array');
+    const image = await call(url, { body: { input: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] } });
     isBadRequest(t, image, 'input[1]', 'an image part');
-    t.equal(image.body.error.code, 'unsupported_input_type');
-    t.match(image.body.error.message, /image/);
-    isBadRequest(t, await post(url, { input: [{ type: 'text' }] }), 'input[0].text', 'a text part without text');
-    isBadRequest(t, await post(url, { input: Array.from({ length: 2049 }, () => 'a') }), 'input', '2049 inputs');
+    t.equal(image.json.error.code, 'unsupported_input_type');
+    t.match(image.json.error.message, /image/);
+    isBadRequest(t, await call(url, { body: { input: [{ type: 'text' }] } }), 'input[0].text', 'a text part without text');
+    isBadRequest(t, await call(url, { body: { input: Array.from({ length: 2049 }, () => 'a') } }), 'input', '2049 inputs');
     await t.rejects(client.moderations.create({ input: [] }), { status: 400 });
   });
 });
@@ -117,11 +108,11 @@ t.test('with the embedding model', async (t) => {
 t.test('without an embedding model the chat model scores', async (t) => {
   const server = await startServer({ args: ['--ctx-size', '128'] });
   t.teardown(() => server.close());
-  const res = await post(`${server.url}/v1/moderations`, { input: 'Once upon a time there was a dragon.' });
+  const res = await call(`${server.url}/v1/moderations`, { body: { input: 'Once upon a time there was a dragon.' } });
   t.equal(res.status, 200);
-  t.equal(res.body.model, 'stories260K');
-  t.same(Object.keys(res.body.results[0].category_scores), OPENAI_CATEGORIES);
-  t.ok(Object.values(res.body.results[0].category_scores).every((s) => s >= 0 && s <= 1));
+  t.equal(res.json.model, 'stories260K');
+  t.same(Object.keys(res.json.results[0].category_scores), OPENAI_CATEGORIES);
+  t.ok(Object.values(res.json.results[0].category_scores).every((s) => s >= 0 && s <= 1));
 });
 
 t.test('the category file: every OpenAI category must be described', async (t) => {
