@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "errors.h"
+#include "js_options.h"
 #include "log.h"
 
 namespace gguf_serve {
@@ -37,16 +38,6 @@ PoolingChoice ChoosePooling(Napi::Env env, const llama_model* model, Napi::Objec
   }
 }
 
-int32_t IntOpt(Napi::Env env, Napi::Object o, const char* key, int32_t fallback, int32_t min, int32_t max) {
-  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
-  double d = o.Get(key).IsNumber() ? o.Get(key).As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= min && d <= max) || d != std::floor(d)) {
-    Throw(env, kCodeInvalidArgument,
-          std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<int32_t>(d);
-}
-
 }  // namespace
 
 Napi::Function Embedder::Define(Napi::Env env) {
@@ -68,11 +59,11 @@ Embedder::Embedder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Embedder>(
   model_ = model->handle();
   const int32_t trained = llama_model_n_ctx_train(model_.get());
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  context_size_ = IntOpt(env, o, "contextSize", std::min(trained > 0 ? trained : 512, 8192), 8, 1 << 20);
+  context_size_ = IntOption(env, o, "contextSize", std::min(trained > 0 ? trained : 512, 8192), 8, 1 << 20);
   // llama.cpp sizes its output buffer by the batch: more sequences than tokens would overflow it.
-  max_sequences_ = std::min(IntOpt(env, o, "maxSequences", 32, 1, 256), context_size_);
-  const int32_t threads = IntOpt(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
-  normalize_ = !(o.Has("normalize") && o.Get("normalize").IsBoolean() && !o.Get("normalize").As<Napi::Boolean>());
+  max_sequences_ = std::min(IntOption(env, o, "maxSequences", 32, 1, 256), context_size_);
+  const int32_t threads = IntOption(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
+  normalize_ = BoolOption(o, "normalize", true);
   PoolingChoice pooling = ChoosePooling(env, model_.get(), o);
   pooling_name_ = pooling.name;
   dimensions_ = llama_model_n_embd_out(model_.get());

@@ -75,30 +75,34 @@ Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   return ModelLoader::Start(env, options, on_progress);
 }
 
-std::string MetaString(const llama_model* model, const char* key, bool* found) {
+namespace {
+
+// llama.cpp's metadata getters write into a caller's buffer and return the full length: read
+// into a small one, and again into one of the right size when it was too small.
+template <typename Get>
+std::string ReadMeta(Get get, bool* found) {
   char small[256];
-  int32_t n = llama_model_meta_val_str(model, key, small, sizeof small);
+  const int32_t n = get(small, sizeof small);
   if (found) *found = n >= 0;
   if (n < 0) return "";
   if (static_cast<size_t>(n) < sizeof small) return std::string(small, n);
   std::string big(n + 1, '\0');
-  llama_model_meta_val_str(model, key, big.data(), big.size());
+  get(big.data(), big.size());
   big.resize(n);
   return big;
+}
+
+}  // namespace
+
+std::string MetaString(const llama_model* model, const char* key, bool* found) {
+  return ReadMeta([&](char* buf, size_t size) { return llama_model_meta_val_str(model, key, buf, size); }, found);
 }
 
 namespace {
 
 std::string MetaByIndex(int32_t (*get)(const llama_model*, int32_t, char*, size_t), const llama_model* model,
                         int32_t i) {
-  char small[256];
-  int32_t n = get(model, i, small, sizeof small);
-  if (n < 0) return "";
-  if (static_cast<size_t>(n) < sizeof small) return std::string(small, n);
-  std::string big(n + 1, '\0');
-  get(model, i, big.data(), big.size());
-  big.resize(n);
-  return big;
+  return ReadMeta([&](char* buf, size_t size) { return get(model, i, buf, size); }, nullptr);
 }
 
 const char* VocabTypeName(enum llama_vocab_type type) {

@@ -5,40 +5,12 @@
 #include <thread>
 
 #include "errors.h"
+#include "js_options.h"
 #include "log.h"
 #include "vocab_text.h"
 
 namespace gguf_serve {
 
-namespace {
-
-int32_t IntOption(Napi::Env env, Napi::Object o, const char* key, int32_t fallback, int32_t min, int32_t max) {
-  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return fallback;
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= min && d <= max) || d != std::floor(d)) {
-    Throw(env, kCodeInvalidArgument,
-          std::string(key) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<int32_t>(d);
-}
-
-float FloatOption(Napi::Env env, Napi::Object o, const char* key, float fallback, float min, float max) {
-  if (!o.Has(key) || o.Get(key).IsUndefined() || o.Get(key).IsNull()) return fallback;
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= min && d <= max)) {
-    Throw(env, kCodeInvalidArgument, std::string(key) + " must be a number from " + std::to_string(min) + " to " +
-                                         std::to_string(max));
-  }
-  return static_cast<float>(d);
-}
-
-bool BoolOption(Napi::Object o, const char* key, bool fallback) {
-  return o.Has(key) && o.Get(key).IsBoolean() ? o.Get(key).As<Napi::Boolean>().Value() : fallback;
-}
-
-}  // namespace
 
 Napi::Function Scheduler::Define(Napi::Env env) {
   return DefineClass(env, "Scheduler",
