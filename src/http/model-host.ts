@@ -189,7 +189,7 @@ export class ModelHost {
     if (this.opts.embeddingModel) return (await this.loadEmbeddingModel()) as HostedEmbedder;
     const loaded = this.current();
     if (this.fallback?.model !== loaded.model) {
-      const contextSize = loaded.scheduler.stats().contextSize;
+      const contextSize = fallbackContextSize(loaded);
       const threads = this.opts.scheduler?.threads;
       // Disposed with the chat model (Model.dispose disposes its embedders).
       const embedder = loaded.model.createEmbedder({ pooling: 'mean', contextSize, ...(threads ? { threads } : {}) });
@@ -205,8 +205,8 @@ export class ModelHost {
       return { id, source, dimensions: embedder.dimensions, pooling: embedder.pooling, maxInputTokens: embedder.contextSize };
     }
     if (this.opts.embeddingModel || !this.loaded) return null;
-    const { id, model, scheduler } = this.loaded;
-    return { id, source: 'chat-model', dimensions: model.metadata.embeddingSize, pooling: 'mean', maxInputTokens: scheduler.stats().contextSize };
+    const { id, model } = this.loaded;
+    return { id, source: 'chat-model', dimensions: model.metadata.embeddingSize, pooling: 'mean', maxInputTokens: fallbackContextSize(this.loaded) };
   }
 
   /** Dispose the models (generations in flight are cancelled by the scheduler). */
@@ -225,6 +225,14 @@ export class ModelHost {
 
 async function disposeLoaded(loaded: LoadedModel): Promise<void> {
   try { await loaded.scheduler.dispose(); } finally { await loaded.model.dispose(); }
+}
+
+/**
+ * Longest input when the chat model embeds: its slot context, at most 2048 tokens (the embedding
+ * context decodes a whole input at once, so its compute buffers grow with this).
+ */
+function fallbackContextSize(loaded: LoadedModel): number {
+  return Math.min(loaded.scheduler.stats().contextSize, 2048);
 }
 
 function safeRealpath(p: string): string | null {
