@@ -19,10 +19,11 @@ interface EngineRun {
   results: Array<{ ttftMs: number; tokens: number; promptTokens: number; promptMs: number; generationMs: number }>;
 }
 
-async function run(scheduler: Scheduler, prompts: number[][], o: BenchOptions, maxTokens: number): Promise<EngineRun> {
+async function run(scheduler: Scheduler, prompts: number[][], o: BenchOptions, maxTokens: number, banned: number[]): Promise<EngineRun> {
+  const logitBias = banned.length ? new Map(banned.map((id) => [id, Number.NEGATIVE_INFINITY])) : undefined;
   const start = performance.now();
   const results = await Promise.all(prompts.map(async (prompt, i) => {
-    const g = scheduler.generate(prompt, { maxTokens, ignoreEos: true, temperature: o.sampling.temperature, topK: o.sampling.topK, topP: o.sampling.topP, minP: o.sampling.minP, seed: i + 1 });
+    const g = scheduler.generate(prompt, { maxTokens, ignoreEos: true, temperature: o.sampling.temperature, topK: o.sampling.topK, topP: o.sampling.topP, minP: o.sampling.minP, seed: i + 1, ...(logitBias ? { logitBias } : {}) });
     let first = 0;
     for await (const chunk of g) if (!first && chunk.tokens.length) first = performance.now();
     const r = await g.result;
@@ -46,21 +47,22 @@ export async function runEngineBench(o: BenchOptions, modelPath: string, log: (l
     ...(o.batchSize !== null ? { batchSize: o.batchSize } : {}),
     ...(o.ubatchSize !== null ? { ubatchSize: o.ubatchSize } : {}),
   });
+  const banned = o.banBytes ? info.partialByteTokens : [];
   let salt = Date.now() % 1_000_000;
   const prompts = (n: number, length: number) => Array.from({ length: n }, () => makePrompt(length, salt++, info.vocabSize, info.bos));
   try {
-    await run(scheduler, prompts(1, 16), o, 8); // warm-up
+    await run(scheduler, prompts(1, 16), o, 8, banned); // warm-up
     const pp: number[] = [];
     const tg: number[] = [];
     for (let i = 0; i < o.reps; i++) {
-      const a = (await run(scheduler, prompts(1, o.singlePrompt), o, 1)).results[0];
+      const a = (await run(scheduler, prompts(1, o.singlePrompt), o, 1, banned)).results[0];
       pp.push((a.promptTokens / a.promptMs) * 1000);
-      const b = (await run(scheduler, prompts(1, 1), o, o.singleGen)).results[0];
+      const b = (await run(scheduler, prompts(1, 1), o, o.singleGen, banned)).results[0];
       tg.push(((b.tokens - 1) / b.generationMs) * 1000);
     }
     const rows: EngineRun[] = [];
     for (const n of levels) {
-      rows.push(await run(scheduler, prompts(n, o.promptTokens), o, o.maxTokens));
+      rows.push(await run(scheduler, prompts(n, o.promptTokens), o, o.maxTokens, banned));
       log(`engine c=${n}: ${fmtNum(rows[rows.length - 1].tokensPerSecond)} tok/s`);
     }
     const single = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg) };

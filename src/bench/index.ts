@@ -237,7 +237,7 @@ export async function runBench(argv: string[]): Promise<void> {
   }
   let model: ModelInfo;
   if (opts.url && opts.vocabSize !== null) {
-    model = { path: opts.url, vocabSize: opts.vocabSize, bos: null };
+    model = { path: opts.url, vocabSize: opts.vocabSize, bos: null, partialByteTokens: [] };
   } else {
     model = readModelInfo(await resolveModel(opts, log));
   }
@@ -253,7 +253,7 @@ export async function runBench(argv: string[]): Promise<void> {
     ...(opts.batchSize !== null ? { batchSize: opts.batchSize } : {}),
     ...(opts.ubatchSize !== null ? { ubatchSize: opts.ubatchSize } : {}),
   };
-  const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos };
+  const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos, bannedTokens: opts.banBytes ? model.partialByteTokens : [] };
   const c: Context = { opts, model, settings, workload, progress, machine: machineLine() };
   if (opts.mode === 'load') return loadMode(c);
   if (opts.mode === 'cache') return cacheMode(c);

@@ -29,6 +29,8 @@ export interface Workload {
   vocabSize: number;
   /** Prepended to each prompt (counts toward promptTokens); null for none. */
   bos: number | null;
+  /** Token ids never to generate (sent as logit_bias -100). */
+  bannedTokens?: number[];
 }
 
 export interface RequestRecord {
@@ -93,6 +95,7 @@ export function completionBody(flavor: ServerFlavor, prompt: number[], w: Worklo
     seed,
   };
   if (w.stream) body.stream_options = { include_usage: true };
+  if (w.bannedTokens?.length) body.logit_bias = Object.fromEntries(w.bannedTokens.map((id) => [String(id), -100]));
   // Generate exactly max_tokens: each server spells "ignore end of sequence" its own way.
   if (flavor === 'gguf-serve') body.ban_eos_token = true;
   else body.ignore_eos = true;

@@ -6,6 +6,12 @@ export interface ModelInfo {
   path: string;
   vocabSize: number;
   bos: number | null;
+  /**
+   * Byte tokens <0x80>..<0xFF>: alone they are a broken UTF-8 character. Random weights sample
+   * them often, and llama-server then fails the stream ("output that does not match the expected
+   * Content-only format"), so the load bans them (logit_bias -100) on every server alike.
+   */
+  partialByteTokens: number[];
 }
 
 export async function resolveModel(o: BenchOptions, onLine: (line: string) => void): Promise<string> {
@@ -24,7 +30,11 @@ export function readModelInfo(file: string): ModelInfo {
     if (vocabSize < 4) throw new Error(`${file}: no tokenizer.ggml.tokens (a vocabulary is needed to draw prompt tokens)`);
     const addBos = getValue(reader.file, 'tokenizer.ggml.add_bos_token');
     const bosId = getNumber(reader.file, 'tokenizer.ggml.bos_token_id', -1);
-    return { path: file, vocabSize, bos: addBos !== false && bosId >= 0 ? bosId : null };
+    const partialByteTokens: number[] = [];
+    for (let id = 0; id < vocabSize; id++) {
+      if (/^<0x[89A-F][0-9A-F]>$/i.test(String(tokens[id]))) partialByteTokens.push(id);
+    }
+    return { path: file, vocabSize, bos: addBos !== false && bosId >= 0 ? bosId : null, partialByteTokens };
   } finally {
     reader.close();
   }

@@ -44,6 +44,7 @@ export interface BenchOptions {
   outDir: string;
   svg: boolean;
   vocabSize: number | null;
+  banBytes: boolean;
   help: boolean;
 }
 
@@ -72,6 +73,8 @@ Workload:
   --requests N              requests per level (default max(4, 2 x concurrency))
   --no-stream               non-streaming requests (TTFT and inter-token latency are not measured)
   --greedy                  temperature 0 (default: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05)
+  --allow-bytes             do not ban the byte tokens <0x80>..<0xFF> (banned by default: random
+                            weights sample them, and llama-server fails a stream on broken UTF-8)
 Server (the same for ours and the peers):
   --threads N               CPU threads (default: all ${os.availableParallelism()} cores)
   --parallel N              slots (default: the largest concurrency)
@@ -148,7 +151,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
         'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
         'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
         'tune-ctx': { type: 'string' }, objective: { type: 'string' },
-        json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
+        'allow-bytes': { type: 'boolean' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -210,6 +213,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     outDir: path.join(root, 'bench', 'results'),
     svg: !v['no-svg'],
     vocabSize: int('vocab-size', s('vocab-size'), 4, null),
+    banBytes: !v['allow-bytes'],
     help: Boolean(v.help),
   };
 }
