@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 12).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
 const threads = Number(args.threads);
@@ -58,7 +58,7 @@ async function startPeer(bin, model) {
   // 32 slots of 512 tokens (the model's context), batches of 512 tokens: what our embedder uses.
   const argv = ['-m', model, '--embeddings', '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
     '-np', '32', '-c', String(32 * 512), '-b', '512', '-ub', '512'];
-  const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(path.resolve(bin), argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   const url = `http://127.0.0.1:${port}`;
@@ -71,27 +71,27 @@ async function startPeer(bin, model) {
     await new Promise((r) => setTimeout(r, 200));
   }
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  return { name: 'llama-server', url, command: `${bin} ${argv.join(' ')}`, stop: () => { child.kill('SIGTERM'); return exited; } };
+  return { name: 'llama-server', url, command: `${path.relative(root, path.resolve(bin))} ${argv.join(' ')}`, stop: () => { child.kill('SIGTERM'); return exited; } };
 }
 
 async function startOurs(model) {
-  const argv = ['serve', '--model', CHAT_MODEL, '--embedding-model', model, '--api-port', '0', '--threads', String(threads), '--parallel', '1', '--ctx-size', '128'];
+  const argv = ['serve', '--model', path.relative(root, CHAT_MODEL), '--embedding-model', model, '--api-port', '0', '--threads', String(threads), '--parallel', '1', '--ctx-size', '128'];
   const server = await spawnCli(argv, { timeoutMs: 120000 });
   if (!server.url) throw new Error(`gguf-serve did not start:\n${server.stderr()}`);
   return { name: 'gguf-serve', url: server.url, command: `node lib/cli.js ${argv.join(' ')}`, stop: () => server.stop() };
 }
 
-/** `concurrency` clients for `seconds` (after one warm-up request each); inputs/s and latency. */
+/** `concurrency` clients for `seconds` (after a one-input warm-up request each); inputs/s and latency. */
 async function measure(server, batch, concurrency) {
   const pool = new Pool(server.url, { connections: concurrency });
-  const send = async () => {
-    const input = Array.from({ length: batch }, sentence);
+  const send = async (n = batch) => {
+    const input = Array.from({ length: n }, sentence);
     const res = await pool.request({ path: '/v1/embeddings', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input, model: 'x', encoding_format: 'float' }) });
     const body = await res.body.json();
-    if (res.statusCode !== 200 || body.data?.length !== batch) throw new Error(`${server.name}: HTTP ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`);
+    if (res.statusCode !== 200 || body.data?.length !== n) throw new Error(`${server.name}: HTTP ${res.statusCode} ${JSON.stringify(body).slice(0, 300)}`);
     return body.usage?.prompt_tokens ?? 0;
   };
-  await Promise.all(Array.from({ length: concurrency }, send));
+  await Promise.all(Array.from({ length: concurrency }, () => send(1))); // warm-up: connections, first decode
   const started = performance.now();
   const stopAt = started + seconds * 1000;
   const latencies = [];
@@ -140,29 +140,31 @@ function writeResults(section) {
 }
 
 (async () => {
-  const model = args.model ?? require('../lib/gguf/bert-model.js').ensureBertModel({ shape: 'minilm-l6' });
+  const model = path.relative(root, path.resolve(args.model ?? require('../lib/gguf/bert-model.js').ensureBertModel({ shape: 'minilm-l6' })));
   const command = `node bench/embeddings.js ${process.argv.slice(2).join(' ')}`.trim();
   const machine = `${os.cpus()[0]?.model?.trim() ?? 'cpu'} x${os.availableParallelism()}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, node ${process.version}`;
   const loadBefore = os.loadavg()[0].toFixed(2);
   console.log(`model ${model}\nmachine ${machine}, load average ${loadBefore}\nthreads ${threads}, ${seconds} s per cell\n`);
   const starters = [() => startOurs(model), ...(args['peer-server'] ? [() => startPeer(args['peer-server'], model)] : [])];
+  const servers = [];
   const rows = [];
-  const commands = [];
-  for (const start of starters) {
-    const server = await start();
-    commands.push(server.command);
-    try {
-      for (const batch of batches) {
-        for (const c of levels) {
+  try {
+    for (const start of starters) servers.push(await start());
+    // Cell by cell, each server in turn: a change of load on the machine hits both alike.
+    for (const batch of batches) {
+      for (const c of levels) {
+        for (const server of servers) {
           const r = await measure(server, batch, c);
           rows.push(r);
           console.log(`${server.name.padEnd(12)} batch ${String(batch).padStart(3)} x ${c}: ${r.inputsPerSecond.toFixed(1)} inputs/s (${r.requests} requests, p50 ${r.p50Ms.toFixed(1)} ms)`);
         }
       }
-    } finally {
-      await server.stop();
     }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
   }
+  const commands = servers.map((s) => s.command);
+  const loadAfter = os.loadavg()[0].toFixed(2);
   const md = table(rows, Boolean(args['peer-server']));
   console.log(`\n${md}`);
   if (args['no-write']) return;
@@ -172,10 +174,10 @@ function writeResults(section) {
     '',
     `\`${command}\` (${new Date().toISOString().slice(0, 10)})`,
     '',
-    `- machine: ${machine}; load average ${loadBefore} at the start (other work on the machine skews the numbers)`,
-    `- model: \`${path.relative(root, model)}\` (${args.model ? 'given' : 'generated all-MiniLM-L6-v2 shape: 6 layers, 384 dims, f32, random weights'}), ~${tokensPerInput} tokens per input`,
-    `- ${seconds} s per cell after a warm-up request per client; inputs/s = inputs embedded / wall time; p50 = median request latency`,
-    ...commands.map((c) => `- \`${c.replace(root + path.sep, '')}\``),
+    `- machine: ${machine}; load average ${loadBefore} at the start, ${loadAfter} at the end (other work on the machine skews the numbers)`,
+    `- model: \`${model}\` (${args.model ? 'given' : 'generated all-MiniLM-L6-v2 shape: 6 layers, 384 dims, f32, random weights'}), ~${tokensPerInput} tokens per input`,
+    `- ${seconds} s per cell (a request started in time runs to its end) after a one-input warm-up request per client; inputs/s = inputs embedded / wall time; p50 = median request latency`,
+    ...commands.map((c) => `- \`${c}\``),
     '',
     md,
   ].join('\n'));
