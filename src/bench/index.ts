@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { BENCH_HELP, BenchUsageError, contextFor, parseBenchArgs, type BenchOptions } from './options.js';
 import { readModelInfo, resolveModel, type ModelInfo } from './model-info.js';
+import * as loadModule from './load.js';
 import { nextSalt, runLevel, warmUp, type LevelResult, type Workload } from './load.js';
 import { machineLine, writeOutputs } from './output.js';
 import { measureCache, measureSingle, type CacheResult, type SingleResult } from './phases.js';
-import { RssSampler, startLlamaServer, startOurServer, type RunningServer, type ServerFlavor, type ServerSettings } from './servers.js';
+import { OtherLoad, RssSampler, waitQuiet, startLlamaServer, startOurServer, type RunningServer, type ServerFlavor, type ServerSettings } from './servers.js';
 import { runLlamaBench, type LlamaBenchResult } from './llama-bench.js';
 import { fmtMiB, fmtNum, fmtRatio, formatTable, Progress } from './report.js';
 import { median, ratio } from './stats.js';
@@ -57,11 +58,15 @@ interface RunResult {
   command: string;
   single: SingleResult | null;
   levels: LevelResult[];
+  /** CPU cores used by other processes during the run (noise). */
+  otherLoadCores: number | null;
 }
 
 async function runOne(c: Context, t: Target, round: number): Promise<RunResult> {
   const { opts, workload, progress } = c;
+  if (opts.quietWait > 0) await waitQuiet(opts.quietWait, (cores) => progress.update(`waiting for a quiet machine (others use ${fmtNum(cores, 2)} cores)`, 0, 1));
   const server = await t.start();
+  const other = new OtherLoad(server.pid);
   try {
     await warmUp(server.url, t.flavor, workload);
     let single: SingleResult | null = null;
@@ -87,7 +92,12 @@ async function runOne(c: Context, t: Target, round: number): Promise<RunResult> 
       levels.push(level);
       progress.log(`${label}: ${fmtNum(level.generationTokensPerSecond)} tok/s, TTFT p50 ${fmtNum(level.ttftMs.p50, 0)} ms${level.errors ? `, ${level.errors} errors: ${level.firstError}` : ''}`);
     }
-    return { target: t.name, round, command: server.command, single, levels };
+    const otherLoadCores = other.cores();
+    progress.log(`${t.name} #${round}: other processes used ${fmtNum(otherLoadCores, 2)} cores meanwhile`);
+    return { target: t.name, round, command: server.command, single, levels, otherLoadCores };
+  } catch (err) {
+    const log = 'log' in server ? `\n${t.name} output (last lines):\n${server.log().split('\n').slice(-15).join('\n')}` : '';
+    throw new Error(`${t.name} #${round}: ${(err as Error).message}${log}`);
   } finally {
     await server.stop();
   }
@@ -178,6 +188,8 @@ async function loadMode(c: Context): Promise<void> {
     if (bench) ratios.bench = Object.fromEntries(list.map((t) => [t.name, { pp: ratio(singles[t.name]?.promptTokensPerSecond, bench.ppTokensPerSecond), tg: ratio(singles[t.name]?.generationTokensPerSecond, bench.tgTokensPerSecond) }]));
   }
   const loadAfter = os.loadavg()[0];
+  out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.target} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
+  if (loadModule.retriedRequests) out.push(`${loadModule.retriedRequests} request(s) were sent again after the server closed an idle keep-alive connection`);
   out.push(`load average (1 min) before/after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}${loadBefore > 0.5 || loadAfter > os.availableParallelism() + 0.5 ? ' (other load was present: numbers are noisy)' : ''}`);
   progress.log(out.join('\n'));
 
@@ -189,7 +201,7 @@ async function loadMode(c: Context): Promise<void> {
       { title: 'time to first token, p50', yLabel: 'ms', series: list.map((t) => ({ name: t.name, points: summary[t.name].map((l) => ({ x: l.concurrency, y: l.ttftMs.p50 })) })) },
     ],
   });
-  writeOutputs(opts, { mode: 'load', machine: c.machine, model: c.model.path, workload: c.workload, settings: c.settings, rounds: opts.rounds, loadAverage: { before: loadBefore, after: loadAfter }, summary, singles, llamaBench: bench, ratios, runs, llamaBenchRuns: benches }, svg, (l) => progress.log(l));
+  writeOutputs(opts, { mode: 'load', machine: c.machine, model: c.model.path, workload: c.workload, settings: c.settings, rounds: opts.rounds, loadAverage: { before: loadBefore, after: loadAfter }, retriedRequests: loadModule.retriedRequests, summary, singles, llamaBench: bench, ratios, runs, llamaBenchRuns: benches }, svg, (l) => progress.log(l));
 }
 
 async function cacheMode(c: Context): Promise<void> {

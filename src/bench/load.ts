@@ -102,6 +102,9 @@ export function completionBody(flavor: ServerFlavor, prompt: number[], w: Worklo
   return body;
 }
 
+/** Requests sent a second time after their connection closed before any answer (see sendTimed). */
+export let retriedRequests = 0;
+
 export interface SendResult {
   status: number;
   ttftMs: number;
@@ -115,8 +118,19 @@ export interface SendResult {
 
 /** Send one completion request and time it. `path` is /v1/completions or /v1/chat/completions. */
 export async function sendTimed(pool: Pool, path: string, body: Record<string, unknown>, fallbackTokens: number): Promise<SendResult> {
-  const t0 = performance.now();
-  const res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const payload = JSON.stringify(body);
+  let t0 = performance.now();
+  let res;
+  try {
+    res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+  } catch (err) {
+    // A keep-alive connection the server closed just as we sent on it (cpp-httplib closes idle
+    // ones): nothing reached the server, so send once more on a fresh connection.
+    if ((err as { code?: string }).code !== 'UND_ERR_SOCKET') throw err;
+    retriedRequests++;
+    t0 = performance.now();
+    res = await pool.request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
+  }
   if (res.statusCode !== 200) {
     const text = await res.body.text();
     const t = performance.now() - t0;

@@ -45,6 +45,7 @@ export interface BenchOptions {
   svg: boolean;
   vocabSize: number | null;
   banBytes: boolean;
+  quietWait: number;
   help: boolean;
 }
 
@@ -89,6 +90,7 @@ Peers (llama.cpp built from vendor/llama.cpp, see README):
   --single / --no-single    single-stream pp/tg phase (default on with --peer-bench)
   --single-prompt N         prompt tokens of the single-stream phase (default 512, as pp512)
   --single-gen N            generated tokens of the single-stream phase (default 128, as tg128)
+  --quiet-wait S            before each run, wait up to S seconds for other processes to use < 0.25 cores
   --reps N                  repetitions of the single-stream and cache measurements (default 3)
 Cache mode:
   --history-tokens N        first turn's prompt (default 512)
@@ -151,7 +153,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
         'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
         'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
         'tune-ctx': { type: 'string' }, objective: { type: 'string' },
-        'allow-bytes': { type: 'boolean' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
+        'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -214,6 +216,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     svg: !v['no-svg'],
     vocabSize: int('vocab-size', s('vocab-size'), 4, null),
     banBytes: !v['allow-bytes'],
+    quietWait: int('quiet-wait', s('quiet-wait'), 0, 0),
     help: Boolean(v.help),
   };
 }

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { request } from 'undici';
 
 /** The settings a server is started with: the same for ours and the peer. */
@@ -191,5 +192,68 @@ export class RssSampler {
     if (this.pid === null) return null;
     this.sample();
     return this.max || null;
+  }
+}
+
+/** Clock ticks per second of /proc times (USER_HZ; 100 on Linux). */
+const HZ = 100;
+
+function machineBusyTicks(): number | null {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    return f.reduce((a, b) => a + b, 0) - f[3] - (f[4] ?? 0);
+  } catch {
+    return null;
+  }
+}
+
+function processTicks(pid: number | null): number {
+  if (pid === null) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return f[11] + f[12]; // utime + stime
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU used by everything except the server under test and this process, in cores, over an
+ * interval: other load that makes the numbers noisy (teammates' builds on a shared machine).
+ */
+export class OtherLoad {
+  private readonly t0 = performance.now();
+  private readonly busy0 = machineBusyTicks();
+  private readonly server0: number;
+  private readonly self0 = process.cpuUsage();
+
+  constructor(private readonly pid: number | null) {
+    this.server0 = processTicks(pid);
+  }
+
+  /** Cores used by other processes since construction (null where /proc is missing). */
+  cores(): number | null {
+    const busy = machineBusyTicks();
+    if (busy === null || this.busy0 === null) return null;
+    const seconds = (performance.now() - this.t0) / 1000;
+    if (seconds <= 0) return null;
+    const self = process.cpuUsage(this.self0);
+    const selfTicks = ((self.user + self.system) / 1e6) * HZ;
+    const other = busy - this.busy0 - (processTicks(this.pid) - this.server0) - selfTicks;
+    return Math.max(0, other / HZ / seconds);
+  }
+}
+
+/** Wait (up to maxSeconds) for a 2-second window in which other processes use < 0.25 cores. */
+export async function waitQuiet(maxSeconds: number, onWait?: (cores: number) => void): Promise<number | null> {
+  const end = performance.now() + maxSeconds * 1000;
+  for (;;) {
+    const probe = new OtherLoad(null);
+    await new Promise((r) => setTimeout(r, 2000));
+    const cores = probe.cores();
+    if (cores === null || cores < 0.25 || performance.now() >= end) return cores;
+    onWait?.(cores);
   }
 }
