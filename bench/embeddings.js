@@ -176,6 +176,7 @@ function writeResults(section) {
     '',
     `- machine: ${machine}; load average ${loadBefore} at the start, ${loadAfter} at the end (other work on the machine skews the numbers)`,
     `- model: \`${model}\` (${args.model ? 'given' : 'generated all-MiniLM-L6-v2 shape: 6 layers, 384 dims, f32, random weights'}), ~${tokensPerInput} tokens per input`,
+    ...(threads >= os.availableParallelism() ? [`- threads = all ${os.availableParallelism()} cores: the load generator and the servers' HTTP threads compete with the compute threads, whose spin-waits then stall; expect erratic cells (use fewer --threads)`] : []),
     `- ${seconds} s per cell (a request started in time runs to its end) after a one-input warm-up request per client; inputs/s = inputs embedded / wall time; p50 = median request latency`,
     ...commands.map((c) => `- \`${c}\``),
     '',
