@@ -190,7 +190,8 @@ async function loadMode(c: Context): Promise<void> {
   const loadAfter = os.loadavg()[0];
   out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.target} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
   if (loadModule.retriedRequests) out.push(`${loadModule.retriedRequests} request(s) were sent again after the server closed an idle keep-alive connection`);
-  out.push(`load average (1 min) before/after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}${loadBefore > 0.5 || loadAfter > os.availableParallelism() + 0.5 ? ' (other load was present: numbers are noisy)' : ''}`);
+  const noisy = runs.filter((r) => (r.otherLoadCores ?? 0) > 0.25).map((r) => `${r.target} #${r.round}`);
+  out.push(`load average (1 min) before/after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}${noisy.length ? `; other load was present during ${noisy.join(', ')}: those numbers are noisy` : ''}`);
   progress.log(out.join('\n'));
 
   const svg = renderChart({
