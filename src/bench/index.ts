@@ -68,7 +68,7 @@ async function runOne(c: Context, t: Target, round: number): Promise<RunResult> 
   const server = await t.start();
   const other = new OtherLoad(server.pid);
   try {
-    await warmUp(server.url, t.flavor, workload);
+    await warmUp(server.url, t.flavor, workload, Math.max(workload.promptTokens, opts.single ? opts.singlePrompt : 0));
     let single: SingleResult | null = null;
     if (opts.single) {
       progress.update(`${t.name} #${round} single stream`, 0, 1);
@@ -213,7 +213,7 @@ async function cacheMode(c: Context): Promise<void> {
     for (const t of list) {
       const server = await t.start();
       try {
-        await warmUp(server.url, t.flavor, c.workload);
+        await warmUp(server.url, t.flavor, c.workload, opts.historyTokens + opts.turnTokens);
         progress.update(`${t.name} #${round} multi-turn`, 0, 1);
         const result = await measureCache(server.url, t.flavor, c.workload, { historyTokens: opts.historyTokens, turnTokens: opts.turnTokens, reps: opts.reps, salt: nextSalt(3 * opts.reps) });
         results.push({ target: t.name, round, result });

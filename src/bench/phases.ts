@@ -14,6 +14,8 @@ export interface SingleResult {
   promptTokens: number;
   genTokens: number;
   reps: number;
+  /** Every repetition, in order. */
+  samples: { prompt: number[]; generation: number[] };
 }
 
 async function must<T extends { error?: string }>(p: Promise<T>): Promise<T> {
@@ -38,7 +40,7 @@ export async function measureSingle(url: string, flavor: ServerFlavor, w: Worklo
   } finally {
     await pool.close();
   }
-  return { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg), promptTokens: o.promptTokens, genTokens: o.genTokens, reps: o.reps };
+  return { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg), promptTokens: o.promptTokens, genTokens: o.genTokens, reps: o.reps, samples: { prompt: pp, generation: tg } };
 }
 
 export interface CacheResult {
