@@ -7,6 +7,7 @@ import { makePrompt } from './load.js';
 import { readModelInfo } from './model-info.js';
 import { contextFor, type BenchOptions } from './options.js';
 import { machineLine } from './output.js';
+import { OtherLoad } from './servers.js';
 import { fmtNum, formatTable } from './report.js';
 import { distribution, median } from './stats.js';
 
@@ -55,8 +56,9 @@ export async function runEngineBench(o: BenchOptions, modelPath: string, log: (l
   const banned = o.banBytes ? info.partialByteTokens : [];
   let salt = Date.now() % 1_000_000;
   const prompts = (n: number, length: number) => Array.from({ length: n }, () => makePrompt(length, salt++, info.vocabSize, info.bos));
+  const other = new OtherLoad(null);
   try {
-    await run(scheduler, prompts(1, 16), o, 8, banned); // warm-up
+    await run(scheduler, prompts(1, Math.max(o.singlePrompt, o.promptTokens)), o, 8, banned); // warm-up
     const pp: number[] = [];
     const tg: number[] = [];
     const tgClient: number[] = [];
@@ -75,11 +77,12 @@ export async function runEngineBench(o: BenchOptions, modelPath: string, log: (l
     // The engine's own timings, and generation as the JavaScript iterator sees it (the chunks'
     // arrival): the gap is the cost of the thread-safe function and the event loop.
     const single = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg), iteratorGenerationTokensPerSecond: median(tgClient) };
-    log(`\nmodel ${modelPath}\nmachine ${machineLine()}\nthreads ${o.threads}\n`);
+    const otherLoadCores = other.cores();
+    log(`\nmodel ${modelPath}\nmachine ${machineLine()}\nthreads ${o.threads}; other processes used ${fmtNum(otherLoadCores, 2)} cores meanwhile${(otherLoadCores ?? 0) > 0.25 ? ' (noisy)' : ''}\n`);
     log(`engine single stream (timings of the engine, median of ${o.reps}): pp${o.singlePrompt} ${fmtNum(single.promptTokensPerSecond)} tok/s, tg${o.singleGen} ${fmtNum(single.generationTokensPerSecond)} tok/s (${fmtNum(single.iteratorGenerationTokensPerSecond)} tok/s as the async iterator receives them)\n`);
     log(formatTable(['conc', 'aggregate tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'wall s'],
       rows.map((r) => [r.concurrency, fmtNum(r.tokensPerSecond), fmtNum(r.ttftMsP50, 0), fmtNum(distribution(r.results.map((x) => x.ttftMs)).p99, 0), fmtNum(r.wallSeconds, 2)])));
-    save({ mode: 'engine', model: modelPath, machine: machineLine(), threads: o.threads, promptTokens: o.promptTokens, maxTokens: o.maxTokens, single, levels: rows.map(({ results, ...r }) => ({ ...r, ttftMs: distribution(results.map((x) => x.ttftMs)) })) });
+    save({ mode: 'engine', model: modelPath, machine: machineLine(), otherLoadCores, threads: o.threads, promptTokens: o.promptTokens, maxTokens: o.maxTokens, single, levels: rows.map(({ results, ...r }) => ({ ...r, ttftMs: distribution(results.map((x) => x.ttftMs)) })) });
   } finally {
     await scheduler.dispose();
     await model.dispose();
