@@ -207,7 +207,7 @@ async function loadMode(c: Context): Promise<void> {
 
 async function cacheMode(c: Context): Promise<void> {
   const { opts, progress } = c;
-  const results: Array<{ target: string; round: number; result: CacheResult }> = [];
+  const results: Array<{ target: string; round: number; result: CacheResult; otherLoadCores: number | null }> = [];
   const list = targets(c);
   for (let round = 1; round <= opts.rounds; round++) {
     for (const t of list) {
@@ -215,9 +215,11 @@ async function cacheMode(c: Context): Promise<void> {
       try {
         await warmUp(server.url, t.flavor, c.workload, opts.historyTokens + opts.turnTokens);
         progress.update(`${t.name} #${round} multi-turn`, 0, 1);
+        const other = new OtherLoad(server.pid);
         const result = await measureCache(server.url, t.flavor, c.workload, { historyTokens: opts.historyTokens, turnTokens: opts.turnTokens, reps: opts.reps, salt: nextSalt(3 * opts.reps) });
-        results.push({ target: t.name, round, result });
-        progress.log(`${t.name} #${round}: cold TTFT ${fmtNum(result.coldTtftMs, 0)} ms, second turn ${fmtNum(result.warmTtftMs, 0)} ms (${fmtRatio(result.speedup)})`);
+        const otherLoadCores = other.cores();
+        results.push({ target: t.name, round, result, otherLoadCores });
+        progress.log(`${t.name} #${round}: cold TTFT ${fmtNum(result.coldTtftMs, 0)} ms, second turn ${fmtNum(result.warmTtftMs, 0)} ms (${fmtRatio(result.speedup)}); other processes used ${fmtNum(otherLoadCores, 2)} cores`);
       } finally {
         await server.stop();
       }

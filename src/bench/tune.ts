@@ -6,13 +6,15 @@ import { nextSalt, runLevel, warmUp, type LevelResult } from './load.js';
 import { contextFor } from './options.js';
 import { writeOutputs } from './output.js';
 import { fmtMiB, fmtNum, formatTable } from './report.js';
-import { ourServerArgs, RssSampler, startOurServer, type ServerSettings } from './servers.js';
+import { OtherLoad, ourServerArgs, RssSampler, startOurServer, type ServerSettings } from './servers.js';
 import type { Context } from './index.js';
 
 export interface TuneTrial {
   settings: ServerSettings;
   result: LevelResult | null;
   error?: string;
+  /** CPU cores used by other processes during the trial. */
+  otherLoadCores?: number | null;
 }
 
 /** The grid to sweep: the given lists, or defaults around the workload. */
@@ -56,9 +58,11 @@ export async function runTune(c: Context): Promise<void> {
       const server = await startOurServer(s);
       try {
         await warmUp(server.url, 'gguf-serve', workload);
+        const other = new OtherLoad(server.pid);
         const result = await runLevel({ url: server.url, flavor: 'gguf-serve', concurrency: conc, requests, workload, salt: nextSalt(requests), rss: new RssSampler(server.pid), onProgress: (d, t, tok) => progress.update(label, d, t, `${tok} tokens`) });
-        trials.push({ settings: s, result });
-        progress.log(`${label}: ${fmtNum(result.generationTokensPerSecond)} tok/s, TTFT p50 ${fmtNum(result.ttftMs.p50, 0)} ms`);
+        const otherLoadCores = other.cores();
+        trials.push({ settings: s, result, otherLoadCores });
+        progress.log(`${label}: ${fmtNum(result.generationTokensPerSecond)} tok/s, TTFT p50 ${fmtNum(result.ttftMs.p50, 0)} ms; other processes used ${fmtNum(otherLoadCores, 2)} cores`);
       } finally {
         await server.stop();
       }
@@ -69,9 +73,9 @@ export async function runTune(c: Context): Promise<void> {
   }
   const ranked = [...trials].sort((a, b) => tuneScore(b.result, opts.objective) - tuneScore(a.result, opts.objective));
   progress.log(`\n${formatTable(
-    ['threads', 'batch', 'ubatch', 'parallel', 'ctx/slot', 'gen tok/s', 'TTFT p50', 'ITL p50', 'RSS MiB', 'note'],
+    ['threads', 'batch', 'ubatch', 'parallel', 'ctx/slot', 'gen tok/s', 'TTFT p50', 'ITL p50', 'RSS MiB', 'other load', 'note'],
     ranked.map((t) => [t.settings.threads, t.settings.batchSize, t.settings.ubatchSize, t.settings.parallel, t.settings.ctxSize,
-      fmtNum(t.result?.generationTokensPerSecond), fmtNum(t.result?.ttftMs.p50, 0), fmtNum(t.result?.itlMs.p50), fmtMiB(t.result?.rssPeakBytes), t.error ?? (t.result?.errors ? `${t.result.errors} errors` : '')]),
+      fmtNum(t.result?.generationTokensPerSecond), fmtNum(t.result?.ttftMs.p50, 0), fmtNum(t.result?.itlMs.p50), fmtMiB(t.result?.rssPeakBytes), fmtNum(t.otherLoadCores, 2), t.error ?? (t.result?.errors ? `${t.result.errors} errors` : '')]),
   )}`);
   const best = ranked[0];
   if (best?.result) {
