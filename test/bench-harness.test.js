@@ -9,6 +9,9 @@ const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { root, tmpDir } = require('./support/gguf-paths.js');
 const { stories } = require('./support/models.js');
+const { hasModel, engineAvailable } = require('./support/server.js');
+
+const needsEngine = { skip: !(hasModel && engineAvailable()) && 'needs stories260K and the addon' };
 
 const lib = (p) => require(path.join(root, 'lib', 'bench', p));
 const { percentile, median, distribution, ratio } = lib('stats.js');
@@ -206,7 +209,7 @@ t.test('tables, progress line, llama-bench JSON, tuning grid, server command lin
   t.equal(readRss(2 ** 30), null);
 });
 
-t.test('model info from the GGUF header', async (t) => {
+t.test('model info from the GGUF header', { skip: !hasModel && 'needs stories260K' }, async (t) => {
   const info = readModelInfo(stories);
   t.equal(info.vocabSize, 512);
   t.equal(info.bos, 1);
@@ -243,7 +246,7 @@ const arg = (k) => args[args.indexOf(k) + 1];
 console.log(JSON.stringify([{ n_prompt: Number(arg('-p')), n_gen: 0, avg_ts: 1000 }, { n_prompt: 0, n_gen: Number(arg('-n')), avg_ts: 100 }]));
 `;
 
-t.test('end to end: ours on stories260K and stand-in peers, alternating, JSON + SVG', async (t) => {
+t.test('end to end: ours on stories260K and stand-in peers, alternating, JSON + SVG', needsEngine, async (t) => {
   const dir = tmpDir(t);
   const server = path.join(dir, 'llama-server');
   const bench = path.join(dir, 'llama-bench');
@@ -278,7 +281,7 @@ t.test('end to end: ours on stories260K and stand-in peers, alternating, JSON + 
   t.equal((svg.match(/<polyline/g) || []).length, 4, 'tokens/s and TTFT for two servers');
 });
 
-t.test('cache and tune modes run against stories260K', async (t) => {
+t.test('cache and tune modes run against stories260K', needsEngine, async (t) => {
   const dir = tmpDir(t);
   const cacheJson = path.join(dir, 'cache.json');
   const c = await runCli(['bench', 'cache', '--model', stories, '--history-tokens', '64', '--turn-tokens', '8', '--max-tokens', '4', '--reps', '1', '--threads', '1', '--json', cacheJson]);
@@ -297,7 +300,7 @@ t.test('cache and tune modes run against stories260K', async (t) => {
   t.match(r.stderr, /gguf-serve serve --model \S+ --api-port 5000 --threads 1 --parallel 2 --ctx-size 64 --batch-size 64 --ubatch-size 64/);
 });
 
-t.test('engine mode (no HTTP) on stories260K', async (t) => {
+t.test('engine mode (no HTTP) on stories260K', needsEngine, async (t) => {
   const json = path.join(tmpDir(t), 'engine.json');
   const r = await runCli(['bench', 'engine', '--model', stories, '--concurrency', '1,2', '--prompt-tokens', '8', '--max-tokens', '4', '--reps', '1',
     '--single-prompt', '16', '--single-gen', '4', '--threads', '1', '--json', json]);
