@@ -5,8 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BENCH_HELP, BenchUsageError, contextFor, parseBenchArgs, type BenchOptions } from './options.js';
 import { readModelInfo, resolveModel, type ModelInfo } from './model-info.js';
-import * as loadModule from './load.js';
-import { nextSalt, runLevel, warmUp, type LevelResult, type Workload } from './load.js';
+import { nextSalt, retriedRequestCount, runLevel, warmUp, type LevelResult, type Workload } from './load.js';
 import { machineLine, writeOutputs } from './output.js';
 import { measureCache, measureSingle, type CacheResult, type SingleResult } from './phases.js';
 import { OtherLoad, RssSampler, waitQuiet, startLlamaServer, startOurServer, type RunningServer, type ServerFlavor, type ServerSettings } from './servers.js';
@@ -189,7 +188,7 @@ async function loadMode(c: Context): Promise<void> {
   }
   const loadAfter = os.loadavg()[0];
   out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.target} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
-  if (loadModule.retriedRequests) out.push(`${loadModule.retriedRequests} request(s) were sent again after the server closed an idle keep-alive connection`);
+  if (retriedRequestCount()) out.push(`${retriedRequestCount()} request(s) were sent again after the server closed an idle keep-alive connection`);
   const noisy = runs.filter((r) => (r.otherLoadCores ?? 0) > 0.25).map((r) => `${r.target} #${r.round}`);
   out.push(`load average (1 min) before/after: ${loadBefore.toFixed(2)} / ${loadAfter.toFixed(2)}${noisy.length ? `; other load was present during ${noisy.join(', ')}: those numbers are noisy` : ''}`);
   progress.log(out.join('\n'));
@@ -202,7 +201,7 @@ async function loadMode(c: Context): Promise<void> {
       { title: 'time to first token, p50', yLabel: 'ms', series: list.map((t) => ({ name: t.name, points: summary[t.name].map((l) => ({ x: l.concurrency, y: l.ttftMs.p50 })) })) },
     ],
   });
-  writeOutputs(opts, { mode: 'load', machine: c.machine, model: c.model.path, workload: c.workload, settings: c.settings, rounds: opts.rounds, loadAverage: { before: loadBefore, after: loadAfter }, retriedRequests: loadModule.retriedRequests, summary, singles, llamaBench: bench, ratios, runs, llamaBenchRuns: benches }, svg, (l) => progress.log(l));
+  writeOutputs(opts, { mode: 'load', machine: c.machine, model: c.model.path, workload: c.workload, settings: c.settings, rounds: opts.rounds, loadAverage: { before: loadBefore, after: loadAfter }, retriedRequests: retriedRequestCount(), summary, singles, llamaBench: bench, ratios, runs, llamaBenchRuns: benches }, svg, (l) => progress.log(l));
 }
 
 async function cacheMode(c: Context): Promise<void> {

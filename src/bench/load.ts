@@ -102,8 +102,12 @@ export function completionBody(flavor: ServerFlavor, prompt: number[], w: Worklo
   return body;
 }
 
+let retriedRequests = 0;
+
 /** Requests sent a second time after their connection closed before any answer (see sendTimed). */
-export let retriedRequests = 0;
+export function retriedRequestCount(): number {
+  return retriedRequests;
+}
 
 export interface SendResult {
   status: number;

@@ -82,7 +82,8 @@ Server (the same for ours and the peers):
   --ctx-size N              context per slot (default: prompt + max tokens, rounded up to 256)
   --batch-size N --ubatch-size N   logical and physical batch (default 512 / 512)
   --url URL                 measure a running server instead of spawning ours
-  --server-pid PID          with --url: the process whose RSS to sample
+  --server-pid PID          with --url: the server's process (its RSS is sampled, its CPU is not
+                            counted as other load)
 Peers (llama.cpp built from vendor/llama.cpp, see README):
   --peer-server BIN         llama-server: same model, threads, slots and load, runs alternating with ours
   --peer-bench BIN          llama-bench: pp and tg tokens/s to compare our single stream with
