@@ -29,6 +29,17 @@ t.test('openai client', async (t) => {
     t.equal(res.usage.total_tokens, 17);
   });
 
+  t.test('completions usage reports the prompt tokens reused from the cache', async (t) => {
+    const prompt = 'Lily and Tom went to the big park to play with the red ball.';
+    const params = { model: 'x', prompt, max_tokens: 4, temperature: 0, cache_prompt: true };
+    await client.completions.create(params);
+    const again = await client.completions.create(params);
+    t.equal(again.usage.prompt_tokens_details.cached_tokens, again.usage.prompt_tokens - 1, 'all but the last prompt token');
+    const cold = await client.completions.create({ ...params, cache_prompt: false });
+    t.equal(cold.usage.prompt_tokens_details.cached_tokens, 0, 'cache_prompt: false evaluates the whole prompt');
+    t.equal(cold.choices[0].text, again.choices[0].text);
+  });
+
   t.test('completions stream equals the non-streamed text', async (t) => {
     const params = { model: 'x', prompt: 'Once upon a time', max_tokens: 40, temperature: 0 };
     const plain = await client.completions.create(params);

@@ -21,7 +21,8 @@ export interface ApiContext {
   /** Aborts when the client disconnects before the response is complete. */
   signal: AbortSignal;
   openStream(): EventStream;
-  debug(message: string): void;
+  /** Logged with --debug only; pass a function when the message costs work to build. */
+  debug(message: string | (() => string)): void;
 }
 
 /** Returns the JSON body to send (status 200), or undefined after streaming. */

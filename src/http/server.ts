@@ -81,7 +81,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
         body,
         signal: abort.signal,
         openStream: () => (stream ??= new SseStream(res)),
-        debug: (message) => { if (config.debug) log(`[debug] ${message}`); },
+        debug: (message) => { if (config.debug) log(`[debug] ${typeof message === 'function' ? message() : message}`); },
       };
       const result = await match.route.handler(ctx);
       if (!stream && !res.headersSent) sendJson(res, 200, result);

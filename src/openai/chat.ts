@@ -18,7 +18,7 @@ export async function chatCompletions(ctx: ApiContext): Promise<unknown> {
   if (chat.stop.length > 0) plan.options.stop = [...new Set([...(plan.options.stop ?? []), ...chat.stop])];
   const tokens = promptTokens(loaded, chat.prompt, plan.addBos);
   checkPromptFits(loaded, tokens, 'messages');
-  ctx.debug(`chat prompt (${chat.template}, ${tokens.length} tokens): ${JSON.stringify(chat.prompt)} stop=${JSON.stringify(plan.options.stop ?? [])}`);
+  ctx.debug(() => `chat prompt (${chat.template}, ${tokens.length} tokens): ${JSON.stringify(chat.prompt)} stop=${JSON.stringify(plan.options.stop ?? [])}`);
 
   const jobs: ChoiceJob[] = Array.from({ length: plan.n }, (_, i) => ({ index: i, tokens, options: optionsForChoice(plan, i) }));
   const head = { id: newId('chatcmpl'), object: 'chat.completion', created: unixNow(), model: loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };

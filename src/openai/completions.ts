@@ -32,8 +32,8 @@ function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt']
     const bad = p.find((t) => t >= vocab);
     if (bad !== undefined) throw badRequest(`Token id ${bad} in '${param}' is outside the vocabulary (0 to ${vocab - 1}).`, param, 'invalid_value');
     checkPromptFits(loaded, p, param);
-    // Token prompts are used exactly as given (no BOS added).
-    return { text: tokensToText(loaded, p), tokens: p };
+    // Token prompts are used exactly as given (no BOS added); their text is only made for echo.
+    return { get text() { return tokensToText(loaded, p); }, tokens: p };
   });
 }
 
@@ -44,15 +44,17 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
   const echo = body.echo === true;
   if (echo && plan.logprobs) throw unsupported('echo', 'echo with logprobs needs prompt log-probabilities, which the engine does not compute');
   const prompts = preparePrompts(loaded, body.prompt, plan.addBos);
-  ctx.debug(`completion prompts: ${JSON.stringify(prompts.map((p) => p.text))}`);
+  ctx.debug(() => `completion prompts: ${JSON.stringify(prompts.map((p) => p.text))}`);
 
   const jobs: ChoiceJob[] = prompts.flatMap((p, pi) => Array.from({ length: plan.n }, (_, i) => ({
     index: pi * plan.n + i, tokens: p.tokens, options: optionsForChoice(plan, i),
   })));
   const promptOf = (index: number) => prompts[Math.floor(index / plan.n)];
   const head = { id: newId('cmpl'), object: 'text_completion', created: unixNow(), model: loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };
-  const usage = (outcomes: Array<Pick<ChoiceOutcome, 'completionTokens' | 'cachedTokens'>>) =>
-    usageOf(prompts.map((p) => p.tokens.length), outcomes);
+  // Cached tokens of a prompt: the most any of its choices reused.
+  const usage = (outcomes: Array<Pick<ChoiceOutcome, 'index' | 'completionTokens' | 'cachedTokens'>>) =>
+    usageOf(prompts.map((p) => p.tokens.length), outcomes,
+      prompts.map((_, pi) => Math.max(0, ...outcomes.filter((o) => Math.floor(o.index / plan.n) === pi).map((o) => o.cachedTokens))));
 
   if (plan.maxTokens === 0) {
     // Nothing to generate: the (echoed) prompt only, as OpenAI does for max_tokens 0.
