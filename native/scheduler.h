@@ -98,6 +98,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
 
   // engine thread (scheduler_loop.cpp)
   void Run();
+  void WarmUp();
   void TakeCancellationsAndAssign(std::vector<Event>* events);
   void Assign(std::unique_ptr<Request> req, std::vector<Event>* events);
   bool BuildBatch();

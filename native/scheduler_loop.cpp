@@ -23,7 +23,27 @@ size_t CommonPrefix(const std::vector<llama_token>& a, const std::vector<llama_t
 
 }  // namespace
 
+void Scheduler::WarmUp() {
+  // One token through every layer before the first request (as llama-server does): the weights'
+  // pages are mapped in and the compute graph is built now, not during someone's prompt.
+  // (A dense model reads every weight for one token; MoE experts are left to their first use.)
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  llama_token token = llama_vocab_bos(vocab);
+  if (token == LLAMA_TOKEN_NULL) token = 0;
+  batch_.n_tokens = 1;
+  batch_.token[0] = token;
+  batch_.pos[0] = 0;
+  batch_.n_seq_id[0] = 1;
+  batch_.seq_id[0][0] = 0;
+  batch_.logits[0] = true;
+  llama_decode(ctx_, batch_);
+  llama_memory_clear(llama_get_memory(ctx_), true);
+  llama_synchronize(ctx_);
+  TakeRecentErrors();
+}
+
 void Scheduler::Run() {
+  WarmUp();
   std::vector<Event> events;
   while (true) {
     events.clear();
