@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatConfig, loadConfig, optionsHelp, resolveModelPath } from './config.js';
+import { ConfigError, formatConfig, loadConfig, optionsHelp, resolveModelPath, schedulerOptionsOf } from './config.js';
 
 function version(): string {
   try {
@@ -86,13 +86,7 @@ async function serve(argv: string[]): Promise<void> {
   const host = new ModelHost({
     modelsDir: config.modelsDir,
     gpuLayers: config.gpuLayers,
-    scheduler: {
-      parallel: config.parallel,
-      ...(config.ctxSize !== null ? { contextSize: config.ctxSize } : {}),
-      ...(config.threads !== null ? { threads: config.threads, threadsBatch: config.threads } : {}),
-      ...(config.batchSize !== null ? { batchSize: config.batchSize } : {}),
-      ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
-    },
+    scheduler: schedulerOptionsOf(config),
     onProgress: progress,
     log,
     embeddingModel: config.embeddingModel,

@@ -2,6 +2,7 @@
 //   environment (OPENEDAI_*, SD_WEBUI_URL) > CLI flags > settings.yaml > defaults
 // Each value remembers where it came from, so the effective configuration can be printed at start.
 import fs from 'node:fs';
+import type { SchedulerOptions } from './engine/types.js';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,8 @@ export interface ServerConfig {
   batchSize: number | null;
   /** Physical micro-batch; null = batchSize. */
   ubatchSize: number | null;
+  /** Requests waiting for a free slot before the server answers 503. */
+  maxQueue: number;
   gpuLayers: number;
   embeddingModel: string | null;
   embeddingDevice: string | null;
@@ -72,6 +75,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'threads', flag: 'threads', kind: 'integer', default: null, min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
   { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
+  { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded)' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
@@ -239,6 +243,18 @@ function checkDevice(device: string, where: string): string {
  * GPU layers for the embedding model: "cpu" = none, any GPU device = all; unset follows
  * --gpu-layers (the chat model's offload).
  */
+/** The engine's Scheduler options for a configuration: one mapping for the server and its tests. */
+export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
+  return {
+    parallel: config.parallel,
+    maxQueue: config.maxQueue,
+    ...(config.ctxSize !== null ? { contextSize: config.ctxSize } : {}),
+    ...(config.threads !== null ? { threads: config.threads, threadsBatch: config.threads } : {}),
+    ...(config.batchSize !== null ? { batchSize: config.batchSize } : {}),
+    ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
+  };
+}
+
 export function embeddingGpuLayers(config: Pick<ServerConfig, 'embeddingDevice' | 'gpuLayers'>): number {
   if (config.embeddingDevice === null || config.embeddingDevice === 'auto') return config.gpuLayers;
   return config.embeddingDevice === 'cpu' ? 0 : -1;

@@ -136,3 +136,22 @@ t.test('--api-key: 401 without or with a wrong key, 200 with it; /health and /do
   t.equal((await call(u('/openapi.json'), { method: 'GET' })).status, 200, '/openapi.json is open');
   t.equal((await call(u('/v1/models'), { method: 'OPTIONS' })).status, 204, 'CORS preflight needs no key');
 });
+
+t.test('a full queue answers 503 overloaded, and the server goes on', async (t) => {
+  const server = await startServer({ args: ['--parallel', '1', '--max-queue', '0', '--ctx-size', '512'] });
+  t.teardown(() => server.close());
+  const u = (p) => `${server.url}${p}`;
+  // One long generation holds the only slot; with no queue, the next request is refused at once.
+  const long = call(u('/v1/completions'), { body: { prompt: 'Once upon a time', max_tokens: 400, ban_eos_token: true } });
+  let busy;
+  for (let i = 0; i < 200 && !busy; i++) {
+    const r = await call(u('/v1/completions'), { body: { prompt: 'The cat', max_tokens: 2 } });
+    if (r.status === 503) busy = r;
+  }
+  t.ok(busy, 'a request was refused while the slot was busy');
+  isOpenAIError(t, busy, 503, { type: 'server_error', code: 'overloaded' });
+  t.match(busy.json.error.message, /overloaded/);
+  t.equal((await long).status, 200, 'the running generation finishes');
+  const after = await call(u('/v1/completions'), { body: { prompt: 'The cat', max_tokens: 2 } });
+  t.equal(after.status, 200, 'accepted again once the slot is free');
+});

@@ -24,7 +24,7 @@ function engineAvailable() {
  * environment the configuration sees. Returns { url, port, host, config, close }.
  */
 async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader } = {}) {
-  const { loadConfig } = require(path.join(root, 'lib', 'config.js'));
+  const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
   const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
@@ -32,7 +32,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
   const logs = [];
   const host = new ModelHost({
     modelsDir: config.modelsDir,
-    scheduler: { parallel: config.parallel, ...(config.ctxSize ? { contextSize: config.ctxSize } : {}), threads: 2 },
+    scheduler: { ...schedulerOptionsOf(config), threads: config.threads ?? 2 },
     loader,
     log: (l) => logs.push(l),
     embeddingModel: config.embeddingModel,
