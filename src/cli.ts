@@ -80,6 +80,8 @@ async function serve(argv: string[]): Promise<void> {
 
   // Loaded here, not at the top: these import the engine (the native addon).
   const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
+  // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
+  if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const progress = progressPrinter();
