@@ -12,10 +12,10 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const { Pool } = require('undici');
-const { spawnCli, MODEL: CHAT_MODEL } = require('../test/support/server.js');
+const { MODEL: CHAT_MODEL } = require('../test/support/server.js');
+const { startOurServer, startLlamaServer } = require('../lib/bench/servers.js');
 
 const root = path.join(__dirname, '..');
 const { values: args } = parseArgs({
@@ -49,37 +49,14 @@ function sentence() {
   return `${words.join(' ')} ${counter}.`;
 }
 
-/** llama.cpp's llama-server in embeddings mode on a free port; ready when /health answers 200. */
-async function startPeer(bin, model) {
-  const net = require('node:net');
-  const port = await new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-  // 32 slots of 512 tokens (the model's context), batches of 512 tokens: what our embedder uses.
-  const argv = ['-m', model, '--embeddings', '--host', '127.0.0.1', '--port', String(port), '-t', String(threads), '-tb', String(threads),
-    '-np', '32', '-c', String(32 * 512), '-b', '512', '-ub', '512'];
-  const child = spawn(path.resolve(bin), argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`llama-server exited (${child.exitCode}):\n${log}`);
-    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`llama-server not ready after 120 s:\n${log}`); }
-    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  return { name: 'llama-server', url, command: `${path.relative(root, path.resolve(bin))} ${argv.join(' ')}`, stop: () => { child.kill('SIGTERM'); return exited; } };
-}
-
-async function startOurs(model) {
-  const argv = ['serve', '--model', path.relative(root, CHAT_MODEL), '--embedding-model', model, '--api-port', '0', '--threads', String(threads), '--parallel', '1', '--ctx-size', '128'];
-  const server = await spawnCli(argv, { timeoutMs: 120000 });
-  if (!server.url) throw new Error(`gguf-serve did not start:\n${server.stderr()}`);
-  return { name: 'gguf-serve', url: server.url, command: `node lib/cli.js ${argv.join(' ')}`, stop: () => server.stop() };
-}
+// Both servers start through the benchmark harness's starters (src/bench/servers.ts).
+// llama-server: 32 slots of 512 tokens (the model's context), batches of 512 tokens, as our embedder.
+const startPeer = async (bin, model) => named(await startLlamaServer(path.resolve(bin),
+  { model, threads, parallel: 32, ctxSize: 512, batchSize: 512, ubatchSize: 512, extraArgs: ['--embeddings'] }));
+// gguf-serve: the chat model is only there because serve needs one; the embedder does the work.
+const startOurs = async (model) => named(await startOurServer(
+  { model: path.relative(root, CHAT_MODEL), threads, parallel: 1, ctxSize: 128, extraArgs: ['--embedding-model', model] }));
+const named = (server) => ({ ...server, name: server.flavor, command: server.command.replace(`${root}${path.sep}`, '') });
 
 /** `concurrency` clients for `seconds` (after a one-input warm-up request each); inputs/s and latency. */
 async function measure(server, batch, concurrency) {

@@ -17,6 +17,8 @@ export interface ServerSettings {
   ctxSize: number;
   batchSize?: number;
   ubatchSize?: number;
+  /** More arguments for this server only (e.g. --embedding-model, --embeddings). */
+  extraArgs?: string[];
 }
 
 export type ServerFlavor = 'gguf-serve' | 'llama-server';
@@ -38,7 +40,7 @@ export function ourServerArgs(s: ServerSettings, port: number | string = 0): str
   const args = ['serve', '--model', s.model, '--api-port', String(port), '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx-size', String(s.ctxSize)];
   if (s.batchSize !== undefined) args.push('--batch-size', String(s.batchSize));
   if (s.ubatchSize !== undefined) args.push('--ubatch-size', String(s.ubatchSize));
-  return args;
+  return [...args, ...(s.extraArgs ?? [])];
 }
 
 export function llamaServerArgs(s: ServerSettings, port: number): string[] {
@@ -46,7 +48,7 @@ export function llamaServerArgs(s: ServerSettings, port: number): string[] {
   const args = ['-m', s.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(s.threads), '-tb', String(s.threads),
     '-np', String(s.parallel), '-c', String(s.ctxSize * s.parallel), '--no-webui'];
   args.push('-b', String(s.batchSize ?? 512), '-ub', String(s.ubatchSize ?? s.batchSize ?? 512));
-  return args;
+  return [...args, ...(s.extraArgs ?? [])];
 }
 
 export async function freePort(): Promise<number> {
