@@ -68,56 +68,22 @@ class ByteBuilder {
     this.buf = nb;
     this.view = new DataView(nb.buffer);
   }
-  u8(v: number): void {
-    this.ensure(1);
-    this.view.setUint8(this.length, v);
-    this.length += 1;
+  /** Appends `size` bytes written by `put` at the end (little-endian setters). */
+  private put(size: number, put: (view: DataView, at: number) => void): void {
+    this.ensure(size);
+    put(this.view, this.length);
+    this.length += size;
   }
-  i8(v: number): void {
-    this.ensure(1);
-    this.view.setInt8(this.length, v);
-    this.length += 1;
-  }
-  u16(v: number): void {
-    this.ensure(2);
-    this.view.setUint16(this.length, v, true);
-    this.length += 2;
-  }
-  i16(v: number): void {
-    this.ensure(2);
-    this.view.setInt16(this.length, v, true);
-    this.length += 2;
-  }
-  u32(v: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.length, v, true);
-    this.length += 4;
-  }
-  i32(v: number): void {
-    this.ensure(4);
-    this.view.setInt32(this.length, v, true);
-    this.length += 4;
-  }
-  f32(v: number): void {
-    this.ensure(4);
-    this.view.setFloat32(this.length, v, true);
-    this.length += 4;
-  }
-  f64(v: number): void {
-    this.ensure(8);
-    this.view.setFloat64(this.length, v, true);
-    this.length += 8;
-  }
-  u64(v: bigint | number): void {
-    this.ensure(8);
-    this.view.setBigUint64(this.length, BigInt(v), true);
-    this.length += 8;
-  }
-  i64(v: bigint | number): void {
-    this.ensure(8);
-    this.view.setBigInt64(this.length, BigInt(v), true);
-    this.length += 8;
-  }
+  u8(v: number): void { this.put(1, (d, at) => d.setUint8(at, v)); }
+  i8(v: number): void { this.put(1, (d, at) => d.setInt8(at, v)); }
+  u16(v: number): void { this.put(2, (d, at) => d.setUint16(at, v, true)); }
+  i16(v: number): void { this.put(2, (d, at) => d.setInt16(at, v, true)); }
+  u32(v: number): void { this.put(4, (d, at) => d.setUint32(at, v, true)); }
+  i32(v: number): void { this.put(4, (d, at) => d.setInt32(at, v, true)); }
+  f32(v: number): void { this.put(4, (d, at) => d.setFloat32(at, v, true)); }
+  f64(v: number): void { this.put(8, (d, at) => d.setFloat64(at, v, true)); }
+  u64(v: bigint | number): void { this.put(8, (d, at) => d.setBigUint64(at, BigInt(v), true)); }
+  i64(v: bigint | number): void { this.put(8, (d, at) => d.setBigInt64(at, BigInt(v), true)); }
   bytes(b: Uint8Array): void {
     this.ensure(b.byteLength);
     this.buf.set(b, this.length);
