@@ -221,21 +221,7 @@ t.test('Q8_0 quantization', async (t) => {
   const n = 32 * 1000;
   const data = rng.fillNormal(new Float32Array(n), 0.5);
   for (let i = 0; i < n; i += 97) data[i] *= 20; // outliers
-  const deq = ggml.decodeTensorData(GGMLType.Q8_0, ggml.encodeTensorData(GGMLType.Q8_0, data), n);
-  let worst = 0;
-  let sumSq = 0;
-  let sumErr = 0;
-  for (let blk = 0; blk < n; blk += 32) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[blk + j]));
-    const d = amax / 127;
-    for (let j = 0; j < 32; j++) {
-      const err = Math.abs(deq[blk + j] - data[blk + j]);
-      worst = Math.max(worst, err / d);
-      sumErr += err * err;
-      sumSq += data[blk + j] ** 2;
-    }
-  }
+  const { worst, sumSq, sumErr } = roundTripError(GGMLType.Q8_0, data, 127);
   t.ok(worst <= 0.5 + 127 * 2 ** -11 + 1e-6, `max error ${worst.toFixed(4)} scale units <= 0.5 + f16 rounding of the scale`);
   t.ok(worst > 0.3, 'errors are real (not a lossless path)');
   const snr = 10 * Math.log10(sumSq / sumErr);
@@ -260,21 +246,7 @@ t.test('Q4_0 quantization', async (t) => {
   const rng = new Rng(4, 'q4');
   const n = 32 * 1000;
   const data = rng.fillNormal(new Float32Array(n));
-  const deq2 = ggml.decodeTensorData(GGMLType.Q4_0, ggml.encodeTensorData(GGMLType.Q4_0, data), n);
-  let worst = 0;
-  let sumSq = 0;
-  let sumErr = 0;
-  for (let blk = 0; blk < n; blk += 32) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[blk + j]));
-    const d = amax / 8;
-    for (let j = 0; j < 32; j++) {
-      const err = Math.abs(deq2[blk + j] - data[blk + j]);
-      worst = Math.max(worst, err / d);
-      sumErr += err * err;
-      sumSq += data[blk + j] ** 2;
-    }
-  }
+  const { worst, sumSq, sumErr } = roundTripError(GGMLType.Q4_0, data, 8);
   // |error| <= d/2, except values near +8d (opposite sign of the max) clamp to 7d: error <= d
   t.ok(worst <= 1 + 8 * 2 ** -11 + 1e-6, `max error ${worst.toFixed(4)} scale units <= 1`);
   t.ok(worst > 0.3, 'errors are real');
@@ -299,3 +271,26 @@ t.test('deterministic PRNG', async (t) => {
   v /= big.length;
   t.ok(Math.abs(m) < 0.01 && Math.abs(v - 1) < 0.02, `normal: mean ${m.toFixed(4)}, variance ${v.toFixed(4)}`);
 });
+
+/**
+ * Quantize then dequantize `data`; the worst error in units of each block's scale
+ * (block max / `levels`), and the sums of squares of the data and of the errors.
+ */
+function roundTripError(type, data, levels) {
+  const deq = ggml.decodeTensorData(type, ggml.encodeTensorData(type, data), data.length);
+  let worst = 0;
+  let sumSq = 0;
+  let sumErr = 0;
+  for (let blk = 0; blk < data.length; blk += 32) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(data[blk + j]));
+    const d = amax / levels;
+    for (let j = 0; j < 32; j++) {
+      const err = Math.abs(deq[blk + j] - data[blk + j]);
+      worst = Math.max(worst, err / d);
+      sumErr += err * err;
+      sumSq += data[blk + j] ** 2;
+    }
+  }
+  return { worst, sumSq, sumErr };
+}
