@@ -34,7 +34,7 @@ const generationProperties: Record<string, Schema> = {
     additionalProperties: { type: 'number', minimum: -100, maximum: 100 },
     description: 'Token id (as a string) -> bias added to its logit; -100 bans the token.',
   }),
-  seed: opt({ type: 'integer', description: 'Same seed and parameters give the same output. -1 or absent = random.' }),
+  seed: opt({ type: 'integer', description: 'Same seed and parameters give the same output (with cache_prompt: false, whatever ran before). -1 or absent = random.' }),
   user: str('Accepted and ignored.'),
   stream: opt({ type: 'boolean', default: false, description: 'Send server-sent events (`data: {...}`), ending with `data: [DONE]`.' }),
   stream_options: opt({
