@@ -4,6 +4,8 @@
 // One switch picks the GPU backend:
 //   GGUF_SERVE_GPU=cpu|cuda|metal|vulkan   (or `npm config set gguf-serve:gpu cuda`)
 // Local builds tune for this CPU (GGML_NATIVE=ON); prebuilt binaries pass --portable.
+// GGUF_SERVE_PEERS=1 also builds llama.cpp's llama-server and llama-bench (benchmark peers) in the
+// same tree, into build/bin, reusing its compiled ggml and GPU kernels.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -28,13 +30,20 @@ function cmakeJs(command, defines) {
   return r.status === 0;
 }
 
-function build({ gpu = gpuChoice(), portable = false } = {}) {
+function buildPeers() {
+  const r = spawnSync('cmake', ['--build', 'build', '--config', 'Release', '--target', 'llama-server', 'llama-bench',
+    '--parallel', String(Math.max(1, os.availableParallelism()))], { cwd: root, stdio: 'inherit' });
+  return r.status === 0;
+}
+
+function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.test(process.env.GGUF_SERVE_PEERS || '') } = {}) {
   const defines = [
     `GGML_NATIVE=${portable ? 'OFF' : 'ON'}`,
     // llama.cpp turns Metal on by default on Apple silicon: keep CPU builds CPU-only everywhere.
     `GGML_METAL=${gpu === 'metal' ? 'ON' : 'OFF'}`,
     `GGML_CUDA=${gpu === 'cuda' ? 'ON' : 'OFF'}`,
     `GGML_VULKAN=${gpu === 'vulkan' ? 'ON' : 'OFF'}`,
+    `GGUF_SERVE_PEERS=${peers ? 'ON' : 'OFF'}`,
   ];
   console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
@@ -48,6 +57,11 @@ function build({ gpu = gpuChoice(), portable = false } = {}) {
     process.exit(1);
   }
   fs.writeFileSync(stamp, wanted);
+  if (peers && !buildPeers()) {
+    console.error('gguf-serve build: building llama-server / llama-bench (GGUF_SERVE_PEERS) failed.');
+    process.exit(1);
+  }
+  if (peers) console.log('gguf-serve build: peers in build/bin/llama-server and build/bin/llama-bench');
   return path.join(root, 'build', 'Release', 'gguf_serve.node');
 }
 

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Scheduler } from '../engine/scheduler.js';
 import { makePrompt } from './load.js';
 import { readModelInfo } from './model-info.js';
-import { contextFor, type BenchOptions } from './options.js';
+import { contextFor, gpuOf, type BenchOptions } from './options.js';
 import { machineLine } from './output.js';
 import { OtherLoad } from './servers.js';
 import { fmtNum, formatTable } from './report.js';
@@ -43,7 +43,7 @@ async function run(scheduler: Scheduler, prompts: number[][], o: BenchOptions, m
 export async function runEngineBench(o: BenchOptions, modelPath: string, log: (line: string) => void, save: (data: unknown) => void): Promise<void> {
   const { Model } = await import('../engine/model.js');
   const info = readModelInfo(modelPath);
-  const model = await Model.load(modelPath);
+  const model = await Model.load(modelPath, gpuOf(o));
   const levels = o.concurrency;
   const scheduler = model.createScheduler({
     parallel: o.parallel ?? Math.max(...levels),

@@ -3,7 +3,7 @@
 // to the terminal and JSON (+ an SVG chart for load) under bench/results/ or --json.
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_HELP, BenchUsageError, contextFor, parseBenchArgs, type BenchOptions } from './options.js';
+import { BENCH_HELP, BenchUsageError, contextFor, gpuOf, parseBenchArgs, type BenchOptions } from './options.js';
 import { readModelInfo, resolveModel, type ModelInfo } from './model-info.js';
 import { nextSalt, retriedRequestCount, runLevel, warmUp, type LevelResult, type Workload } from './load.js';
 import { machineLine, writeOutputs } from './output.js';
@@ -150,7 +150,7 @@ async function loadMode(c: Context): Promise<void> {
     for (const t of list) runs.push(await runOne(c, t, round));
     if (opts.peerBench) {
       progress.update(`llama-bench #${round}`, 0, 1);
-      const b = await runLlamaBench(opts.peerBench, { model: c.model.path, threads: opts.threads, promptTokens: opts.singlePrompt, genTokens: opts.singleGen, reps: opts.reps });
+      const b = await runLlamaBench(opts.peerBench, { model: c.model.path, threads: opts.threads, promptTokens: opts.singlePrompt, genTokens: opts.singleGen, reps: opts.reps, ...gpuOf(opts) });
       benches.push(b);
       progress.log(`llama-bench #${round}: pp${b.promptTokens} ${fmtNum(b.ppTokensPerSecond)} tok/s, tg${b.genTokens} ${fmtNum(b.tgTokensPerSecond)} tok/s`);
     }
@@ -266,6 +266,7 @@ export async function runBench(argv: string[]): Promise<void> {
     ctxSize: opts.ctxSize ?? contextFor(need),
     ...(opts.batchSize !== null ? { batchSize: opts.batchSize } : {}),
     ...(opts.ubatchSize !== null ? { ubatchSize: opts.ubatchSize } : {}),
+    ...gpuOf(opts),
   };
   const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos, bannedTokens: opts.banBytes ? model.partialByteTokens : [] };
   const c: Context = { opts, model, settings, workload, progress, machine: machineLine() };

@@ -2,6 +2,7 @@
 // same model and threads, read from its JSON output.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { peerGpuLayers } from './servers.js';
 
 export interface LlamaBenchResult {
   ppTokensPerSecond: number;
@@ -23,11 +24,12 @@ export function parseLlamaBenchJson(text: string): { pp: number; tg: number } {
   return { pp: pp?.avg_ts ?? Number.NaN, tg: tg?.avg_ts ?? Number.NaN };
 }
 
-export async function runLlamaBench(bin: string, o: { model: string; threads: number; promptTokens: number; genTokens: number; reps: number; batchSize?: number; ubatchSize?: number }): Promise<LlamaBenchResult> {
+export async function runLlamaBench(bin: string, o: { model: string; threads: number; promptTokens: number; genTokens: number; reps: number; batchSize?: number; ubatchSize?: number; gpuLayers?: number }): Promise<LlamaBenchResult> {
   if (!fs.existsSync(bin)) throw new Error(`--peer-bench: no such file: ${bin}`);
   const args = ['-m', o.model, '-t', String(o.threads), '-p', String(o.promptTokens), '-n', String(o.genTokens), '-r', String(o.reps), '-o', 'json'];
   if (o.batchSize !== undefined) args.push('-b', String(o.batchSize));
   if (o.ubatchSize !== undefined) args.push('-ub', String(o.ubatchSize));
+  args.push('-ngl', String(peerGpuLayers(o.gpuLayers)));
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(bin, args, { maxBuffer: 16 << 20, timeout: 600_000 }, (err, out, errOut) => {
       if (err) reject(new Error(`llama-bench failed: ${err.message}\n${String(errOut).slice(-2000)}`));

@@ -22,6 +22,8 @@ export interface BenchOptions {
   stream: boolean;
   sampling: Sampling;
   threads: number;
+  /** --gpu-layers: offload for ours and the peers (null = none). */
+  gpuLayers: number | null;
   parallel: number | null;
   ctxSize: number | null;
   batchSize: number | null;
@@ -78,6 +80,7 @@ Workload:
                             weights sample them, and llama-server fails a stream on broken UTF-8)
 Server (the same for ours and the peers):
   --threads N               CPU threads (default: all ${os.availableParallelism()} cores)
+  --gpu-layers N            layers offloaded to the GPU, ours and the peers' -ngl (-1 = all; GPU builds)
   --parallel N              slots (default: the largest concurrency)
   --ctx-size N              context per slot (default: prompt + max tokens, rounded up to 256)
   --batch-size N --ubatch-size N   logical and physical batch (default 512 / 512)
@@ -111,7 +114,7 @@ function int(name: string, raw: string | undefined, min: number, fallback: numbe
 function int(name: string, raw: string | undefined, min: number, fallback: null): number | null;
 function int(name: string, raw: string | undefined, min: number, fallback: number | null): number | null {
   if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) throw new BenchUsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  if (!/^-?\d+$/.test(raw.trim()) || Number(raw) < min) throw new BenchUsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
   return Number(raw);
 }
 
@@ -146,7 +149,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
         url: { type: 'string' }, 'server-pid': { type: 'string' },
         concurrency: { type: 'string' }, 'prompt-tokens': { type: 'string' }, 'max-tokens': { type: 'string' },
         requests: { type: 'string' }, 'no-stream': { type: 'boolean' }, greedy: { type: 'boolean' },
-        threads: { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
+        threads: { type: 'string' }, 'gpu-layers': { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
         'batch-size': { type: 'string' }, 'ubatch-size': { type: 'string' },
         'peer-server': { type: 'string' }, 'peer-bench': { type: 'string' }, rounds: { type: 'string' },
         single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
@@ -194,6 +197,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     stream: !v['no-stream'],
     sampling: v.greedy ? { ...DEFAULT_SAMPLING, temperature: 0 } : { ...DEFAULT_SAMPLING },
     threads: int('threads', s('threads'), 1, os.availableParallelism()),
+    gpuLayers: int('gpu-layers', s('gpu-layers'), -1, null),
     parallel: int('parallel', s('parallel'), 1, null),
     ctxSize: int('ctx-size', s('ctx-size'), 16, null),
     batchSize,
@@ -220,6 +224,11 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     quietWait: int('quiet-wait', s('quiet-wait'), 0, 0),
     help: Boolean(v.help),
   };
+}
+
+/** The gpuLayers setting of a run, when --gpu-layers was given. */
+export function gpuOf(o: Pick<BenchOptions, 'gpuLayers'>): { gpuLayers?: number } {
+  return o.gpuLayers === null ? {} : { gpuLayers: o.gpuLayers };
 }
 
 /** Context per slot that fits a workload: prompt + generation, rounded up to 256. */

@@ -17,6 +17,8 @@ export interface ServerSettings {
   ctxSize: number;
   batchSize?: number;
   ubatchSize?: number;
+  /** Layers offloaded to the GPU (-1 = all); absent = none. */
+  gpuLayers?: number;
   /** More arguments for this server only (e.g. --embedding-model, --embeddings). */
   extraArgs?: string[];
 }
@@ -40,6 +42,8 @@ export function ourServerArgs(s: ServerSettings, port: number | string = 0): str
   const args = ['serve', '--model', s.model, '--api-port', String(port), '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx-size', String(s.ctxSize)];
   if (s.batchSize !== undefined) args.push('--batch-size', String(s.batchSize));
   if (s.ubatchSize !== undefined) args.push('--ubatch-size', String(s.ubatchSize));
+  // =N: node:util parseArgs reads a separate '-1' as an option.
+  if (s.gpuLayers !== undefined) args.push(`--gpu-layers=${s.gpuLayers}`);
   return [...args, ...(s.extraArgs ?? [])];
 }
 
@@ -48,7 +52,13 @@ export function llamaServerArgs(s: ServerSettings, port: number): string[] {
   const args = ['-m', s.model, '--host', '127.0.0.1', '--port', String(port), '-t', String(s.threads), '-tb', String(s.threads),
     '-np', String(s.parallel), '-c', String(s.ctxSize * s.parallel), '--no-webui'];
   args.push('-b', String(s.batchSize ?? 512), '-ub', String(s.ubatchSize ?? s.batchSize ?? 512));
+  args.push('-ngl', String(peerGpuLayers(s.gpuLayers)));
   return [...args, ...(s.extraArgs ?? [])];
+}
+
+/** llama.cpp's -ngl for our gpuLayers: -1 (all) is a layer count above any model's; absent = 0. */
+export function peerGpuLayers(gpuLayers: number | undefined): number {
+  return gpuLayers === undefined ? 0 : gpuLayers < 0 ? 999 : gpuLayers;
 }
 
 export async function freePort(): Promise<number> {

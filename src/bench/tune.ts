@@ -32,7 +32,7 @@ export function tuneGrid(c: Pick<Context, 'opts' | 'settings'>): ServerSettings[
     for (const [b, u] of batches) {
       for (const p of parallel) {
         if (b < p) continue; // the engine needs a batch of at least one token per slot
-        for (const x of ctx) grid.push({ model: settings.model, threads: t, parallel: p, ctxSize: x, batchSize: b, ubatchSize: u });
+        for (const x of ctx) grid.push({ model: settings.model, threads: t, parallel: p, ctxSize: x, batchSize: b, ubatchSize: u, ...(settings.gpuLayers !== undefined ? { gpuLayers: settings.gpuLayers } : {}) });
       }
     }
   }

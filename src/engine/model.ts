@@ -31,7 +31,7 @@ export class Model {
   /** Loads a GGUF file off the JS thread. Rejects (never crashes) on a missing or bad file. */
   static async load(path: string, options: ModelLoadOptions = {}): Promise<Model> {
     if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError('Model.load: path must be a non-empty string');
-    const gpuLayers = options.gpuLayers ?? 0;
+    const gpuLayers = options.gpuLayers ?? defaultGpuLayers();
     if (!Number.isInteger(gpuLayers) || gpuLayers < -1) throw new InvalidArgumentError('gpuLayers must be an integer >= -1');
     options.signal?.throwIfAborted();
     const binding = loadBinding();
@@ -101,4 +101,16 @@ export class Model {
   #check(): void {
     if (this.#disposed) throw new DisposedError('the model has been disposed');
   }
+}
+
+/**
+ * gpuLayers when a caller gives none: $GGUF_SERVE_GPU_LAYERS (the same variable as the server's
+ * --gpu-layers, so `GGUF_SERVE_GPU_LAYERS=-1 npm test` runs every test offloaded), else 0.
+ */
+function defaultGpuLayers(): number {
+  const raw = process.env.GGUF_SERVE_GPU_LAYERS;
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < -1) throw new InvalidArgumentError(`GGUF_SERVE_GPU_LAYERS must be an integer >= -1, got ${JSON.stringify(raw)}`);
+  return n;
 }

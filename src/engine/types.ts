@@ -5,7 +5,7 @@
 export interface ModelLoadOptions {
   /** Load only the tokenizer (no weights): for vocabulary files and tokenizer tests. */
   vocabOnly?: boolean;
-  /** Layers to offload to the GPU (-1 = all). Ignored by CPU builds. Default 0. */
+  /** Layers to offload to the GPU (-1 = all). Ignored by CPU builds. Default $GGUF_SERVE_GPU_LAYERS, else 0. */
   gpuLayers?: number;
   /** Called with 0..1 as the file loads (from the JS thread). */
   onProgress?: (progress: number) => void;

@@ -28,11 +28,14 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
   const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
-  const { config } = loadConfig(flags, env, cwd);
+  // GGUF_SERVE_GPU_LAYERS=-1 npm test offloads every test's model (a GPU build on a GPU machine).
+  const gpuEnv = process.env.GGUF_SERVE_GPU_LAYERS ? { GGUF_SERVE_GPU_LAYERS: process.env.GGUF_SERVE_GPU_LAYERS } : {};
+  const { config } = loadConfig(flags, { ...gpuEnv, ...env }, cwd);
   const logs = [];
   const host = new ModelHost({
     modelsDir: config.modelsDir,
     scheduler: { ...schedulerOptionsOf(config), threads: config.threads ?? 2 },
+    gpuLayers: config.gpuLayers,
     loader,
     log: (l) => logs.push(l),
     embeddingModel: config.embeddingModel,
