@@ -19,6 +19,11 @@ t.test('the binary in use, and its system info', async (t) => {
 t.test('GPU candidates are ordered and probed; a broken or GPU-less one falls back to CPU', async (t) => {
   const dir = tmpDir(t);
   const cpu = bindingInfo()?.file ?? (loadBinding(), bindingInfo().file);
+  // The probes run in child processes: hide any real GPU from them, so that the build in use (a
+  // CUDA build on a GPU machine, too) stands for a GPU build that finds no device.
+  const hidden = process.env.CUDA_VISIBLE_DEVICES;
+  process.env.CUDA_VISIBLE_DEVICES = '';
+  t.teardown(() => { if (hidden === undefined) delete process.env.CUDA_VISIBLE_DEVICES; else process.env.CUDA_VISIBLE_DEVICES = hidden; });
   fs.writeFileSync(path.join(dir, 'gguf-serve.glibc.vulkan.node'), Buffer.from('not a shared object'));
   fs.copyFileSync(cpu, path.join(dir, 'gguf-serve.glibc.cuda.node')); // loads, but finds no GPU
   fs.writeFileSync(path.join(dir, 'README.txt'), 'ignored');

@@ -31,8 +31,10 @@ async function smoke(t, file, shape) {
   t.equal(result.finishReason, 'length');
   t.equal(result.completionTokens, 8, 'generated 8 tokens');
   t.ok(tokens.every((x) => Number.isInteger(x) && x >= 0 && x < 32000), 'token ids in the vocabulary');
-  // greedy decoding of the same prompt is deterministic
-  const again = scheduler.generate('Once upon a time', { maxTokens: 8, temperature: 0, ignoreEos: true });
+  // Greedy decoding of the same prompt is deterministic. Without the prompt cache: a cached prompt
+  // is computed in other batch shapes, and random weights leave near-ties that rounding flips (seen
+  // on CUDA).
+  const again = scheduler.generate('Once upon a time', { maxTokens: 8, temperature: 0, ignoreEos: true, cachePrompt: false });
   const tokens2 = [];
   for await (const chunk of again) tokens2.push(...chunk.tokens);
   t.same(tokens2, tokens, 'greedy output repeats');

@@ -8,6 +8,7 @@ const bert = require('../lib/gguf/bert-model.js');
 const llama = require('../lib/gguf/llama-model.js');
 const { BertReference, cosineSimilarity, dot } = require('../lib/reference/bert.js');
 const { root, vocabFile, tmpDir } = require('./support/gguf-paths.js');
+const { stories } = require('./support/models.js');
 
 function sameKvs(t, a, b, what) {
   t.equal(a.length, b.length, `${what}: same number of keys`);
@@ -117,7 +118,7 @@ t.test('BERT reference forward pass', async (t) => {
   t.throws(() => ref.embed([]), /no tokens/);
   t.throws(() => ref.embed([30522]), /out of range/);
   t.throws(() => ref.embed(new Array(513).fill(100)), /exceed/);
-  t.throws(() => BertReference.fromGGUF(path.join(root, '..', 'shared', 'models', 'stories260K.gguf')), /expected 'bert'/);
+  t.throws(() => BertReference.fromGGUF(stories), /expected 'bert'/);
 });
 
 t.test('llama bench model: structure per weight type', async (t) => {

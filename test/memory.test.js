@@ -24,17 +24,21 @@ t.test('RSS stays flat across 1,000 generate/cancel cycles', async (t) => {
     return g.result;
   };
   for (let i = 0; i < 100; i++) await cycle(i); // warm-up: allocator pools, JIT
-  gc();
-  const before = process.memoryUsage().rss;
+  const rss = () => { gc(); return process.memoryUsage().rss / 1048576; };
+  const before = rss();
   let cancelled = 0;
+  let middle = 0;
   for (let i = 0; i < 1000; i += 4) {
     const results = await Promise.all([cycle(i), cycle(i + 1), cycle(i + 2), cycle(i + 3)]);
     cancelled += results.filter((r) => r.finishReason === 'cancelled').length;
+    if (i === 496) middle = rss();
   }
-  gc();
-  const growthMb = (process.memoryUsage().rss - before) / 1048576;
-  t.comment(`RSS before ${(before / 1048576).toFixed(1)} MB, growth over 1000 cycles ${growthMb.toFixed(2)} MB`);
+  const after = rss();
+  t.comment(`RSS before ${before.toFixed(1)} MB, +${(middle - before).toFixed(2)} MB after 500 cycles, +${(after - before).toFixed(2)} MB after 1000`);
   t.ok(cancelled > 900, `${cancelled} of 1000 were cancelled mid-generation`);
-  t.ok(growthMb < 20, `RSS growth ${growthMb.toFixed(2)} MB`);
+  // A leak grows with every cycle; allocator pools and lazily loaded GPU kernels grow once. So the
+  // second 500 cycles must add little, and all 1000 a bounded amount.
+  t.ok(after - middle < 8, `second 500 cycles: RSS +${(after - middle).toFixed(2)} MB`);
+  t.ok(after - before < 40, `all 1000 cycles: RSS +${(after - before).toFixed(2)} MB`);
   t.same(s.stats().activeSlots, 0, 'every slot was freed');
 });

@@ -2,7 +2,7 @@
 // Scheduler: continuous batching correctness, sampling, stopping, cancellation, queueing.
 const t = require('tap');
 const { Model, OverloadedError, ContextLengthError, InvalidArgumentError, DisposedError } = require('../lib/index.js');
-const { stories, storiesGreedyStart } = require('./support/models.js');
+const { offloaded, stories, storiesGreedyStart } = require('./support/models.js');
 const { collect } = require('./support/generate.js');
 
 const prompts = ['Once upon a time', 'The cat', 'Lily went to', 'One day, a little boy', 'The sun was', 'Tom and Sue',
@@ -37,7 +37,7 @@ for (const kvUnified of [false, true]) t.test(`8 concurrent greedy generations e
   for (let i = 0; i < prompts.length; i++) t.equal(together[i].text, alone[i], prompts[i]);
 });
 
-t.test('a seeded sampled generation equals its solo run while 3 others run', async (t) => {
+t.test('a seeded sampled generation equals its solo run while 3 others run', { skip: offloaded() && 'on a GPU the batch around a sequence changes its logits by rounding, so sampled texts may part' }, async (t) => {
   const s = model.createScheduler({ parallel: 4 });
   t.teardown(() => s.dispose());
   const opts = { temperature: 0.9, topK: 40, topP: 0.95, minP: 0.02, repeatPenalty: 1.1, seed: 1234, maxTokens: 60 };

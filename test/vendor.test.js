@@ -10,6 +10,12 @@ const { tmpDir } = require('./support/gguf-paths.js');
 
 const fetchScript = path.join(__dirname, '..', 'vendor', 'fetch.js');
 
+// vendor/fetch.js runs `npm pack`: a machine with node but no npm (a bare GPU box) cannot run it.
+if (spawnSync('npm', ['--version']).error) {
+  t.plan(0, 'needs npm on PATH');
+  return;
+}
+
 function makeTarball(dir) {
   const repo = path.join(dir, 'repo');
   fs.mkdirSync(repo);

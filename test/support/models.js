@@ -3,7 +3,18 @@
 const path = require('node:path');
 const { sharedModels, vocabDir } = require('./gguf-paths.js');
 
+/**
+ * True when this run offloads models to a GPU (GGUF_SERVE_GPU_LAYERS set, and the build in use
+ * finds one). There a sequence's numbers depend on the batch around it: CUDA picks other kernels
+ * for other batch sizes, so batch invariance holds only to rounding, not bit for bit.
+ */
+function offloaded() {
+  if (!Number(process.env.GGUF_SERVE_GPU_LAYERS || 0)) return false;
+  return require('../../lib/engine/binding.js').loadBinding().systemInfo().gpuOffload;
+}
+
 module.exports = {
+  offloaded,
   stories: path.join(sharedModels, 'stories260K.gguf'),
   vocabDir,
   // The known greedy continuation of BOS + "Once upon a time".

@@ -6,7 +6,7 @@ const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 
 const root = path.join(__dirname, '..', '..');
-const MODEL = path.join(root, '..', 'shared', 'models', 'stories260K.gguf');
+const { stories: MODEL } = require('./models.js');
 const hasModel = fs.existsSync(MODEL);
 
 /** True when the native addon loads (tests that need the engine skip otherwise). */
