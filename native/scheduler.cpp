@@ -40,6 +40,7 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   context_size_ = IntOption(env, o, "contextSize", std::min(trained > 0 ? trained : 4096, 4096), 8, 1 << 20);
   batch_size_ = IntOption(env, o, "batchSize", 512, 1, 1 << 16);
   const int32_t ubatch = IntOption(env, o, "ubatchSize", batch_size_, 1, batch_size_);
+  prompt_chunk_ = IntOption(env, o, "promptChunk", 128, 0, 1 << 16);
   const int32_t threads = IntOption(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
   const int32_t threads_batch = IntOption(env, o, "threadsBatch", threads, 1, 1024);
   max_queue_ = IntOption(env, o, "maxQueue", 64, 0, 1 << 20);
@@ -207,6 +208,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("contextSize", context_size_);
   out.Set("activeSlots", stat_active_.load());
   out.Set("queued", stat_queued_.load());
+  out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   return out;
 }
 

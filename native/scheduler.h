@@ -113,7 +113,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   ModelHandle model_;
   llama_context* ctx_ = nullptr;
   llama_batch batch_{};
-  int32_t parallel_ = 0, context_size_ = 0, batch_size_ = 0, max_queue_ = 0, n_vocab_ = 0;
+  int32_t parallel_ = 0, context_size_ = 0, batch_size_ = 0, prompt_chunk_ = 0, max_queue_ = 0, n_vocab_ = 0;
   std::vector<llama_token> eog_tokens_;
   std::vector<Slot> slots_;
   uint64_t use_counter_ = 0;
@@ -130,6 +130,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   bool stopping_ = false;
   std::atomic<bool> abort_decode_{false};
   std::atomic<int> stat_active_{0}, stat_queued_{0};
+  std::atomic<int64_t> stat_decodes_{0};
   bool shut_down_ = false;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
   bool has_cleanup_hook_ = false;

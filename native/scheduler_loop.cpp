@@ -56,6 +56,7 @@ void Scheduler::Run() {
     }
     TakeCancellationsAndAssign(&events);
     if (BuildBatch()) {
+      stat_decodes_.fetch_add(1, std::memory_order_relaxed);
       const int rc = llama_decode(ctx_, batch_);
       if (rc != 0) {
         if (abort_decode_) return;
@@ -174,20 +175,26 @@ bool Scheduler::BuildBatch() {
     slot.cache.push_back(slot.pending);
     slot.has_pending = false;
   }
-  // Then prompt chunks, oldest request first, in what room the batch has left.
+  // Then prompt chunks, oldest request first, in what room the batch has left. Once the step
+  // holds promptChunk prompt tokens no further prompt starts in it: prompts that arrive together
+  // then finish one after another instead of all at the end of one long step (lower mean time
+  // to first token), while one long prompt still fills the batch.
   std::vector<Slot*> prompting;
   for (Slot& slot : slots_) {
     if (slot.req && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(),
             [](const Slot* a, const Slot* b) { return a->assigned_order < b->assigned_order; });
+  int32_t prompt_in_step = 0;
   for (Slot* slot : prompting) {
+    if (prompt_chunk_ > 0 && prompt_in_step >= prompt_chunk_) break;
     const std::vector<llama_token>& prompt = slot->req->prompt;
     while (slot->prompt_done < prompt.size() && batch_.n_tokens < batch_size_) {
       const size_t i = slot->prompt_done++;
       const bool last = slot->prompt_done == prompt.size();
       const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
       slot->cache.push_back(prompt[i]);
+      prompt_in_step++;
       if (last) slot->batch_index = row;
     }
     if (batch_.n_tokens >= batch_size_) break;

@@ -103,7 +103,7 @@ t.test('cancel after the first token frees the slot for a queued request', async
   t.ok(r1.completionTokens < 500);
   const r2 = await queued.result;
   t.equal(r2.completionTokens, 10, 'the queued request ran');
-  t.same(s.stats(), { parallel: 1, contextSize: 2048, activeSlots: 0, queued: 0 });
+  t.match(s.stats(), { parallel: 1, contextSize: 2048, activeSlots: 0, queued: 0, decodeSteps: Number });
 });
 
 t.test('AbortSignal cancels, before or during', async (t) => {
@@ -224,6 +224,27 @@ t.test('the prompt cache reuses a slot\'s tokens', async (t) => {
   t.equal(again.result.cachedTokens, again.result.promptTokens - 1, 'all but the last prompt token reused');
   const longer = await collect(s.generate('Once upon a time, there was a dog' + first.text + ' The end', { temperature: 0, maxTokens: 5 }));
   t.ok(longer.result.cachedTokens >= first.result.promptTokens, `continued turn reused ${longer.result.cachedTokens} tokens`);
+});
+
+t.test('promptChunk: prompts that arrive together finish in turn; one long prompt still fills the batch', async (t) => {
+  const s = model.createScheduler({ parallel: 4, batchSize: 64, promptChunk: 4 });
+  t.teardown(() => s.dispose());
+  t.equal(s.stats().decodeSteps, 0, 'the start-up warm-up is not counted');
+  const together = ['Lily went to the park with her mom and dad', 'The cat sat on the mat and looked at the ball', 'Tom and Sue ran to the store to buy milk'];
+  const finished = [];
+  await Promise.all(together.map(async (p, i) => {
+    await collect(s.generate(p, { temperature: 0, maxTokens: 1, cachePrompt: false }));
+    finished.push(i);
+  }));
+  t.equal(s.stats().decodeSteps, 3, 'one prompt per step (each is longer than promptChunk)');
+  t.same(finished, [0, 1, 2], 'oldest first');
+
+  const long = model.tokenize('Once upon a time, there was a little girl named Lily. She loved to play outside. '.repeat(6), { addSpecial: true });
+  t.ok(long.length > 128, `${long.length} prompt tokens`);
+  const before = s.stats().decodeSteps;
+  await collect(s.generate(long, { temperature: 0, maxTokens: 1, cachePrompt: false }));
+  t.equal(s.stats().decodeSteps - before, Math.ceil(long.length / 64), 'full 64-token batches');
+  t.rejects(async () => model.createScheduler({ promptChunk: -1 }), /promptChunk/);
 });
 
 t.test('cachePrompt: false gives a seeded text independent of earlier requests', async (t) => {

@@ -48,6 +48,7 @@ export async function runEngineBench(o: BenchOptions, modelPath: string, log: (l
   const scheduler = model.createScheduler({
     parallel: o.parallel ?? Math.max(...levels),
     threads: o.threads,
+    ...(o.promptChunk !== null ? { promptChunk: o.promptChunk } : {}),
     threadsBatch: o.threads,
     contextSize: o.ctxSize ?? contextFor(Math.max(o.promptTokens + o.maxTokens, o.singlePrompt + 1, o.singleGen + 1)),
     ...(o.batchSize !== null ? { batchSize: o.batchSize } : {}),

@@ -267,6 +267,7 @@ export async function runBench(argv: string[]): Promise<void> {
     ...(opts.batchSize !== null ? { batchSize: opts.batchSize } : {}),
     ...(opts.ubatchSize !== null ? { ubatchSize: opts.ubatchSize } : {}),
     ...gpuOf(opts),
+    ...(opts.promptChunk !== null ? { promptChunk: opts.promptChunk } : {}),
   };
   const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos, bannedTokens: opts.banBytes ? model.partialByteTokens : [] };
   const c: Context = { opts, model, settings, workload, progress, machine: machineLine() };

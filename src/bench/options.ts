@@ -22,6 +22,8 @@ export interface BenchOptions {
   stream: boolean;
   sampling: Sampling;
   threads: number;
+  /** --prompt-chunk: our server's setting (llama-server has none); null = its default. */
+  promptChunk: number | null;
   /** --gpu-layers: offload for ours and the peers (null = none). */
   gpuLayers: number | null;
   parallel: number | null;
@@ -81,6 +83,7 @@ Workload:
 Server (the same for ours and the peers):
   --threads N               CPU threads (default: all ${os.availableParallelism()} cores)
   --gpu-layers N            layers offloaded to the GPU, ours and the peers' -ngl (-1 = all; GPU builds)
+  --prompt-chunk N          our server's --prompt-chunk (prompt tokens per step before no new prompt starts)
   --parallel N              slots (default: the largest concurrency)
   --ctx-size N              context per slot (default: prompt + max tokens, rounded up to 256)
   --batch-size N --ubatch-size N   logical and physical batch (default 512 / 512)
@@ -149,7 +152,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
         url: { type: 'string' }, 'server-pid': { type: 'string' },
         concurrency: { type: 'string' }, 'prompt-tokens': { type: 'string' }, 'max-tokens': { type: 'string' },
         requests: { type: 'string' }, 'no-stream': { type: 'boolean' }, greedy: { type: 'boolean' },
-        threads: { type: 'string' }, 'gpu-layers': { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
+        threads: { type: 'string' }, 'gpu-layers': { type: 'string' }, 'prompt-chunk': { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
         'batch-size': { type: 'string' }, 'ubatch-size': { type: 'string' },
         'peer-server': { type: 'string' }, 'peer-bench': { type: 'string' }, rounds: { type: 'string' },
         single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
@@ -198,6 +201,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     sampling: v.greedy ? { ...DEFAULT_SAMPLING, temperature: 0 } : { ...DEFAULT_SAMPLING },
     threads: int('threads', s('threads'), 1, os.availableParallelism()),
     gpuLayers: int('gpu-layers', s('gpu-layers'), -1, null),
+    promptChunk: int('prompt-chunk', s('prompt-chunk'), 0, null),
     parallel: int('parallel', s('parallel'), 1, null),
     ctxSize: int('ctx-size', s('ctx-size'), 16, null),
     batchSize,

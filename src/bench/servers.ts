@@ -17,6 +17,8 @@ export interface ServerSettings {
   ctxSize: number;
   batchSize?: number;
   ubatchSize?: number;
+  /** Our --prompt-chunk (llama-server has no such setting). */
+  promptChunk?: number;
   /** Layers offloaded to the GPU (-1 = all); absent = none. */
   gpuLayers?: number;
   /** More arguments for this server only (e.g. --embedding-model, --embeddings). */
@@ -42,6 +44,7 @@ export function ourServerArgs(s: ServerSettings, port: number | string = 0): str
   const args = ['serve', '--model', s.model, '--api-port', String(port), '--threads', String(s.threads), '--parallel', String(s.parallel), '--ctx-size', String(s.ctxSize)];
   if (s.batchSize !== undefined) args.push('--batch-size', String(s.batchSize));
   if (s.ubatchSize !== undefined) args.push('--ubatch-size', String(s.ubatchSize));
+  if (s.promptChunk !== undefined) args.push('--prompt-chunk', String(s.promptChunk));
   // =N: node:util parseArgs reads a separate '-1' as an option.
   if (s.gpuLayers !== undefined) args.push(`--gpu-layers=${s.gpuLayers}`);
   return [...args, ...(s.extraArgs ?? [])];

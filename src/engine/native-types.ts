@@ -1,6 +1,6 @@
 // Shapes of the native classes as the addon exposes them (see native/*.h). Internal: the public
 // API is the wrappers in model.ts, scheduler.ts and embedder.ts.
-import type { ModelMetadata } from './types.js';
+import type { ModelMetadata, SchedulerStats } from './types.js';
 
 export interface ModelNative {
   metadata(): ModelMetadata;
@@ -37,7 +37,7 @@ export type SchedulerEvent =
 export interface SchedulerNative {
   submit(id: number, prompt: Int32Array | number[], options: object): void;
   cancel(id: number): void;
-  stats(): { parallel: number; contextSize: number; activeSlots: number; queued: number };
+  stats(): SchedulerStats;
   dispose(): void;
 }
 

@@ -62,6 +62,12 @@ export interface SchedulerOptions {
   batchSize?: number;
   /** Physical micro-batch. Default = batchSize. */
   ubatchSize?: number;
+  /**
+   * Prompt tokens after which a decode step starts no further prompt (0 = fill the batch).
+   * Prompts arriving together then finish one after another, not all at the end of one long
+   * step: lower time to first token. One long prompt still fills the batch. Default 128.
+   */
+  promptChunk?: number;
   /** Threads for generation and for prompt processing. Default: CPU cores. */
   threads?: number;
   threadsBatch?: number;
@@ -160,6 +166,8 @@ export interface SchedulerStats {
   contextSize: number;
   activeSlots: number;
   queued: number;
+  /** llama_decode calls so far (the start-up warm-up not counted). */
+  decodeSteps: number;
 }
 
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';
