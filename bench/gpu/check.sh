@@ -52,7 +52,7 @@ for stage in "$@"; do
     bench)
       for spec in "llama-110m q8_0" "llama-1b q4_0"; do
         set -- $spec
-        node lib/cli.js bench --shape "$1" --type "$2" --gpu-layers=-1 --concurrency 1,8,32 --rounds 2 --reps 2 \
+        node lib/cli.js bench --shape "$1" --type "$2" --gpu-layers=-1 --concurrency 1,8,32 --requests 32 --rounds 2 --reps 3 \
           --peer-server build/bin/llama-server --peer-bench build/bin/llama-bench --json "$OUT/bench-$1-$2.json" --no-svg \
           > "$OUT/bench-$1-$2.log" 2>&1
         note "bench $1 $2: rc $? in $(( $(date +%s) - t0 )) s"
