@@ -2,7 +2,7 @@
 // Embedder on the chat model (mean pooling): shape, values, batching, truncation.
 const t = require('tap');
 const { Model, ContextLengthError, InvalidArgumentError, DisposedError } = require('../lib/index.js');
-const { offloaded, stories } = require('./support/models.js');
+const { acrossBatches, stories } = require('./support/models.js');
 
 const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 
@@ -41,8 +41,7 @@ t.test('a batch of 32 equals one-by-one, also across concurrent calls', async (t
   const single = [];
   for (const s of sentences) single.push((await e.embed([s])).embeddings[0]);
   const concurrent = await Promise.all(sentences.map((s) => e.embed([s])));
-  // Bit for bit on the CPU up to summation order; a GPU picks other kernels per batch size.
-  const tolerance = offloaded() ? 2e-3 : 1e-4;
+  const tolerance = acrossBatches(1e-4);
   for (let i = 0; i < sentences.length; i++) {
     const maxDiff = Math.max(...batched.embeddings[i].map((x, j) => Math.abs(x - single[i][j])));
     t.ok(maxDiff < tolerance, `input ${i}: max difference ${maxDiff}`);

@@ -13,8 +13,17 @@ function offloaded() {
   return require('../../lib/engine/binding.js').loadBinding().systemInfo().gpuOffload;
 }
 
+/**
+ * Tolerance for numbers compared across batch shapes (batched vs alone, engine vs server): `cpu`
+ * as given, at least 2e-3 when offloaded (CUDA rounds differently per batch size).
+ */
+function acrossBatches(cpu) {
+  return offloaded() ? Math.max(cpu, 2e-3) : cpu;
+}
+
 module.exports = {
   offloaded,
+  acrossBatches,
   stories: path.join(sharedModels, 'stories260K.gguf'),
   vocabDir,
   // The known greedy continuation of BOS + "Once upon a time".
