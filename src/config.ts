@@ -77,7 +77,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'threads', flag: 'threads', kind: 'integer', default: null, min: 1, max: 1024, help: 'CPU threads (default: all cores)' },
   { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
   { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
-  { key: 'promptChunk', flag: 'prompt-chunk', kind: 'integer', default: null, min: 0, max: 1 << 16, help: 'Prompt tokens after which a decode step starts no further prompt; 0 = fill the batch (default 128)' },
+  { key: 'promptChunk', flag: 'prompt-chunk', kind: 'integer', default: null, min: 0, max: 1 << 16, help: 'Prompt tokens after which a decode step starts no further prompt; 0 = fill the batch (default 128 on the CPU, 0 on a GPU)' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded)' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },

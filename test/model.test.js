@@ -82,6 +82,23 @@ t.test('bad files reject with a clear message and the process lives on', async (
   await model.dispose();
 });
 
+t.test('gpuLayers: recorded, from $GGUF_SERVE_GPU_LAYERS by default, offloaded only where a GPU is found', async (t) => {
+  const gpuFound = require('../lib/engine/binding.js').loadBinding().systemInfo().gpuOffload;
+  const all = await Model.load(stories, { gpuLayers: -1 });
+  t.equal(all.gpuLayers, -1);
+  t.equal(all.offloaded, gpuFound);
+  await all.dispose();
+  const saved = process.env.GGUF_SERVE_GPU_LAYERS;
+  t.teardown(() => { if (saved === undefined) delete process.env.GGUF_SERVE_GPU_LAYERS; else process.env.GGUF_SERVE_GPU_LAYERS = saved; });
+  process.env.GGUF_SERVE_GPU_LAYERS = '0';
+  const none = await Model.load(stories);
+  t.equal(none.gpuLayers, 0);
+  t.equal(none.offloaded, false);
+  await none.dispose();
+  process.env.GGUF_SERVE_GPU_LAYERS = 'all';
+  await t.rejects(Model.load(stories), /GGUF_SERVE_GPU_LAYERS must be an integer/);
+});
+
 t.test('argument errors', async (t) => {
   await t.rejects(Model.load(''), /non-empty string/);
   await t.rejects(Model.load(stories, { gpuLayers: 1.5 }), /gpuLayers/);

@@ -245,6 +245,14 @@ t.test('promptChunk: prompts that arrive together finish in turn; one long promp
   await collect(s.generate(long, { temperature: 0, maxTokens: 1, cachePrompt: false }));
   t.equal(s.stats().decodeSteps - before, Math.ceil(long.length / 64), 'full 64-token batches');
   t.rejects(async () => model.createScheduler({ promptChunk: -1 }), /promptChunk/);
+
+  await t.test('the default on the CPU is 128', { skip: model.offloaded && 'offloaded: the default fills the batch' }, async (t) => {
+    const byDefault = model.createScheduler({ parallel: 2 });
+    t.teardown(() => byDefault.dispose());
+    const two = [long.slice(0, 150), long.slice(1, 151)];
+    await Promise.all(two.map((p) => collect(byDefault.generate(p, { temperature: 0, maxTokens: 1, cachePrompt: false }))));
+    t.equal(byDefault.stats().decodeSteps, 2, 'two 150-token prompts take two steps, not one');
+  });
 });
 
 t.test('cachePrompt: false gives a seeded text independent of earlier requests', async (t) => {

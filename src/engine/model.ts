@@ -20,8 +20,12 @@ export class Model {
   readonly #children = new Set<Scheduler | Embedder>();
   #disposed = false;
 
-  private constructor(path: string, native: ModelNative) {
+  /** Layers asked to be offloaded (-1 = all); 0 on a CPU-only build has no effect either. */
+  readonly gpuLayers: number;
+
+  private constructor(path: string, native: ModelNative, gpuLayers: number) {
     this.path = path;
+    this.gpuLayers = gpuLayers;
     this.#native = native;
     const metadata = native.metadata();
     Object.freeze(metadata.kv);
@@ -40,7 +44,7 @@ export class Model {
     const onAbort = () => abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return new Model(path, await promise);
+      return new Model(path, await promise, gpuLayers);
     } catch (err) {
       throw wrapNativeError(err, stack);
     } finally {
@@ -77,7 +81,10 @@ export class Model {
   /** A context with `parallel` slots that decodes all active requests together. */
   createScheduler(options: SchedulerOptions = {}): Scheduler {
     this.#check();
-    const scheduler = new Scheduler(this, this.#native, options, () => this.#children.delete(scheduler));
+    // On a GPU a step of 128 prompt tokens costs about what one of 512 does, so chunking prompts
+    // there only adds steps: fill the batch. On the CPU a step costs in proportion to its tokens.
+    const withDefaults = options.promptChunk === undefined ? { ...options, promptChunk: this.offloaded ? 0 : 128 } : options;
+    const scheduler = new Scheduler(this, this.#native, withDefaults, () => this.#children.delete(scheduler));
     this.#children.add(scheduler);
     return scheduler;
   }
@@ -96,6 +103,11 @@ export class Model {
     this.#disposed = true;
     await Promise.all([...this.#children].map((c) => c.dispose()));
     this.#native.dispose();
+  }
+
+  /** True when layers were asked onto a GPU and this build found one. */
+  get offloaded(): boolean {
+    return this.gpuLayers !== 0 && loadBinding().systemInfo().gpuOffload;
   }
 
   #check(): void {

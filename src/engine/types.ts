@@ -65,7 +65,8 @@ export interface SchedulerOptions {
   /**
    * Prompt tokens after which a decode step starts no further prompt (0 = fill the batch).
    * Prompts arriving together then finish one after another, not all at the end of one long
-   * step: lower time to first token. One long prompt still fills the batch. Default 128.
+   * step: lower time to first token. One long prompt still fills the batch. Default 128, or 0
+   * when the model is offloaded to a GPU (there a bigger step costs little more).
    */
   promptChunk?: number;
   /** Threads for generation and for prompt processing. Default: CPU cores. */
