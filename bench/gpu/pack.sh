@@ -9,7 +9,8 @@ out=.devbundle
 rm -rf "$out" && mkdir -p "$out"
 xz -T0 -6 -c "$(readlink -f "$(command -v node)")" > "$out/node.xz"
 tar -cf - --exclude=node_modules/@typescript --exclude=node_modules/.cache node_modules | xz -T0 -6 > "$out/node_modules.tar.xz"
+# tools/ui stays: the tools' CMake adds it even with the web UI off.
 tar -C vendor -cf - --exclude=llama.cpp/.git --exclude=llama.cpp/models --exclude=llama.cpp/docs \
-  --exclude=llama.cpp/tests --exclude=llama.cpp/benches --exclude=llama.cpp/tools/ui llama.cpp | xz -T0 -6 > "$out/llama.cpp.tar.xz"
+  --exclude=llama.cpp/tests --exclude=llama.cpp/benches llama.cpp | xz -T0 -6 > "$out/llama.cpp.tar.xz"
 cp -r "${GGUF_SERVE_SHARED_MODELS:-../shared/models}" "$out/shared-models"
 du -sh "$out"/*

@@ -43,6 +43,8 @@ export interface BenchOptions {
   tuneBatch: Array<[number, number]> | null;
   tuneParallel: number[] | null;
   tuneCtx: number[] | null;
+  /** --tune-prompt-chunk: our --prompt-chunk values to sweep (null = the --prompt-chunk setting only). */
+  tunePromptChunk: number[] | null;
   objective: 'throughput' | 'ttft';
   json: string | null;
   outDir: string;
@@ -107,6 +109,7 @@ Tune mode (comma lists; defaults in brackets):
   --tune-batch LIST         batch/ubatch pairs [512/512,512/128,128/128]
   --tune-parallel LIST      [concurrency, 2 x concurrency]
   --tune-ctx LIST           [the default context, 2 x it]
+  --tune-prompt-chunk LIST  our --prompt-chunk values, 0 = fill the batch [--prompt-chunk or the server's default]
   --objective throughput|ttft   what "best" means (default throughput)
 Output:
   --json FILE               results as JSON (default bench/results/<mode>-<time>.json); the SVG chart beside it
@@ -159,7 +162,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
         'single-prompt': { type: 'string' }, 'single-gen': { type: 'string' }, reps: { type: 'string' },
         'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
         'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
-        'tune-ctx': { type: 'string' }, objective: { type: 'string' },
+        'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
         'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -219,6 +222,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     tuneBatch: batchList(s('tune-batch')),
     tuneParallel: intList('tune-parallel', s('tune-parallel'), 1),
     tuneCtx: intList('tune-ctx', s('tune-ctx'), 16),
+    tunePromptChunk: intList('tune-prompt-chunk', s('tune-prompt-chunk'), 0),
     objective,
     json: json ? path.resolve(json) : null,
     outDir: path.join(root, 'bench', 'results'),

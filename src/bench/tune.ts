@@ -27,12 +27,19 @@ export function tuneGrid(c: Pick<Context, 'opts' | 'settings'>): ServerSettings[
   const parallel = opts.tuneParallel ?? [...new Set([conc, 2 * conc])];
   const baseCtx = contextFor(opts.promptTokens + opts.maxTokens);
   const ctx = opts.tuneCtx ?? [...new Set([baseCtx, 2 * baseCtx])];
+  const chunks: Array<number | undefined> = opts.tunePromptChunk ?? [settings.promptChunk];
   const grid: ServerSettings[] = [];
   for (const t of threads) {
     for (const [b, u] of batches) {
       for (const p of parallel) {
         if (b < p) continue; // the engine needs a batch of at least one token per slot
-        for (const x of ctx) grid.push({ model: settings.model, threads: t, parallel: p, ctxSize: x, batchSize: b, ubatchSize: u, ...(settings.gpuLayers !== undefined ? { gpuLayers: settings.gpuLayers } : {}) });
+        for (const x of ctx) {
+          for (const chunk of chunks) {
+            grid.push({ model: settings.model, threads: t, parallel: p, ctxSize: x, batchSize: b, ubatchSize: u,
+              ...(chunk !== undefined ? { promptChunk: chunk } : {}),
+              ...(settings.gpuLayers !== undefined ? { gpuLayers: settings.gpuLayers } : {}) });
+          }
+        }
       }
     }
   }
@@ -53,7 +60,7 @@ export async function runTune(c: Context): Promise<void> {
   const trials: TuneTrial[] = [];
   progress.log(`tune: ${grid.length} settings, workload ${conc} concurrent streams x ${requests} requests, prompt ${workload.promptTokens}, max ${workload.maxTokens} tokens`);
   for (const [i, s] of grid.entries()) {
-    const label = `[${i + 1}/${grid.length}] threads ${s.threads} batch ${s.batchSize}/${s.ubatchSize} parallel ${s.parallel} ctx ${s.ctxSize}`;
+    const label = `[${i + 1}/${grid.length}] threads ${s.threads} batch ${s.batchSize}/${s.ubatchSize} parallel ${s.parallel} ctx ${s.ctxSize}${s.promptChunk !== undefined ? ` chunk ${s.promptChunk}` : ''}`;
     try {
       const server = await startOurServer(s);
       try {
@@ -73,8 +80,8 @@ export async function runTune(c: Context): Promise<void> {
   }
   const ranked = [...trials].sort((a, b) => tuneScore(b.result, opts.objective) - tuneScore(a.result, opts.objective));
   progress.log(`\n${formatTable(
-    ['threads', 'batch', 'ubatch', 'parallel', 'ctx/slot', 'gen tok/s', 'TTFT p50', 'ITL p50', 'RSS MiB', 'other load', 'note'],
-    ranked.map((t) => [t.settings.threads, t.settings.batchSize, t.settings.ubatchSize, t.settings.parallel, t.settings.ctxSize,
+    ['threads', 'batch', 'ubatch', 'parallel', 'ctx/slot', 'prompt chunk', 'gen tok/s', 'TTFT p50', 'ITL p50', 'RSS MiB', 'other load', 'note'],
+    ranked.map((t) => [t.settings.threads, t.settings.batchSize, t.settings.ubatchSize, t.settings.parallel, t.settings.ctxSize, t.settings.promptChunk ?? 'default',
       fmtNum(t.result?.generationTokensPerSecond), fmtNum(t.result?.ttftMs.p50, 0), fmtNum(t.result?.itlMs.p50), fmtMiB(t.result?.rssPeakBytes), fmtNum(t.otherLoadCores, 2), t.error ?? (t.result?.errors ? `${t.result.errors} errors` : '')]),
   )}`);
   const best = ranked[0];
