@@ -6,6 +6,7 @@ import type { SchedulerOptions } from './engine/types.js';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from './args.js';
 import YAML from 'yaml';
 
 export class ConfigError extends Error {
@@ -99,7 +100,7 @@ function parseFlags(argv: string[]): { values: Record<string, string | boolean |
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...EXTRA_FLAGS };
   for (const o of OPTIONS) options[o.flag] = { type: o.kind === 'boolean' ? 'boolean' : 'string' };
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals: true });
     return { values: values as Record<string, string | boolean | undefined>, positionals };
   } catch (err) {
     throw new ConfigError(`${(err as Error).message}. Run with --help for the list of flags.`);

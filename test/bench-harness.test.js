@@ -198,7 +198,7 @@ t.test('tables, progress line, llama-bench JSON, tuning grid, server command lin
   const chunked = tuneGrid({ opts: parseBenchArgs(['tune', '--concurrency', '4', '--tune-threads', '1', '--tune-batch', '512/512', '--tune-parallel', '4', '--tune-ctx', '256', '--tune-prompt-chunk', '0,128'], root), settings: { model: 'm.gguf', gpuLayers: -1 } });
   t.same(chunked.map((g) => g.promptChunk), [0, 128], 'prompt chunk values swept');
   t.ok(chunked.every((g) => g.gpuLayers === -1), 'offload kept in every setting');
-  t.same(ourServerArgs(chunked[1]).slice(-3), ['--prompt-chunk', '128', '--gpu-layers=-1']);
+  t.same(ourServerArgs(chunked[1]).slice(-4), ['--prompt-chunk', '128', '--gpu-layers', '-1']);
   t.ok(tuneScore({ errors: 0, generationTokensPerSecond: 10, ttftMs: { p50: 5 } }, 'throughput') > tuneScore({ errors: 0, generationTokensPerSecond: 9, ttftMs: { p50: 1 } }, 'throughput'));
   t.ok(tuneScore({ errors: 0, generationTokensPerSecond: 10, ttftMs: { p50: 5 } }, 'ttft') < tuneScore({ errors: 0, generationTokensPerSecond: 9, ttftMs: { p50: 1 } }, 'ttft'));
   t.equal(tuneScore({ errors: 1, generationTokensPerSecond: 99, ttftMs: { p50: 1 } }, 'throughput'), -Infinity);

@@ -122,3 +122,18 @@ t.test('the printed configuration redacts the API key and names each source', as
   t.match(text, /listen\s+true\s+\[flag\]/);
   t.match(text, /parallel\s+4\s+\[default\]/);
 });
+
+t.test('a negative number after a flag is its value (--gpu-layers -1), in serve and bench', async (t) => {
+  const cwd = dirWith(t);
+  t.equal(loadConfig(['--gpu-layers', '-1'], {}, cwd).config.gpuLayers, -1);
+  t.equal(loadConfig(['--gpu-layers=-1', '--parallel', '2'], {}, cwd).config.gpuLayers, -1);
+  t.equal(loadConfig([], { GGUF_SERVE_GPU_LAYERS: '-1' }, cwd).config.gpuLayers, -1, 'from the environment');
+  t.throws(() => loadConfig(['--parallel', '-3'], {}, cwd), ConfigError, 'still range-checked');
+  t.throws(() => loadConfig(['--gpu-layers', '-2'], {}, cwd), ConfigError);
+  const { joinNegativeValues } = require('../lib/args.js');
+  const spec = { 'gpu-layers': { type: 'string' }, debug: { type: 'boolean' } };
+  t.same(joinNegativeValues(['--gpu-layers', '-1', '--debug', '-5'], spec), ['--gpu-layers=-1', '--debug', '-5'], 'only after a flag that takes a value');
+  t.same(joinNegativeValues(['--', '--gpu-layers', '-1'], spec), ['--', '--gpu-layers', '-1'], 'nothing after --');
+  const { parseBenchArgs } = require('../lib/bench/options.js');
+  t.equal(parseBenchArgs(['--gpu-layers', '-1']).gpuLayers, -1);
+});

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../args.js';
 import { DEFAULT_SAMPLING, type Sampling } from './load.js';
 
 export type BenchMode = 'load' | 'cache' | 'tune' | 'engine';
@@ -143,29 +144,31 @@ function batchList(raw: string | undefined): Array<[number, number]> | null {
   });
 }
 
+const BENCH_FLAGS = {
+  model: { type: 'string' }, shape: { type: 'string' }, type: { type: 'string' },
+  url: { type: 'string' }, 'server-pid': { type: 'string' },
+  concurrency: { type: 'string' }, 'prompt-tokens': { type: 'string' }, 'max-tokens': { type: 'string' },
+  requests: { type: 'string' }, 'no-stream': { type: 'boolean' }, greedy: { type: 'boolean' },
+  threads: { type: 'string' }, 'gpu-layers': { type: 'string' }, 'prompt-chunk': { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
+  'batch-size': { type: 'string' }, 'ubatch-size': { type: 'string' },
+  'peer-server': { type: 'string' }, 'peer-bench': { type: 'string' }, rounds: { type: 'string' },
+  single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
+  'single-prompt': { type: 'string' }, 'single-gen': { type: 'string' }, reps: { type: 'string' },
+  'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
+  'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
+  'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
+  'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..', '..')): BenchOptions {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, BENCH_FLAGS),
       allowPositionals: true,
       strict: true,
-      options: {
-        model: { type: 'string' }, shape: { type: 'string' }, type: { type: 'string' },
-        url: { type: 'string' }, 'server-pid': { type: 'string' },
-        concurrency: { type: 'string' }, 'prompt-tokens': { type: 'string' }, 'max-tokens': { type: 'string' },
-        requests: { type: 'string' }, 'no-stream': { type: 'boolean' }, greedy: { type: 'boolean' },
-        threads: { type: 'string' }, 'gpu-layers': { type: 'string' }, 'prompt-chunk': { type: 'string' }, parallel: { type: 'string' }, 'ctx-size': { type: 'string' },
-        'batch-size': { type: 'string' }, 'ubatch-size': { type: 'string' },
-        'peer-server': { type: 'string' }, 'peer-bench': { type: 'string' }, rounds: { type: 'string' },
-        single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
-        'single-prompt': { type: 'string' }, 'single-gen': { type: 'string' }, reps: { type: 'string' },
-        'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
-        'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
-        'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
-        'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: BENCH_FLAGS,
     });
   } catch (err) {
     throw new BenchUsageError(`${(err as Error).message}. Run gguf-serve bench --help.`);

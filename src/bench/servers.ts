@@ -45,8 +45,7 @@ export function ourServerArgs(s: ServerSettings, port: number | string = 0): str
   if (s.batchSize !== undefined) args.push('--batch-size', String(s.batchSize));
   if (s.ubatchSize !== undefined) args.push('--ubatch-size', String(s.ubatchSize));
   if (s.promptChunk !== undefined) args.push('--prompt-chunk', String(s.promptChunk));
-  // =N: node:util parseArgs reads a separate '-1' as an option.
-  if (s.gpuLayers !== undefined) args.push(`--gpu-layers=${s.gpuLayers}`);
+  if (s.gpuLayers !== undefined) args.push('--gpu-layers', String(s.gpuLayers));
   return [...args, ...(s.extraArgs ?? [])];
 }
 
