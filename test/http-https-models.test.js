@@ -133,3 +133,16 @@ t.test('tokenizer routes, /docs and /openapi.json', async (t) => {
   const html = await docs.body.text();
   for (const s of ['/v1/chat/completions', 'repetition_penalty_range', 'mirostat_mode', 'instruction_template', '501']) t.ok(html.includes(s), `docs mention ${s}`);
 });
+
+t.test('--gpu-layers: the log says where the model runs, and when a CPU-only build cannot offload', async (t) => {
+  const gpuFound = require('../lib/engine/binding.js').loadBinding().systemInfo().gpuOffload;
+  const server = await startServer({ args: ['--gpu-layers', '-1'] });
+  t.teardown(() => server.close());
+  const log = server.logs.join('\n');
+  if (gpuFound) {
+    t.match(log, /Model stories260K ready in \d+ ms, on the GPU \(gpu layers -1\)/);
+  } else {
+    t.match(log, /--gpu-layers -1 asked for GPU offload, but this build of gguf-serve is CPU-only: the model runs on the CPU/);
+    t.match(log, /Model stories260K ready in \d+ ms, on the CPU/);
+  }
+});

@@ -119,11 +119,14 @@ export class ModelHost {
     if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
+    const gpuLayers = this.opts.gpuLayers ?? 0;
+    const place = placement(gpuLayers, `--gpu-layers ${gpuLayers}`, 'the model');
+    if (place.warning) this.opts.log?.(place.warning);
     this.opts.log?.(`Loading model ${file}`);
     let model: ModelLike;
     try {
       model = await loader(file, {
-        gpuLayers: this.opts.gpuLayers ?? 0,
+        gpuLayers,
         onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
       });
     } catch (err) {
@@ -138,7 +141,7 @@ export class ModelHost {
     }
     const previous = this.loaded;
     this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
-    this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms`);
+    this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
     if (previous) await disposeLoaded(previous);
     return this.loaded;
   }
@@ -160,10 +163,8 @@ export class ModelHost {
   private async loadEmbedder(name: string): Promise<HostedEmbedder> {
     const file = resolveModelPath(name, this.modelsDir);
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
-    const cpuOnly = gpuLayers !== 0 && !gpuOffloadSupported();
-    if (cpuOnly) {
-      this.opts.log?.(`Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`} asked for GPU offload, but this build of gguf-serve is CPU-only: the embedding model runs on the CPU. Build with GGUF_SERVE_GPU=cuda (or vulkan, metal) to use a GPU.`);
-    }
+    const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
+    if (place.warning) this.opts.log?.(place.warning);
     const started = Date.now();
     this.opts.log?.(`Loading embedding model ${file}`);
     let model: ModelLike;
@@ -180,7 +181,7 @@ export class ModelHost {
       throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     this.dedicated = { id: modelIdFromPath(file), source: 'embedding-model', model, embedder };
-    this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${gpuLayers === 0 || cpuOnly ? 'the CPU' : `the GPU (gpu layers ${gpuLayers})`}`);
+    this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
   }
 
@@ -246,4 +247,15 @@ function promptInfo(model: ModelLike, file: string): PromptModelInfo {
     try { return model.tokenPiece(t, true); } catch { return ''; }
   };
   return { name: md.name ? `${modelIdFromPath(file)} ${md.name}` : modelIdFromPath(file), chatTemplate: md.chatTemplate, bosToken: piece(md.bos), eosToken: piece(md.eos) };
+}
+
+/** Where a model loaded with `gpuLayers` runs, and a warning when a CPU-only build was asked to offload. */
+function placement(gpuLayers: number, asked: string, what: string): { where: string; warning: string | null } {
+  const cpuOnly = gpuLayers !== 0 && !gpuOffloadSupported();
+  return {
+    where: gpuLayers === 0 || cpuOnly ? 'the CPU' : `the GPU (gpu layers ${gpuLayers})`,
+    warning: cpuOnly
+      ? `${asked} asked for GPU offload, but this build of gguf-serve is CPU-only: ${what} runs on the CPU. Build with GGUF_SERVE_GPU=cuda (or vulkan, metal) to use a GPU.`
+      : null,
+  };
 }
