@@ -46,6 +46,8 @@ export interface ServerConfig {
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
   maxBodyBytes: number;
+  /** --no-webui: no chat playground at /. */
+  noWebui: boolean;
 }
 
 export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
@@ -86,6 +88,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI URL for /v1/images/generations' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
+  { key: 'noWebui', flag: 'no-webui', kind: 'boolean', default: false, help: 'Do not serve the chat playground at /' },
 ];
 
 /** Flags only the command line knows (not config values). */

@@ -14,6 +14,7 @@ import { checkApiKey } from './auth.js';
 import { SseStream } from './sse.js';
 import { ApiError, notFound, toApiError } from '../openai/errors.js';
 import { buildOpenApi, docsHtml } from '../openai/openapi.js';
+import { WebUi } from './webui.js';
 
 export interface ApiServerOptions {
   config: ServerConfig;
@@ -47,6 +48,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   const router = new Router(routes);
   const openapi = buildOpenApi(routes, version);
   const docs = docsHtml(routes, version);
+  const webui = config.noWebui ? null : new WebUi();
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = Date.now();
@@ -62,6 +64,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
         res.end();
         return;
       }
+      if (webui?.serve(req, res, path)) return;
       if (path === '/docs' && req.method === 'GET') {
         res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
         res.end(docs);
