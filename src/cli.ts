@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// gguf-serve command line: `serve` (the OpenAI-compatible server), `info` (a model's metadata),
-// `bench` (the benchmark harness, src/bench/).
+// gguf-serve command line: `serve` (the OpenAI-compatible server and its chat playground),
+// `chat` (a conversation in the terminal), `info` (a model's metadata), `bench` (src/bench/).
 // The engine (native addon) is loaded only by the commands that need it, so --help and
 // configuration errors work without a built addon.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatConfig, loadConfig, optionsHelp, resolveModelPath, schedulerOptionsOf } from './config.js';
+import { ConfigError, loadConfig, OPTIONS, optionsHelp, resolveModelPath } from './config.js';
 
 function version(): string {
   try {
@@ -19,8 +19,12 @@ function version(): string {
 const HELP = `gguf-serve ${version()}: a local OpenAI-compatible API server for GGUF models
 
 Usage:
-  gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1)
-  gguf-serve info --model PATH              Print a model's metadata and GGUF key/values
+  gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1) and a
+                                            chat playground in the browser (http://127.0.0.1:5000/)
+  gguf-serve chat --model PATH | --url URL  Chat in the terminal (gguf-serve chat --help)
+  gguf-serve info --model PATH [--models-dir DIR]
+                                            Print a model's metadata and GGUF key/values
+                                            (reads no environment variable or settings.yaml)
   gguf-serve bench [load|cache|tune|engine] [options]
                                             Benchmark: load levels over HTTP (TTFT, inter-token
                                             latency, tokens/s, RSS) against our server and
@@ -31,8 +35,8 @@ Usage:
 serve options:
 ${optionsHelp()}
 
-Precedence: environment (OPENEDAI_PORT, OPENEDAI_CERT_PATH, OPENEDAI_KEY_PATH, OPENEDAI_DEBUG,
-OPENEDAI_EMBEDDING_MODEL, OPENEDAI_EMBEDDING_DEVICE, SD_WEBUI_URL) > flags > settings.yaml > defaults.
+Precedence: environment (${OPTIONS.flatMap((o) => (o.env ? [o.env] : [])).join(', ')})
+> flags > settings.yaml > defaults.
 settings.yaml takes every flag name as a key (api-port: 5001) and text-generation-webui's
 openai-embedding_device, openai-embedding_model, openai-sd_webui_url, openai-debug.
 
@@ -72,56 +76,43 @@ async function serve(argv: string[]): Promise<void> {
   }
   if (loaded.positionals.length > 0) fail(`unexpected argument '${loaded.positionals[0]}'. Run gguf-serve --help.`);
   const { config } = loaded;
-  process.stdout.write(`${formatConfig(loaded)}\n`);
   if (!config.model) {
     fail('no model given. Pass one with --model PATH (a .gguf file, or a file name in --models-dir), '
       + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
   }
-
-  // Loaded here, not at the top: these import the engine (the native addon).
-  const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
-  // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
-  if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
-  const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
+  // Loaded here, not at the top: it needs the engine (the native addon).
+  const { startServing, startupReport, StartError } = require('./serve.js') as typeof import('./serve.js');
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const progress = progressPrinter();
-  const host = new ModelHost({
-    modelsDir: config.modelsDir,
-    gpuLayers: config.gpuLayers,
-    scheduler: schedulerOptionsOf(config),
-    onProgress: progress,
-    log,
-    embeddingModel: config.embeddingModel,
-    embeddingDevice: config.embeddingDevice,
-  });
+  let serving;
   try {
-    await host.loadFile(config.model);
-    await host.loadEmbeddingModel();
+    serving = await startServing(config, { version: version(), log, onProgress: progressPrinter() });
   } catch (err) {
-    fail((err as Error).message, 1);
+    if (err instanceof StartError) fail(err.message, 1);
+    throw err;
   }
-  let running;
-  try {
-    running = await startApiServer({ config, host, version: version(), log });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (choose another with --api-port)` : e.message;
-    await host.close();
-    fail(`cannot listen on ${config.host}:${config.port}: ${why}`, 1);
-  }
-  process.stdout.write(`gguf-serve listening on ${running.url} (OpenAI base URL: ${running.url}/v1, docs: ${running.url}/docs)\n`);
+  process.stdout.write(`${startupReport(loaded, serving)}\n`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: shutting down`);
-    await running.close();
-    await host.close();
+    await serving.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function chat(argv: string[]): Promise<void> {
+  const { runChat, ChatUsageError } = require('./chat-cli.js') as typeof import('./chat-cli.js');
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  try {
+    process.exitCode = await runChat(argv, version(), { input: process.stdin, output: process.stdout, errors: process.stderr, interactive }, progressPrinter());
+  } catch (err) {
+    if (err instanceof ChatUsageError || err instanceof ConfigError) fail(err.message);
+    fail(`chat: ${(err as Error).message}`, 1);
+  }
 }
 
 async function info(argv: string[]): Promise<void> {
@@ -132,7 +123,7 @@ async function info(argv: string[]): Promise<void> {
     fail(`${(err as Error).message}. Usage: gguf-serve info --model PATH`);
   }
   if (values.help) {
-    process.stdout.write('Usage: gguf-serve info --model PATH\nLoads the model and prints its metadata, chat template and every GGUF key/value.\n');
+    process.stdout.write('Usage: gguf-serve info --model PATH [--models-dir DIR]\nLoads the model and prints its metadata, chat template and every GGUF key/value.\nReads no environment variable or settings.yaml.\n');
     return;
   }
   if (!values.model) fail('info needs a model: gguf-serve info --model PATH');
@@ -195,9 +186,10 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'serve') return serve(rest);
+  if (command === 'chat') return chat(rest);
   if (command === 'info') return info(rest);
   if (command === 'bench') return bench(rest);
-  fail(`unknown command '${command}'. Commands: serve, info, bench. Run gguf-serve --help.`);
+  fail(`unknown command '${command}'. Commands: serve, chat, info, bench. Run gguf-serve --help.`);
 }
 
 main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

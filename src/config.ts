@@ -99,9 +99,15 @@ const EXTRA_FLAGS = {
   'public-api-id': { type: 'string' as const },
 };
 
-function parseFlags(argv: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+/** parseArgs options of every serve flag (also parsed by `chat --model`, which serves itself). */
+export function serveFlagOptions(): Record<string, { type: 'string' | 'boolean'; short?: string }> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...EXTRA_FLAGS };
   for (const o of OPTIONS) options[o.flag] = { type: o.kind === 'boolean' ? 'boolean' : 'string' };
+  return options;
+}
+
+function parseFlags(argv: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  const options = serveFlagOptions();
   try {
     const { values, positionals } = parseArgs({ args: joinNegativeValues(argv, options), options, strict: true, allowPositionals: true });
     return { values: values as Record<string, string | boolean | undefined>, positionals };
@@ -276,28 +282,38 @@ export function resolveModelPath(model: string, modelsDir: string, cwd = process
   return found;
 }
 
-/** The effective configuration as printed at start: one line per option with its source. */
-export function formatConfig(loaded: LoadedConfig): string {
+/**
+ * The effective configuration as printed at start: one line per option with its source.
+ * `resolved` gives what an unset option became once the model was loaded (context size, threads...).
+ */
+export function formatConfig(loaded: LoadedConfig, resolved: Partial<Record<keyof ServerConfig, string>> = {}): string {
   const { config, sources } = loaded;
   const lines = ['Effective configuration (env > flags > settings.yaml > defaults):'];
   const width = Math.max(...OPTIONS.map((o) => o.flag.length));
   for (const spec of OPTIONS) {
     let value = config[spec.key] as unknown;
     if (spec.key === 'apiKey' && value) value = '<redacted>';
-    const shown = value === null ? '(none)' : String(value);
+    const shown = resolved[spec.key] ?? (value === null ? '(none)' : String(value));
     lines.push(`  ${spec.flag.padEnd(width)}  ${shown}  [${sources[spec.key]}${sources[spec.key] === 'env' ? `: ${spec.env}` : ''}]`);
   }
   lines.push(`  ${'settings'.padEnd(width)}  ${config.settingsFile ?? '(none)'}`);
   return lines.join(os.EOL);
 }
 
-/** The flag list for --help, generated from OPTIONS. */
+/**
+ * The flag list for --help, generated from OPTIONS: each flag, what it does, and under it its
+ * environment variable, its settings.yaml keys and its default.
+ */
 export function optionsHelp(): string {
   const width = Math.max(...OPTIONS.map((o) => o.flag.length)) + 12;
   const lines = OPTIONS.map((o) => {
     const left = `  --${o.flag}${o.kind === 'boolean' ? '' : ' ARG'}`;
-    const extra = [o.env ? `env ${o.env}` : '', o.default !== null && o.default !== false ? `default ${o.default}` : ''].filter(Boolean).join('; ');
-    return `${left.padEnd(width)}${o.help}${extra ? ` (${extra})` : ''}`;
+    const where = [
+      o.env ? `env ${o.env}` : '',
+      `settings.yaml ${[o.flag, ...(o.settingsKeys ?? [])].join(', ')}`,
+      o.default !== null && o.default !== false ? `default ${o.default}` : '',
+    ].filter(Boolean).join('; ');
+    return `${left.padEnd(width)}${o.help}\n${''.padEnd(width)}(${where})`;
   });
   lines.push(`${'  --settings FILE'.padEnd(width)}settings.yaml to read (default: ./settings.yaml when present)`);
   return lines.join('\n');

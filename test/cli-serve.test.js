@@ -29,9 +29,13 @@ t.test('--help works without the native addon', async (t) => {
   });
   const res = await run(['--help'], { preload: path.join(dir, 'no-addon.js') });
   t.equal(res.code, 0, res.stderr);
-  for (const flag of ['--api-port', '--listen', '--api-key', '--ssl-keyfile', '--ssl-certfile', '--model', '--models-dir', '--ctx-size', '--parallel', '--threads', '--embedding-model', '--settings', '--debug', 'OPENEDAI_PORT', 'info --model']) {
+  for (const flag of ['--api-port', '--listen', '--api-key', '--ssl-keyfile', '--ssl-certfile', '--model', '--models-dir', '--ctx-size', '--parallel', '--threads', '--embedding-model', '--settings', '--debug', '--no-webui', 'OPENEDAI_PORT', 'GGUF_SERVE_GPU_LAYERS', 'info --model', 'chat --model PATH | --url URL']) {
     t.ok(res.stdout.includes(flag), `help mentions ${flag}`);
   }
+  // Each flag is followed by its environment variable and settings.yaml keys.
+  t.match(res.stdout, /--api-port ARG +Port to listen on.*\n +\(env OPENEDAI_PORT; settings\.yaml api-port; default 5000\)/);
+  t.match(res.stdout, /--embedding-model ARG .*\n +\(env OPENEDAI_EMBEDDING_MODEL; settings\.yaml embedding-model, openai-embedding_model\)/);
+  t.match(res.stdout, /--ctx-size ARG .*\n +\(settings\.yaml ctx-size\)/);
   const serveHelp = await run(['serve', '--help'], { preload: path.join(dir, 'no-addon.js') });
   t.equal(serveHelp.code, 0);
   t.match(serveHelp.stdout, /serve --model PATH/);
@@ -65,6 +69,18 @@ t.test('serve and the curl examples of the spec', { skip: !(hasModel && engineAv
   t.match(server.stdout(), /api-key\s+<redacted>/, 'effective configuration printed');
   t.notOk(server.stdout().includes('sk-secret-value'), 'the key itself is never printed');
   t.match(server.stdout(), /debug\s+false\s+\[env: OPENEDAI_DEBUG\]/);
+  // Effective values where the configuration left the choice to the model or the engine.
+  t.match(server.stdout(), new RegExp(`api-port\\s+${new URL(server.url).port}\\s+\\[flag\\]`), 'the port it listens on');
+  t.match(server.stdout(), /ctx-size\s+512\s+\[flag\]/);
+  t.match(server.stdout(), /parallel\s+4\s+\[default\]/);
+  t.match(server.stdout(), /threads\s+\d+ \(all cores\)\s+\[default\]/);
+  t.match(server.stdout(), /batch-size\s+512\s+\[default\]/);
+  t.match(server.stdout(), /ubatch-size\s+512\s+\[default\]/);
+  t.match(server.stdout(), /prompt-chunk\s+128 \(on the CPU\)\s+\[default\]/);
+  t.match(server.stdout(), /embedding-model\s+\(none: the chat model embeds/);
+  t.notMatch(server.stdout(), /(ctx-size|threads|batch-size|ubatch-size|prompt-chunk|embedding-device)\s+\(none\)/, 'no setting the server resolved shows as (none)');
+  t.match(server.stdout(), /^Model stories260K: llama, 293K parameters, all F32, context 512 x 4 slots \(trained 2048\), memory: weights 1\.1 MiB, KV cache 1\.3 MiB \(f16\)$/m, 'one-line model summary');
+  t.match(server.stdout(), /listening on \S+ \(chat playground: http:\/\/127\.0\.0\.1:\d+\/,/);
 
   const curl = (args) => new Promise((resolve) => execFile('curl', ['-sS', '-H', 'Authorization: Bearer sk-secret-value', ...args], { timeout: 60000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ err, stdout, stderr })));
   const probe = await curl(['--version']);

@@ -12,6 +12,8 @@ export interface GenerationLike extends AsyncIterable<GenerationChunk> {
 }
 
 export interface SchedulerLike {
+  /** The options it was created with, the engine's defaults filled in where the engine knows them. */
+  readonly options?: Readonly<SchedulerOptions>;
   generate(prompt: string | number[], opts?: GenerateOptions): GenerationLike;
   stats(): SchedulerStats;
   dispose(): Promise<void>;

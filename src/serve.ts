@@ -1,0 +1,120 @@
+// Starting the server for a configuration: load the model (and the embedding model), listen, and
+// say what runs: the effective value of every setting and a one-line summary of the model.
+// Used by `gguf-serve serve` and by `gguf-serve chat --model` (which serves itself, quietly).
+// The engine (native addon) is required here, on first use: --help never loads it.
+import os from 'node:os';
+import { embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
+import type { LoadedModel, ModelHost } from './http/model-host.js';
+import type { RunningServer } from './http/server.js';
+
+export class StartError extends Error {}
+
+export interface Serving {
+  running: RunningServer;
+  host: ModelHost;
+  close(): Promise<void>;
+}
+
+/** Load the models and listen; throws StartError with a message for the user. */
+export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel }> {
+  if (!config.model) throw new StartError('no model given');
+  const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
+  // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
+  if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
+  const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
+  const host = new ModelHost({
+    modelsDir: config.modelsDir,
+    gpuLayers: config.gpuLayers,
+    scheduler: schedulerOptionsOf(config),
+    onProgress: opts.onProgress,
+    log: opts.log,
+    embeddingModel: config.embeddingModel,
+    embeddingDevice: config.embeddingDevice,
+  });
+  let loaded: LoadedModel;
+  try {
+    loaded = await host.loadFile(config.model);
+    await host.loadEmbeddingModel();
+  } catch (err) {
+    await host.close();
+    throw new StartError((err as Error).message);
+  }
+  try {
+    const running = await startApiServer({ config, host, version: opts.version, log: opts.log });
+    return { running, host, loaded, close: async () => { await running.close(); await host.close(); } };
+  } catch (err) {
+    await host.close();
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (choose another with --api-port)` : e.message;
+    throw new StartError(`cannot listen on ${config.host}:${config.port}: ${why}`);
+  }
+}
+
+/**
+ * The engine's own defaults, for settings the scheduler was not given (native/scheduler.cpp applies
+ * them; engine/types.ts documents them). Shown, never passed.
+ */
+const ENGINE_DEFAULT_BATCH = 512;
+
+/** The values the server runs with where the configuration left the choice to the model or the engine. */
+export function effectiveValues(config: ServerConfig, loaded: LoadedModel): Partial<Record<keyof ServerConfig, string>> {
+  const stats = loaded.scheduler.stats();
+  const values: Partial<Record<keyof ServerConfig, string>> = {
+    ctxSize: config.ctxSize === null ? `${stats.contextSize} (the model's ${loaded.model.metadata.contextLengthTrained}, at most 4096)` : `${stats.contextSize}`,
+    parallel: `${stats.parallel}`,
+    embeddingModel: config.embeddingModel ?? '(none: the chat model embeds, mean pooling)',
+    embeddingDevice: config.embeddingDevice ?? `as --gpu-layers (${embeddingGpuLayers(config)})`,
+  };
+  const options = loaded.scheduler.options;
+  if (options) {
+    const batch = options.batchSize ?? ENGINE_DEFAULT_BATCH;
+    values.threads = options.threads !== undefined ? `${options.threads}` : `${os.cpus().length} (all cores)`;
+    values.batchSize = `${batch}`;
+    values.ubatchSize = `${options.ubatchSize ?? batch}`;
+    if (options.promptChunk !== undefined) values.promptChunk = `${options.promptChunk}${config.promptChunk === null ? ` (${options.promptChunk === 0 ? 'on a GPU: fill the batch' : 'on the CPU'})` : ''}`;
+  }
+  return values;
+}
+
+/** "all F32", "Q4_K - Medium": the weight type from llama.cpp's model description. */
+function weightType(description: string): string {
+  const m = /((?:all )?B?F(?:16|32)|(?:I?Q|TQ|MXFP)\d\w*(?: - [^()]+?)?)(?: \(guessed\))?$/.exec(description.trim());
+  return m ? m[1] : 'weight type unknown';
+}
+
+function compact(n: number): string {
+  for (const [size, unit] of [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'K']] as const) {
+    if (n >= size) return `${Number((n / size).toPrecision(3))}${unit}`;
+  }
+  return `${n}`;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
+
+/** Keys and values of every slot's context at f16 (llama.cpp's default cache type). */
+function kvCacheBytes(loaded: LoadedModel, cells: number): number {
+  const md = loaded.model.metadata;
+  const headDim = md.headCount > 0 ? md.embeddingSize / md.headCount : 0;
+  const keyDim = Number(md.kv[`${md.architecture}.attention.key_length`]) || headDim;
+  const valueDim = Number(md.kv[`${md.architecture}.attention.value_length`]) || headDim;
+  return md.layerCount * cells * md.headCountKv * (keyDim + valueDim) * 2;
+}
+
+/** One line: parameters, weight type, context and slots, memory for the weights and the KV cache. */
+export function modelSummary(loaded: LoadedModel): string {
+  const md = loaded.model.metadata;
+  const { contextSize, parallel } = loaded.scheduler.stats();
+  return `Model ${loaded.id}: ${md.architecture}, ${compact(md.parameterCount)} parameters, ${weightType(md.description)}, `
+    + `context ${contextSize} x ${parallel} slots (trained ${md.contextLengthTrained}), `
+    + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kvCacheBytes(loaded, contextSize * parallel))} (f16)`;
+}
+
+/** What `serve` prints once it listens. */
+export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded: LoadedModel }): string {
+  const url = serving.running.url;
+  return [
+    formatConfig(loaded, { ...effectiveValues(loaded.config, serving.loaded), port: `${serving.running.port}` }),
+    modelSummary(serving.loaded),
+    `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
+  ].join(os.EOL);
+}
