@@ -40,7 +40,8 @@ function toolCallsView(calls) {
 }
 
 export function formatStats(stats) {
-  const parts = [`${stats.tokens} tokens${stats.exact ? '' : ' (chunks)'}`];
+  // Without the server's usage (a stopped answer) the count is of streamed pieces: about tokens.
+  const parts = [`${stats.exact ? '' : 'about '}${stats.tokens} token${stats.tokens === 1 ? '' : 's'}`];
   if (stats.tokensPerSecond !== null) parts.push(`${stats.tokensPerSecond.toFixed(1)} tokens/s`);
   if (stats.ttftMs !== null) parts.push(`first token ${Math.round(stats.ttftMs)} ms`);
   if (stats.finish) parts.push(stats.finish);
