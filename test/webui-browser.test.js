@@ -8,7 +8,7 @@ const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const { request } = require('undici');
-const { startServer, hasModel, engineAvailable, root } = require('./support/server.js');
+const { startServer, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
 const { findBrowser, launchBrowser } = require('./support/browser.js');
 const { controlledLoader } = require('./support/controlled-model.js');
 
@@ -23,6 +23,9 @@ if (!hasModel || !engineAvailable()) {
 }
 
 const SHOTS = path.join(root, '.tap', 'webui-screenshots');
+let browser;
+t.before(async () => { browser = await launchBrowser(browserPath); });
+t.teardown(() => browser?.close());
 const health = async (url) => (await request(`${url}/health`)).body.json();
 
 async function waitForServer(cond, what, ms = 10000) {
@@ -71,9 +74,9 @@ async function sendAndWait(page, text) {
 t.test('the playground', async (t) => {
   const { loader, control } = controlledLoader();
   const server = await startServer({ args: ['--parallel', '1', '--ctx-size', '512'], loader });
-  const browser = await launchBrowser(browserPath);
-  t.teardown(async () => { await browser.close(); await server.close(); });
-  const { page, response, dialogs, errors, sent } = await openPage(t, browser.context, server.url);
+  const context = await browser.newContext();
+  t.teardown(async () => { await context.close(); await server.close(); });
+  const { page, response, dialogs, errors, sent } = await openPage(t, context, server.url);
 
   t.equal(response.status(), 200);
   const csp = response.headers()['content-security-policy'] ?? '';
@@ -175,10 +178,12 @@ t.test('the playground', async (t) => {
 });
 
 t.test('a server with an API key: the page asks for it once, then works', async (t) => {
-  const server = await startServer({ args: ['--parallel', '1', '--ctx-size', '256', '--api-key', 'sk-playground'] });
-  const browser = await launchBrowser(browserPath);
-  t.teardown(async () => { await browser.close(); await server.close(); });
-  const { page } = await openPage(t, browser.context, server.url);
+  const models = t.testdir({});
+  fs.copyFileSync(MODEL, path.join(models, 'other-model.gguf'));
+  const server = await startServer({ args: ['--parallel', '1', '--ctx-size', '256', '--api-key', 'sk-playground', '--models-dir', models] });
+  const context = await browser.newContext();
+  t.teardown(async () => { await context.close(); await server.close(); });
+  const { page } = await openPage(t, context, server.url);
   await page.waitForSelector('#key-dialog[open]');
   await page.fill('#api-key', 'sk-wrong');
   await page.press('#api-key', 'Enter');
@@ -192,6 +197,13 @@ t.test('a server with an API key: the page asks for it once, then works', async 
   t.match(await sendAndWait(page, 'Hi'), /^5 tokens/);
   t.equal(await page.evaluate(() => sessionStorage.getItem('gguf-serve.apiKey')), 'sk-playground', 'kept in session storage');
   t.equal(await page.evaluate(() => localStorage.getItem('gguf-serve.apiKey')), null, 'not in local storage');
+
+  // The picker offers the models of --models-dir; picking one loads it.
+  t.equal(await page.textContent('#model option[value="other-model"]'), 'other-model (load)');
+  await page.selectOption('#model', 'other-model');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'other-model ready');
+  t.equal((await health(server.url)).model, 'other-model', 'the server loaded it');
+  t.equal(await page.inputValue('#model'), 'other-model');
 });
 
 t.test('--no-webui turns the page off', async (t) => {

@@ -1,9 +1,7 @@
 'use strict';
 // A real browser for the playground test: Debian's chromium (or $GGUF_SERVE_BROWSER) driven by
-// playwright-core, headless, with a fresh profile folder and nothing that phones home.
+// playwright-core, headless, with a fresh profile and nothing that phones home.
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 
 const CANDIDATES = [process.env.GGUF_SERVE_BROWSER, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -15,25 +13,16 @@ function findBrowser() {
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /**
- * Launch headless with a new --user-data-dir (removed by close()). Returns { context, close }:
- * a Playwright BrowserContext whose pages share that profile (localStorage survives a reload).
+ * Launch headless. Playwright gives the browser a new --user-data-dir of its own (removed when it
+ * closes), and each context from newContext() its own storage: localStorage survives a reload
+ * within one context, never across two.
  */
 async function launchBrowser(executablePath) {
   const { chromium } = require('playwright-core');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-browser-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1100, height: 700 },
-    acceptDownloads: true,
-  });
+  const browser = await chromium.launch({ executablePath, headless: true, args: FLAGS });
   return {
-    context,
-    async close() {
-      await context.close();
-      fs.rmSync(profile, { recursive: true, force: true });
-    },
+    newContext: () => browser.newContext({ viewport: { width: 1100, height: 700 }, acceptDownloads: true }),
+    close: () => browser.close(),
   };
 }
 
