@@ -88,7 +88,9 @@ t.test('errors without an API key configured', async (t) => {
 
   t.test('404 unknown route, 405 wrong method, 413 body too large, 501 not implemented, 410 edits', async (t) => {
     isOpenAIError(t, await call(u('/v1/nothing-here'), { method: 'GET' }), 404, { type: 'not_found_error' });
-    isOpenAIError(t, await call(u('/'), { method: 'GET' }), 404);
+    // GET / is the chat playground (test/webui-browser.test.js); any other method there is unknown.
+    isOpenAIError(t, await call(u('/'), { method: 'POST', body: {} }), 404);
+    isOpenAIError(t, await call(u('/webui/missing.js'), { method: 'GET' }), 404);
     const wrong = await call(u('/v1/chat/completions'), { method: 'GET' });
     isOpenAIError(t, wrong, 405);
     t.equal(wrong.headers.allow, 'POST');

@@ -158,6 +158,32 @@ t.test('the playground', async (t) => {
     t.same(dialogs, [], 'no dialog opened');
   });
 
+  t.test('reasoning folded, tool calls and JSON answers formatted (the shapes of OpenAI\'s API)', async (t) => {
+    // The server streams neither reasoning nor tool calls yet: the page's own modules are checked.
+    const view = await page.evaluate(async () => {
+      const { mergeToolCalls } = await import('/webui/api.js');
+      const { messageView } = await import('/webui/render.js');
+      const toolCalls = mergeToolCalls([], [{ index: 0, id: 'call_1', function: { name: 'get_weather', arguments: '{"city":' } }]);
+      mergeToolCalls(toolCalls, [{ index: 0, function: { arguments: '"Oslo"}' } }]);
+      const answer = messageView({ role: 'assistant', content: 'It rains.', reasoning: 'Look it up <b>first</b>.', toolCalls });
+      const json = messageView({ role: 'assistant', content: '{"a":[1,2]}', format: 'json_object' });
+      return {
+        folded: answer.querySelector('details.reasoning')?.open,
+        reasoning: answer.querySelector('.reasoning-text')?.textContent,
+        tool: answer.querySelector('.tool-call .tool-name')?.textContent,
+        args: answer.querySelector('.tool-call pre.json')?.textContent,
+        json: json.querySelector('pre.json.content')?.textContent,
+      };
+    });
+    t.same(view, {
+      folded: false,
+      reasoning: 'Look it up <b>first</b>.',
+      tool: 'Tool call: get_weather (call_1)',
+      args: '{\n  "city": "Oslo"\n}',
+      json: '{\n  "a": [\n    1,\n    2\n  ]\n}',
+    });
+  });
+
   t.test('conversations survive a reload and export as JSON', async (t) => {
     const count = await page.locator('#messages .message').count();
     await page.reload();

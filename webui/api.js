@@ -68,3 +68,14 @@ export async function* streamChat(body, signal) {
     }
   }
 }
+
+/** Adds streamed tool-call deltas (OpenAI's shape: pieces by index) to the calls gathered so far. */
+export function mergeToolCalls(calls, deltas) {
+  for (const d of deltas) {
+    const call = (calls[d.index ?? calls.length] ??= { id: null, type: 'function', function: { name: '', arguments: '' } });
+    if (d.id) call.id = d.id;
+    if (d.function?.name) call.function.name += d.function.name;
+    if (d.function?.arguments) call.function.arguments += d.function.arguments;
+  }
+  return calls;
+}

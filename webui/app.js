@@ -179,16 +179,6 @@ function setBusy(busy) {
   $('stop').disabled = !busy;
 }
 
-/** Adds tool-call deltas (OpenAI's streamed shape: pieces by index) to the answer's calls. */
-function mergeToolCalls(calls, deltas) {
-  for (const d of deltas) {
-    const call = (calls[d.index ?? calls.length] ??= { id: null, type: 'function', function: { name: '', arguments: '' } });
-    if (d.id) call.id = d.id;
-    if (d.function?.name) call.function.name += d.function.name;
-    if (d.function?.arguments) call.function.arguments += d.function.arguments;
-  }
-}
-
 async function send() {
   const text = $('input').value;
   if (!text.trim() || state.controller) return;
@@ -224,7 +214,7 @@ async function send() {
       }
       if (delta.content) answer.content += delta.content;
       if (delta.reasoning_content) answer.reasoning += delta.reasoning_content;
-      if (delta.tool_calls) mergeToolCalls(answer.toolCalls, delta.tool_calls);
+      if (delta.tool_calls) api.mergeToolCalls(answer.toolCalls, delta.tool_calls);
       if (choice.finish_reason) finish = choice.finish_reason;
       updateLastMessage();
     }
