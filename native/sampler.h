@@ -1,30 +1,31 @@
 #pragma once
+#include <napi.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "llama.h"
 
+struct common_sampler;
+
 namespace gguf_serve {
 
-struct SamplingParams {
-  float temperature = 1.0f;
-  int32_t top_k = 0;
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float typical_p = 1.0f;
-  float repeat_penalty = 1.0f;
-  int32_t repeat_last_n = 64;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  uint32_t seed = LLAMA_DEFAULT_SEED;
-  std::vector<llama_logit_bias> logit_bias;
-  std::string grammar;
+struct CommonSamplerFree {
+  void operator()(common_sampler* s) const;
 };
+using SamplerPtr = std::unique_ptr<common_sampler, CommonSamplerFree>;
 
-// Builds the per-request sampler chain. Throws std::invalid_argument with llama.cpp's reason
-// when the grammar does not parse.
-llama_sampler* BuildSampler(const llama_vocab* vocab, const SamplingParams& params, int32_t context_size);
+// A request's sampler: llama.cpp's common_sampler, the chain llama-server uses, so every sampler
+// (penalties, DRY, top-n-sigma, top-k, typical, top-p, min-p, XTC, dynamic temperature, mirostat),
+// their order, grammars (lazy ones that wake at a trigger), preserved tokens and the reasoning
+// budget behave as they do there, and a seeded request can be compared with llama-server's text.
+// Reads the options of a generate() call (camelCase names, ranges checked, errors name the option).
+SamplerPtr BuildSampler(Napi::Env env, Napi::Object options, const llama_model* model, int32_t context_size,
+                        const std::vector<llama_token>& eog_tokens);
+
+llama_token SampleToken(common_sampler* sampler, llama_context* ctx, int32_t batch_index);
 
 struct TokenProb {
   llama_token token;

@@ -46,6 +46,8 @@ export interface ServerConfig {
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
   maxBodyBytes: number;
+  /** Default reasoning_format of chat requests: where a reasoning model's thinking goes. */
+  reasoningFormat: string;
 }
 
 export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
@@ -85,6 +87,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
   { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI URL for /v1/images/generations' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
+  { key: 'reasoningFormat', flag: 'reasoning-format', kind: 'string', default: 'auto', help: 'Where a reasoning model\'s thinking goes by default: auto (message.reasoning_content) or none (inline in content); a request\'s reasoning_format wins' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
 ];
 
