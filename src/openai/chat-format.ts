@@ -209,10 +209,12 @@ export function buildAgentChat(body: AgentChatParams, loaded: LoadedModel, defau
     jsonSchema: schema,
     grammar: body.grammar_string ?? undefined,
   });
-  // A template with no tool format of its own gets the generic JSON format.
+  // A template with no tool format of its own gets the generic JSON format. (One with a format
+  // but no trigger word, as Llama 3's bare JSON calls, has no lazy grammar under tool_choice auto:
+  // its calls are parsed, not constrained, as in llama-server.)
   let generic = false;
   let grammarFromTemplate = !!applied.grammar && !body.grammar_string;
-  if (callsWanted && !applied.grammar) {
+  if (callsWanted && !templates.info().caps.supports_tool_calls) {
     if (schema !== null) {
       throw badRequest(`The chat template (${selected.label}) has no tool-call format, and the generic JSON format cannot also follow response_format; drop one of them or use a model/template with tool support.`, 'response_format', 'unsupported_combination');
     }
@@ -227,6 +229,10 @@ export function buildAgentChat(body: AgentChatParams, loaded: LoadedModel, defau
   const options: GenerateOptions = {};
   if (applied.grammar) {
     options.grammar = body.grammar_string ? applied.grammar : compactJsonWhitespace(applied.grammar);
+    // llama.cpp lets free text precede a required call (until its marker); OpenAI's "required"
+    // means the answer is the call, and a small model may never write the marker. Reasoning, if
+    // the format has it, still comes first.
+    if (callsWanted && choice === 'required' && !generic) options.grammar = options.grammar.replace(/^(root ::= .*?) until-\d+\?/m, '$1');
     options.grammarFromTemplate = grammarFromTemplate;
     options.grammarLazy = applied.grammarLazy;
     if (applied.grammarTriggers.length > 0) options.grammarTriggers = applied.grammarTriggers;
