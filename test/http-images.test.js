@@ -180,3 +180,17 @@ t.test('configuration: flags, environment, redaction, errors', async (t) => {
   ];
   for (const [args, env, message] of bad) t.throws(() => loadConfig(args, env, cwd), { name: ConfigError.name, message }, args.join(' ') || JSON.stringify(env));
 });
+
+t.test('the start-up log says whether images are available', async (t) => {
+  const { spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+  if (!hasModel || !engineAvailable()) return t.skip('needs the model and the native addon');
+  for (const [env, line] of [
+    [{}, /^Images: not available .*--sd-webui-url/m],
+    [{ SD_WEBUI_URL: 'http://u:pw@127.0.0.1:7861' }, /^Images: POST \/v1\/images\/generations -> Stable Diffusion WebUI at http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:7861 \(txt2img, timeout 600 s, basic auth\)$/m],
+  ]) {
+    const cli = await spawnCli(['serve', '--model', MODEL, '--api-port', '0'], { env });
+    await cli.stop();
+    t.match(cli.stdout(), line);
+    t.notMatch(cli.stdout(), /:pw@/, 'no password printed');
+  }
+});

@@ -73,7 +73,7 @@ export class SdWebuiClient {
       if (err instanceof SdWebuiError) throw err;
       const e = err as NodeJS.ErrnoException;
       const cause = (e.cause as Error | undefined)?.message;
-      throw new SdWebuiError('unreachable', `Cannot reach the Stable Diffusion WebUI: ${[e.code, e.message, cause].filter(Boolean).join(': ')}`);
+      throw new SdWebuiError('unreachable', `Cannot reach the Stable Diffusion WebUI, or it dropped the connection: ${[e.code, e.message, cause].filter(Boolean).join(': ')}`);
     } finally {
       clearTimeout(timer);
     }

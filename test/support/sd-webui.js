@@ -6,7 +6,8 @@
 // FastAPI's 404 {"detail": "Not Found"} elsewhere. Every request is recorded.
 // Fault modes (setMode): 'stall' (never answers), 'error500' (the WebUI's exception body),
 // 'badjson' (a 200 that is not JSON), 'fewer' (one image less than asked), 'notimage' (base64 of
-// text), 'drop' (closes the connection without an answer).
+// text), 'drop' (closes the connection without an answer), 'extra' (one more image after the batch,
+// as extensions such as ControlNet append theirs).
 const http = require('node:http');
 const { EventEmitter, once } = require('node:events');
 const { PNG } = require('pngjs');
@@ -80,7 +81,7 @@ async function startSdWebui({ auth = null } = {}) {
       case 'notimage': return sendJson(res, 200, { images: [Buffer.from('hello').toString('base64')], parameters: body, info: '{}' });
       default: {
         const { width, height } = drawnSize(body);
-        const count = (body.batch_size ?? 1) * (body.n_iter ?? 1) - (mode === 'fewer' ? 1 : 0);
+        const count = (body.batch_size ?? 1) * (body.n_iter ?? 1) + ({ fewer: -1, extra: 1 }[mode] ?? 0);
         const images = Array.from({ length: count }, (_, i) => pngBase64(width, height, i));
         const seeds = images.map((_, i) => 1000 + i);
         return sendJson(res, 200, { images, parameters: body, info: JSON.stringify({ prompt: body.prompt, seed: seeds[0], all_seeds: seeds, width, height }) });
