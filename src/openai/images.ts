@@ -99,12 +99,12 @@ export async function imageGenerations(ctx: ApiContext): Promise<unknown> {
   rejectUnsupported(body as unknown as Record<string, unknown>, unsupportedImageParams);
   const n = body.n ?? 1;
   const payload = txt2imgPayload(body.prompt, parseSize(body.size), n, config.sdBaseModelSize);
-  ctx.debug(() => `txt2img ${JSON.stringify({ ...payload, prompt: undefined })}`);
+  ctx.debug(() => `txt2img ${JSON.stringify(payload)}`);
   const client = new SdWebuiClient({ endpoint: sdWebuiEndpoint(config.sdWebuiUrl, config.sdWebuiAuth), timeoutMs: config.sdWebuiTimeout * 1000 });
   let images: GeneratedImage[];
   try {
     images = await client.txt2img(payload, ctx.signal);
-    // More than asked happens (a grid, an extension's extra outputs): the batch comes first.
+    // More than asked happens: extensions (ControlNet, ...) append their outputs after the batch.
     if (images.length < n) throw new SdWebuiError('malformed', `Asked the Stable Diffusion WebUI for ${n} images, it sent ${images.length}.`);
   } catch (err) {
     throw err instanceof SdWebuiError ? upstreamError(err) : err;
