@@ -144,8 +144,8 @@ function extraSamplers(body: GenerationRequest): GenerateOptions {
 }
 
 /** Reject known parameters set to a value the engine cannot honour (a neutral value is fine). */
-function rejectUnsupported(body: Record<string, unknown>): void {
-  for (const [param, { neutral, why }] of Object.entries(unsupportedParams)) {
+export function rejectUnsupported(body: Record<string, unknown>, table = unsupportedParams): void {
+  for (const [param, { neutral, why }] of Object.entries(table)) {
     const value = body[param];
     if (value === undefined || value === null) continue;
     const isNeutral = neutral.some((n) => JSON.stringify(n) === JSON.stringify(value));

@@ -267,6 +267,48 @@ export const moderationRequest: Schema = {
   },
 };
 
+/** Image sides the proxy accepts (the WebUI's own slider bounds; its latent space is 8 pixels). */
+export const IMAGE_SIDE = { min: 64, max: 2048, multiple: 8 } as const;
+
+export const imageGenerationRequest: Schema = {
+  title: 'ImageGenerationRequest',
+  type: 'object',
+  required: ['prompt'],
+  properties: {
+    prompt: { type: 'string', minLength: 1, maxLength: 32000, description: 'What to draw (the WebUI prompt).' },
+    n: opt({ type: 'integer', minimum: 1, maximum: 10, default: 1, description: 'Images to generate (the WebUI batch_size).' }),
+    size: opt({
+      type: 'string',
+      default: '1024x1024',
+      description: `WIDTHxHEIGHT, each side a multiple of ${IMAGE_SIDE.multiple} from ${IMAGE_SIDE.min} to ${IMAGE_SIDE.max}; "auto" = 1024x1024.`,
+    }),
+    response_format: opt({
+      type: 'string',
+      enum: ['b64_json', 'url'],
+      default: 'b64_json',
+      description: 'b64_json: the image in base64; url: a data: URL with it (there is no file store to link to).',
+    }),
+    model: str('Accepted and ignored: the WebUI draws with its loaded checkpoint.'),
+    quality: str('Accepted and ignored.'),
+    style: str('Accepted and ignored.'),
+    user: str('Accepted and ignored.'),
+    moderation: str('Accepted and ignored (nothing is moderated here).'),
+    output_compression: opt({ type: 'integer', minimum: 0, maximum: 100, description: 'Accepted and ignored (PNG output).' }),
+    output_format: str('"png" only.'),
+    background: str('"auto" or "opaque" only.'),
+    stream: opt({ type: 'boolean', description: 'false only.' }),
+    partial_images: opt({ type: 'integer', minimum: 0, maximum: 3, description: '0 only.' }),
+  },
+};
+
+/** Image parameters the proxy cannot honour, with the values that mean "nothing special". */
+export const unsupportedImageParams: Record<string, { neutral: unknown[]; why: string }> = {
+  output_format: { neutral: ['png'], why: 'the Stable Diffusion WebUI proxy returns PNG' },
+  background: { neutral: ['auto', 'opaque'], why: 'transparent backgrounds are not generated' },
+  stream: { neutral: [false], why: 'streamed image generation is not implemented' },
+  partial_images: { neutral: [0], why: 'streamed image generation is not implemented' },
+};
+
 /** Every request schema by name: validate.ts compiles each once; openapi.ts publishes them. */
 export const requestSchemas = {
   ChatCompletionRequest: chatCompletionRequest,
@@ -277,6 +319,7 @@ export const requestSchemas = {
   ModelLoadRequest: modelLoadRequest,
   EmbeddingRequest: embeddingRequest,
   ModerationRequest: moderationRequest,
+  ImageGenerationRequest: imageGenerationRequest,
 } as const;
 
 export type RequestSchemaName = keyof typeof requestSchemas;
