@@ -15,7 +15,7 @@
 #include "event_channel.h"
 #include "exit_guard.h"
 #include "model.h"
-#include "sampling.h"
+#include "sampler.h"
 #include "text_stream.h"
 
 namespace gguf_serve {
@@ -58,7 +58,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   struct Request {
     double id = 0;
     std::vector<llama_token> prompt;
-    std::unique_ptr<llama_sampler, void (*)(llama_sampler*)> sampler{nullptr, llama_sampler_free};
+    SamplerPtr sampler;
     int32_t max_tokens = -1;
     std::vector<std::string> stops;
     bool render_special = false;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
 import type { LoadedModel, ModelHost } from './http/model-host.js';
 import type { RunningServer } from './http/server.js';
+import { imagesStatusLine } from './openai/images.js';
 
 export class StartError extends Error {}
 
@@ -115,6 +116,7 @@ export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded:
   return [
     formatConfig(loaded, { ...effectiveValues(loaded.config, serving.loaded), port: `${serving.running.port}` }),
     modelSummary(serving.loaded),
+    imagesStatusLine(loaded.config),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
   ].join(os.EOL);
 }

@@ -50,3 +50,14 @@ export interface EmbedderNative {
   info(): { dimensions: number; contextSize: number; pooling: 'mean' | 'cls' | 'last'; normalize: boolean; maxSequences: number };
   dispose(): void;
 }
+
+export interface ChatTemplatesNative {
+  /** OpenAI-shaped request as JSON -> ChatApplyResult as JSON. */
+  apply(requestJson: string): string;
+  info(): { source: string; explicit: boolean; supportsThinking: boolean; caps: Record<string, boolean> };
+}
+
+export interface ChatOutputParserNative {
+  /** Text so far (it only grows) -> {message, diffs} as JSON. */
+  update(text: string, isPartial: boolean): string;
+}

@@ -63,6 +63,7 @@ function controlledLoader() {
       tokenPiece: (...a) => model.tokenPiece(...a),
       createEmbedder: (...a) => model.createEmbedder(...a),
       createScheduler: (o) => wrapScheduler(model.createScheduler(o)),
+      ...(model.chatTemplates ? { chatTemplates: (...a) => model.chatTemplates(...a) } : {}),
       dispose: () => model.dispose(),
     };
   };
