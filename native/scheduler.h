@@ -47,6 +47,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string text;
     std::vector<llama_token> tokens;
     std::vector<TokenLogprob> logprobs;
+    std::vector<TokenLogprob> prompt_logprobs;  // of prompt tokens 1.., once, in the first chunk
     const char* finish_reason = "";
     int stop_index = -1;
     int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
@@ -64,6 +65,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     bool render_special = false;
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
+    bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
     Clock::time_point submitted;
   };
 
@@ -87,6 +89,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string out_text;  // emitted text and tokens not yet posted
     std::vector<llama_token> out_tokens;
     std::vector<TokenLogprob> out_logprobs;
+    std::vector<TokenLogprob> out_prompt_logprobs;
+    std::vector<std::pair<int32_t, size_t>> prompt_rows;  // this step's (batch row, prompt position) with logits
     Clock::time_point assigned, first_token;
   };
 
@@ -109,6 +113,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailBatch(int code, std::vector<Event>* events);
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
+  void CollectPromptLogprobs();
+  TokenLogprob MakeLogprob(const Request& req, int32_t row, llama_token token) const;
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);

@@ -63,6 +63,7 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        CollectPromptLogprobs();
         SampleSlots(&events);
       }
     }
@@ -151,6 +152,8 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.out_text.clear();
   slot.out_tokens.clear();
   slot.out_logprobs.clear();
+  slot.out_prompt_logprobs.clear();
+  slot.prompt_rows.clear();
   slot.assigned = slot.first_token = Clock::now();
   active_slots_++;
   stat_active_++;
@@ -200,7 +203,8 @@ bool Scheduler::BuildBatch() {
       const bool last = i + 1 == prompt.size();
       if (last && added > 0) break;
       slot->prompt_done++;
-      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
+      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last || slot->req->prompt_logprobs);
+      if (!last && slot->req->prompt_logprobs) slot->prompt_rows.emplace_back(row, i);
       slot->cache.push_back(prompt[i]);
       prompt_in_step++;
       added++;
@@ -263,13 +267,7 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
     const std::string piece = TokenToPiece(vocab, token, req.render_special);
     slot.out_tokens.push_back(token);
     if (req.top_logprobs >= 0) {
-      TokenLogprob lp;
-      lp.token = token;
-      lp.text = piece;
-      ComputeLogprobs(llama_get_logits_ith(ctx_, slot.batch_index), n_vocab_, token, req.top_logprobs, &lp.logprob,
-                      &lp.top);
-      for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
-      slot.out_logprobs.push_back(std::move(lp));
+      slot.out_logprobs.push_back(MakeLogprob(req, slot.batch_index, token));
     }
     TextStream::Step step = slot.text.Push(piece);
     slot.out_text += step.emit;
@@ -287,6 +285,27 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
   }
 }
 
+Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, llama_token token) const {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  TokenLogprob lp;
+  lp.token = token;
+  lp.text = TokenToPiece(vocab, token, req.render_special);
+  ComputeLogprobs(llama_get_logits_ith(ctx_, row), n_vocab_, token, req.top_logprobs, &lp.logprob, &lp.top);
+  for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
+  return lp;
+}
+
+// Prompt token p+1's log-probability comes from the logits of row p (echo with logprobs).
+void Scheduler::CollectPromptLogprobs() {
+  for (Slot& slot : slots_) {
+    if (!slot.req) continue;
+    for (const auto& [row, pos] : slot.prompt_rows) {
+      slot.out_prompt_logprobs.push_back(MakeLogprob(*slot.req, row, slot.req->prompt[pos + 1]));
+    }
+    slot.prompt_rows.clear();
+  }
+}
+
 void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   Event e;
   e.id = slot.req->id;
@@ -294,13 +313,14 @@ void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   e.text.swap(slot.out_text);
   e.tokens.swap(slot.out_tokens);
   e.logprobs.swap(slot.out_logprobs);
+  e.prompt_logprobs.swap(slot.out_prompt_logprobs);
   events->push_back(std::move(e));
 }
 
 void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events) {
   const Clock::time_point now = Clock::now();
   if (stop_index < 0) slot.out_text += slot.text.Flush();
-  if (!slot.out_text.empty() || !slot.out_tokens.empty()) EmitChunk(slot, events);
+  if (!slot.out_text.empty() || !slot.out_tokens.empty() || !slot.out_prompt_logprobs.empty()) EmitChunk(slot, events);
   Request& req = *slot.req;
   Event e;
   e.id = req.id;

@@ -125,5 +125,6 @@ function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unk
     cachePrompt: o.cachePrompt,
     logprobs: o.logprobs,
     topLogprobs: o.topLogprobs,
+    promptLogprobs: o.promptLogprobs,
   };
 }

@@ -168,6 +168,12 @@ export interface GenerateOptions extends SamplingOptions {
   logprobs?: boolean;
   /** With logprobs: the N most likely alternatives at each step (0..20). */
   topLogprobs?: number;
+  /**
+   * With logprobs: also the log-probability of each prompt token after the first (OpenAI's
+   * echo with logprobs), in the first chunk's promptLogprobs. The whole prompt is evaluated
+   * (no cached prefix: its logits are needed).
+   */
+  promptLogprobs?: boolean;
   signal?: AbortSignal;
 }
 
@@ -189,6 +195,8 @@ export interface GenerationChunk {
   tokens: number[];
   /** Present when logprobs were asked for: one entry per token in `tokens`. */
   logprobs?: SampledTokenLogprob[];
+  /** With promptLogprobs, in the first chunk: prompt tokens 1.. (the first has none). */
+  promptLogprobs?: SampledTokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';

@@ -233,6 +233,9 @@ export function buildAgentChat(body: AgentChatParams, loaded: LoadedModel, defau
     // means the answer is the call, and a small model may never write the marker. Reasoning, if
     // the format has it, still comes first.
     if (callsWanted && choice === 'required' && !generic) options.grammar = options.grammar.replace(/^(root ::= .*?) until-\d+\?/m, '$1');
+    // Formats with a marker per call (Hermes, Qwen) get one-or-more calls from llama.cpp's grammar
+    // generator whatever parallel_tool_calls says: hold them to one.
+    if (callsWanted && !parallel && !generic) options.grammar = options.grammar.replace(/^tool-calls ::= \(tool-call( space)?\)\+$/m, 'tool-calls ::= tool-call$1');
     options.grammarFromTemplate = grammarFromTemplate;
     options.grammarLazy = applied.grammarLazy;
     if (applied.grammarTriggers.length > 0) options.grammarTriggers = applied.grammarTriggers;
