@@ -126,6 +126,10 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
   req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
   if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
+  if (IsSet(o, "sharePromptWith")) {
+    if (!o.Get("sharePromptWith").IsNumber()) Throw(env, kCodeInvalidArgument, "sharePromptWith must be a request id");
+    req->share_with = o.Get("sharePromptWith").As<Napi::Number>().DoubleValue();
+  }
   req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
   req->submitted = Clock::now();
   return req;
@@ -169,6 +173,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("activeSlots", stat_active_.load());
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
+  out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
   return out;
 }
 

@@ -66,6 +66,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
     bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
+    double share_with = 0;  // the id of a request with the same prompt whose KV cells this one copies
     Clock::time_point submitted;
   };
 
@@ -77,6 +78,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     // several to a step, never a generated token or a prompt's last token (decoded alone).
     // Only these are reused, so a request's text never depends on what ran before.
     size_t exact = 0;
+    bool awaiting_share = false;  // its prompt's cells will be copied from the leader's slot
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step
@@ -114,6 +116,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
   void CollectPromptLogprobs();
+  void SharePrompts();
+  void ReleaseFollowers(double leader_id);
   TokenLogprob MakeLogprob(const Request& req, int32_t row, llama_token token) const;
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
@@ -141,6 +145,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<bool> abort_decode_{false};
   std::atomic<int> stat_active_{0}, stat_queued_{0};
   std::atomic<int64_t> stat_decodes_{0};
+  std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
   bool shut_down_ = false;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
   bool has_cleanup_hook_ = false;

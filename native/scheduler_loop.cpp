@@ -63,6 +63,7 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        SharePrompts();
         CollectPromptLogprobs();
         SampleSlots(&events);
       }
@@ -128,6 +129,17 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
     }
   }
   Slot& slot = *best;
+  // A choice of the same prompt as a request still evaluating it waits for its cells (n > 1).
+  bool follower = false;
+  if (req->share_with != 0) {
+    for (const Slot& other : slots_) {
+      if (&other != &slot && other.req && other.req->id == req->share_with && !other.awaiting_share &&
+          other.prompt_done < other.req->prompt.size() && other.req->prompt == req->prompt) {
+        follower = true;
+      }
+    }
+    if (follower) best_prefix = 0;
+  }
   // Keep at least the last prompt token to evaluate: its logits start the generation. Only cells
   // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
   // text of a seeded request is the same with the cache or without it.
@@ -141,6 +153,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
     slot.cache.resize(keep);
   }
   slot.exact = keep;
+  slot.awaiting_share = follower;
   slot.req = std::move(req);
   slot.prompt_done = keep;
   slot.cached = keep;
@@ -185,7 +198,7 @@ bool Scheduler::BuildBatch() {
   // to first token), while one long prompt still fills the batch.
   std::vector<Slot*> prompting;
   for (Slot& slot : slots_) {
-    if (slot.req && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
+    if (slot.req && !slot.awaiting_share && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(),
             [](const Slot* a, const Slot* b) { return a->assigned_order < b->assigned_order; });
@@ -208,6 +221,7 @@ bool Scheduler::BuildBatch() {
       slot->cache.push_back(prompt[i]);
       prompt_in_step++;
       added++;
+      stat_prompt_tokens_.fetch_add(1, std::memory_order_relaxed);
       if (last) slot->batch_index = row;
       else slot->exact = slot->prompt_done;
     }
@@ -235,6 +249,8 @@ void Scheduler::FailSlot(Slot& slot, const std::string& message, std::vector<Eve
   e.final = true;
   e.message = message;
   events->push_back(std::move(e));
+  ReleaseFollowers(slot.req->id);
+  slot.awaiting_share = false;
   slot.req.reset();
   slot.has_pending = false;
   slot.batch_index = -1;
@@ -295,6 +311,36 @@ Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, 
   return lp;
 }
 
+// A leader whose prompt is now all decoded hands its cells to the choices waiting on it: they
+// copy the sequence (llama.cpp's seq_cp; across per-slot streams the buffer is copied before the
+// next decode) and sample their first token from the leader's logits row, each with its own sampler.
+void Scheduler::SharePrompts() {
+  llama_memory_t mem = llama_get_memory(ctx_);
+  for (Slot& leader : slots_) {
+    if (!leader.req || leader.awaiting_share || leader.batch_index < 0 || leader.generated > 0 ||
+        leader.prompt_done != leader.req->prompt.size()) {
+      continue;
+    }
+    for (Slot& f : slots_) {
+      if (!f.req || !f.awaiting_share || f.req->share_with != leader.req->id) continue;
+      llama_memory_seq_rm(mem, f.seq, -1, -1);
+      llama_memory_seq_cp(mem, leader.seq, f.seq, -1, -1);
+      f.cache = leader.cache;
+      f.exact = leader.exact;
+      f.prompt_done = f.req->prompt.size();
+      f.batch_index = leader.batch_index;
+      f.awaiting_share = false;
+    }
+  }
+}
+
+// A leader that ends before its prompt is decoded leaves its followers to decode it themselves.
+void Scheduler::ReleaseFollowers(double leader_id) {
+  for (Slot& f : slots_) {
+    if (f.req && f.awaiting_share && f.req->share_with == leader_id) f.awaiting_share = false;
+  }
+}
+
 // Prompt token p+1's log-probability comes from the logits of row p (echo with logprobs).
 void Scheduler::CollectPromptLogprobs() {
   for (Slot& slot : slots_) {
@@ -322,6 +368,8 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
   if (stop_index < 0) slot.out_text += slot.text.Flush();
   if (!slot.out_text.empty() || !slot.out_tokens.empty() || !slot.out_prompt_logprobs.empty()) EmitChunk(slot, events);
   Request& req = *slot.req;
+  ReleaseFollowers(req.id);
+  slot.awaiting_share = false;
   Event e;
   e.id = req.id;
   e.kind = Event::Kind::Done;

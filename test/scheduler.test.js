@@ -286,3 +286,22 @@ t.test('dispose is safe twice and fails running generations', async (t) => {
   await t.rejects(g.result, DisposedError);
   t.throws(() => s.generate('x'), DisposedError);
 });
+
+t.test('choices of one prompt (n > 1) evaluate it once and copy its cells', async (t) => {
+  for (const kvUnified of [false, true]) {
+    const s = model.createScheduler({ parallel: 4, kvUnified });
+    t.teardown(() => s.dispose());
+    const prompt = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.';
+    const length = model.tokenize(prompt).length;
+    const options = [0, 1, 2, 3].map((i) => ({ temperature: 1, seed: 100 + i, maxTokens: 24, cachePrompt: false }));
+    const before = s.stats().promptTokensDecoded;
+    const shared = await Promise.all(s.generateShared(prompt, options).map(collect));
+    t.equal(s.stats().promptTokensDecoded - before, length, `kvUnified ${kvUnified}: the ${length}-token prompt is decoded once for 4 choices`);
+    t.ok(shared.every((r) => r.result.completionTokens === 24), 'every choice generates');
+    for (const [i, o] of options.entries()) {
+      const solo = await collect(s.generate(prompt, o));
+      t.equal(shared[i].text, solo.text, `kvUnified ${kvUnified}: choice ${i} equals its solo run with the same seed`);
+    }
+    t.not(shared[0].text, shared[1].text, 'different seeds give different choices');
+  }
+});

@@ -220,6 +220,8 @@ export interface SchedulerStats {
   queued: number;
   /** llama_decode calls so far (the start-up warm-up not counted). */
   decodeSteps: number;
+  /** Prompt tokens decoded so far (a prompt shared by n choices counts once). */
+  promptTokensDecoded: number;
 }
 
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';

@@ -16,6 +16,8 @@ export interface GenerationLike extends AsyncIterable<GenerationChunk> {
 
 export interface SchedulerLike {
   generate(prompt: string | number[], opts?: GenerateOptions): GenerationLike;
+  /** n generations of one prompt, evaluated once (optional: test doubles may lack it). */
+  generateShared?(prompt: string | number[], optionsList: GenerateOptions[]): GenerationLike[];
   stats(): SchedulerStats;
   dispose(): Promise<void>;
 }
