@@ -14,10 +14,17 @@ export interface ChoiceOutcome {
   index: number;
   text: string;
   finishReason: 'stop' | 'length';
+  /** For 'stop': the stop string that matched, or null (an end-of-generation token). */
+  stoppedBy: string | null;
   logprobs: SampledTokenLogprob[];
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+}
+
+/** The outcome of a choice that generates nothing (max_tokens 0). */
+export function emptyOutcome(index: number, promptTokens: number): ChoiceOutcome {
+  return { index, text: '', finishReason: 'length', stoppedBy: null, logprobs: [], promptTokens, completionTokens: 0, cachedTokens: 0 };
 }
 
 export type ChunkListener = (index: number, chunk: GenerationChunk) => Promise<void> | void;
@@ -63,6 +70,7 @@ async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: Ch
       index: job.index,
       text,
       finishReason: result.finishReason,
+      stoppedBy: result.stoppedBy ?? null,
       logprobs,
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
