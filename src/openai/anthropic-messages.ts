@@ -110,7 +110,7 @@ function chatThinking(body: MessagesBody): Pick<ChatRequest, 'chat_template_kwar
   return { chat_template_kwargs: kwargs, reasoning_budget_tokens: null };
 }
 
-const PASSED_THROUGH = ['seed', 'min_p', 'repetition_penalty', 'instruction_template', 'instruction_template_str', 'chat_template_str', 'reasoning_format'];
+const PASSED_THROUGH = ['seed', 'grammar_string', 'min_p', 'repetition_penalty', 'instruction_template', 'instruction_template_str', 'chat_template_str', 'reasoning_format'];
 
 function chatRequestOf(body: MessagesBody): ChatRequest {
   const chat: ChatRequest = {

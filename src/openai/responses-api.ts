@@ -70,7 +70,7 @@ function chatResponseFormat(body: ResponseBody): ChatRequest['response_format'] 
 }
 
 /** gguf-serve's extensions pass through to the chat run as they are. */
-const PASSED_THROUGH = ['seed', 'top_k', 'min_p', 'repetition_penalty', 'instruction_template', 'instruction_template_str', 'chat_template_str', 'chat_template_kwargs', 'reasoning_format', 'reasoning_budget_tokens'];
+const PASSED_THROUGH = ['seed', 'grammar_string', 'top_k', 'min_p', 'repetition_penalty', 'instruction_template', 'instruction_template_str', 'chat_template_str', 'chat_template_kwargs', 'reasoning_format', 'reasoning_budget_tokens'];
 
 /** The conversation a request continues and adds to, as chat messages (instructions apart). */
 function conversation(ctx: ApiContext, body: ResponseBody): { history: ChatMessage[]; items: Json[] } {

@@ -15,6 +15,7 @@ export const str = (description: string): Schema => opt({ type: 'string', descri
 
 /** Sampling parameters beyond OpenAI's that every generating API takes (text-generation-webui's). */
 export const samplingExtensions: Record<string, Schema> = {
+  grammar_string: str('A GBNF grammar (root rule `root`) that constrains the output.'),
   seed: opt({ type: 'integer', description: 'Same seed and parameters give the same output (with cache_prompt: false, whatever ran before). -1 or absent = random.' }),
   top_k: opt({ type: 'integer', minimum: 0, default: 0, description: 'Keep only the K most likely tokens (0 = off).' }),
   min_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Drop tokens less likely than min_p x the most likely one.' }),

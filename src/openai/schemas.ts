@@ -38,7 +38,6 @@ const generationProperties: Record<string, Schema> = {
   // text-generation-webui's extras
   typical_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Locally typical sampling (1 = off).' }),
   repetition_penalty_range: opt({ type: 'integer', minimum: -1, default: 64, description: 'How many last tokens the penalties look at (0 or -1 = the whole context).' }),
-  grammar_string: str('A GBNF grammar (root rule `root`) that constrains the output.'),
   auto_max_new_tokens: opt({ type: 'boolean', default: false, description: 'Ignore max_tokens and generate until the context is full or the model stops.' }),
   ban_eos_token: opt({ type: 'boolean', default: false, description: 'Never stop at the end-of-generation token.' }),
   custom_token_bans: opt({ type: 'string', pattern: '^\\s*([0-9]+\\s*(,\\s*[0-9]+\\s*)*)?$', description: 'Comma-separated token ids that are never generated.' }),
