@@ -71,6 +71,10 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     llama_seq_id seq = 0;
     std::unique_ptr<Request> req;
     std::vector<llama_token> cache;  // tokens whose KV cells this sequence holds
+    // Leading cells computed as a cold prompt evaluation computes them: prompt tokens decoded
+    // several to a step, never a generated token or a prompt's last token (decoded alone).
+    // Only these are reused, so a request's text never depends on what ran before.
+    size_t exact = 0;
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step

@@ -120,16 +120,16 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   size_t best_prefix = 0;
   for (Slot& slot : slots_) {
     if (slot.req) continue;
-    const size_t prefix = req->cache_prompt ? CommonPrefix(slot.cache, req->prompt) : 0;
+    const size_t prefix = req->cache_prompt ? std::min(CommonPrefix(slot.cache, req->prompt), slot.exact) : 0;
     if (!best || prefix > best_prefix || (prefix == best_prefix && slot.last_used < best->last_used)) {
       best = &slot;
       best_prefix = prefix;
     }
   }
   Slot& slot = *best;
-  // Keep at least the last prompt token to evaluate: its logits start the generation. Without
-  // the cache the whole prompt is evaluated in one pass, as on a cold server: logits then do not
-  // depend on what ran before (batch shapes change the float rounding).
+  // Keep at least the last prompt token to evaluate: its logits start the generation. Only cells
+  // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
+  // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
   llama_memory_t mem = llama_get_memory(ctx_);
   if (keep < slot.cache.size()) {
@@ -139,6 +139,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
     }
     slot.cache.resize(keep);
   }
+  slot.exact = keep;
   slot.req = std::move(req);
   slot.prompt_done = keep;
   slot.cached = keep;
@@ -189,13 +190,22 @@ bool Scheduler::BuildBatch() {
   for (Slot* slot : prompting) {
     if (prompt_chunk_ > 0 && prompt_in_step >= prompt_chunk_) break;
     const std::vector<llama_token>& prompt = slot->req->prompt;
+    // The last prompt token goes alone into a step of its own sequence: CPU kernels round a
+    // sequence's attention differently for one query row than for several, and a prompt whose
+    // prefix is reused also ends with one row. So the first sampled token sees the same logits
+    // with the cache as without it.
+    size_t added = 0;
     while (slot->prompt_done < prompt.size() && batch_.n_tokens < batch_size_) {
-      const size_t i = slot->prompt_done++;
-      const bool last = slot->prompt_done == prompt.size();
+      const size_t i = slot->prompt_done;
+      const bool last = i + 1 == prompt.size();
+      if (last && added > 0) break;
+      slot->prompt_done++;
       const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
       slot->cache.push_back(prompt[i]);
       prompt_in_step++;
+      added++;
       if (last) slot->batch_index = row;
+      else slot->exact = slot->prompt_done;
     }
     if (batch_.n_tokens >= batch_size_) break;
   }
@@ -319,6 +329,7 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
 void Scheduler::ClearSlotCache(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   slot.cache.clear();
+  slot.exact = 0;
 }
 
 }  // namespace gguf_serve
