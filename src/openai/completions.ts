@@ -4,7 +4,7 @@ import type { ApiContext } from '../http/context.js';
 import type { LoadedModel } from '../http/model-host.js';
 import { validateRequest } from './validate.js';
 import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
-import { checkPromptFits, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';
+import { checkPromptFits, emptyOutcome, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';
 import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf, type EchoedToken } from './responses.js';
 import { badRequest } from './errors.js';
 import type { SampledTokenLogprob } from '../engine/types.js';
@@ -79,7 +79,7 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
 
   if (plan.maxTokens === 0 && !scoreOnly) {
     // Nothing to generate: the (echoed) prompt only, as OpenAI does for max_tokens 0.
-    const outcomes = jobs.map((j) => ({ index: j.index, text: '', finishReason: 'length' as const, logprobs: [], promptTokens: 0, completionTokens: 0, cachedTokens: 0 }));
+    const outcomes = jobs.map((j) => emptyOutcome(j.index, 0));
     if (!plan.stream) return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes));
     const stream = ctx.openStream();
     for (const o of outcomes) await stream.send({ ...head, choices: [{ index: o.index, text: echo ? promptOf(o.index).text : '', logprobs: null, finish_reason: 'length' }] });

@@ -15,12 +15,19 @@ export interface ChoiceOutcome {
   index: number;
   text: string;
   finishReason: 'stop' | 'length';
+  /** For 'stop': the stop string that matched, or null (an end-of-generation token). */
+  stoppedBy: string | null;
   logprobs: SampledTokenLogprob[];
   /** With options.promptLogprobs: prompt tokens 1.. (echo with logprobs). */
   promptLogprobs?: SampledTokenLogprob[];
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+}
+
+/** The outcome of a choice that generates nothing (max_tokens 0). */
+export function emptyOutcome(index: number, promptTokens: number): ChoiceOutcome {
+  return { index, text: '', finishReason: 'length', stoppedBy: null, logprobs: [], promptTokens, completionTokens: 0, cachedTokens: 0 };
 }
 
 export type ChunkListener = (index: number, chunk: GenerationChunk) => Promise<void> | void;
@@ -70,6 +77,7 @@ async function runOne(counters: GenerationCounters, job: ChoiceJob, start: Start
       index: job.index,
       text,
       finishReason: result.finishReason,
+      stoppedBy: result.stoppedBy ?? null,
       logprobs,
       promptLogprobs,
       promptTokens: result.promptTokens,
