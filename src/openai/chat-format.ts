@@ -151,11 +151,12 @@ function templatesFor(loaded: LoadedModel, source: string | null): ChatTemplates
 export function describeChatFormat(loaded: LoadedModel, params: ChatPromptParams = { messages: [] }): { template: string; format: string; supportsThinking: boolean } {
   const selected = instructTemplate(params, loaded.prompt);
   const templates = templatesFor(loaded, selected.modelOwn ? null : selected.source);
+  if (!templates.info().caps.supports_tool_calls) return { template: selected.label, format: 'generic-json', supportsThinking: templates.info().supportsThinking };
   const probe = templates.apply({
     messages: [{ role: 'user', content: 'hi' }],
     tools: [{ type: 'function', function: { name: 'probe', parameters: { type: 'object', properties: {} } } }],
   });
-  return { template: selected.label, format: probe.format, supportsThinking: probe.supportsThinking };
+  return { template: selected.label, format: probe.format, supportsThinking: templates.info().supportsThinking };
 }
 
 export function wantsAgentChat(body: AgentChatParams): boolean {
