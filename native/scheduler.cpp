@@ -124,6 +124,12 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
   req->render_special = BoolOption(o, "renderSpecial", false);
   req->cache_prompt = BoolOption(o, "cachePrompt", true);
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
+  req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
+  if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
+  if (IsSet(o, "sharePromptWith")) {
+    if (!o.Get("sharePromptWith").IsNumber()) Throw(env, kCodeInvalidArgument, "sharePromptWith must be a request id");
+    req->share_with = o.Get("sharePromptWith").As<Napi::Number>().DoubleValue();
+  }
   req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
   req->submitted = Clock::now();
   return req;
@@ -167,6 +173,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("activeSlots", stat_active_.load());
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
+  out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
   return out;
 }
 
@@ -205,6 +212,30 @@ void Scheduler::Shutdown() {
   model_.reset();
 }
 
+namespace {
+Napi::Array LogprobArray(Napi::Env env, const std::vector<Scheduler::TokenLogprob>& list) {
+  Napi::Array lps = Napi::Array::New(env, list.size());
+  for (size_t j = 0; j < list.size(); j++) {
+    const Scheduler::TokenLogprob& lp = list[j];
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("token", lp.token);
+    l.Set("bytes", Napi::Buffer<char>::Copy(env, lp.text.data(), lp.text.size()));
+    l.Set("logprob", lp.logprob);
+    Napi::Array top = Napi::Array::New(env, lp.top.size());
+    for (size_t k = 0; k < lp.top.size(); k++) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("token", lp.top[k].token);
+      t.Set("bytes", Napi::Buffer<char>::Copy(env, lp.top_text[k].data(), lp.top_text[k].size()));
+      t.Set("logprob", lp.top[k].logprob);
+      top.Set(static_cast<uint32_t>(k), t);
+    }
+    l.Set("top", top);
+    lps.Set(static_cast<uint32_t>(j), l);
+  }
+  return lps;
+}
+}  // namespace
+
 Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) {
   Napi::Array out = Napi::Array::New(env, events.size());
   auto token_array = [env](const std::vector<llama_token>& tokens) {
@@ -221,27 +252,8 @@ Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) 
         o.Set("type", "chunk");
         o.Set("text", Napi::String::New(env, e.text));
         o.Set("tokens", token_array(e.tokens));
-        if (!e.logprobs.empty()) {
-          Napi::Array lps = Napi::Array::New(env, e.logprobs.size());
-          for (size_t j = 0; j < e.logprobs.size(); j++) {
-            const TokenLogprob& lp = e.logprobs[j];
-            Napi::Object l = Napi::Object::New(env);
-            l.Set("token", lp.token);
-            l.Set("bytes", Napi::Buffer<char>::Copy(env, lp.text.data(), lp.text.size()));
-            l.Set("logprob", lp.logprob);
-            Napi::Array top = Napi::Array::New(env, lp.top.size());
-            for (size_t k = 0; k < lp.top.size(); k++) {
-              Napi::Object t = Napi::Object::New(env);
-              t.Set("token", lp.top[k].token);
-              t.Set("bytes", Napi::Buffer<char>::Copy(env, lp.top_text[k].data(), lp.top_text[k].size()));
-              t.Set("logprob", lp.top[k].logprob);
-              top.Set(static_cast<uint32_t>(k), t);
-            }
-            l.Set("top", top);
-            lps.Set(static_cast<uint32_t>(j), l);
-          }
-          o.Set("logprobs", lps);
-        }
+        if (!e.logprobs.empty()) o.Set("logprobs", LogprobArray(env, e.logprobs));
+        if (!e.prompt_logprobs.empty()) o.Set("promptLogprobs", LogprobArray(env, e.prompt_logprobs));
         break;
       }
       case Event::Kind::Done:

@@ -47,6 +47,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string text;
     std::vector<llama_token> tokens;
     std::vector<TokenLogprob> logprobs;
+    std::vector<TokenLogprob> prompt_logprobs;  // of prompt tokens 1.., once, in the first chunk
     const char* finish_reason = "";
     int stop_index = -1;
     int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
@@ -64,6 +65,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     bool render_special = false;
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
+    bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
+    double share_with = 0;  // the id of a request with the same prompt whose KV cells this one copies
     Clock::time_point submitted;
   };
 
@@ -71,6 +74,11 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     llama_seq_id seq = 0;
     std::unique_ptr<Request> req;
     std::vector<llama_token> cache;  // tokens whose KV cells this sequence holds
+    // Leading cells computed as a cold prompt evaluation computes them: prompt tokens decoded
+    // several to a step, never a generated token or a prompt's last token (decoded alone).
+    // Only these are reused, so a request's text never depends on what ran before.
+    size_t exact = 0;
+    bool awaiting_share = false;  // its prompt's cells will be copied from the leader's slot
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step
@@ -83,6 +91,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string out_text;  // emitted text and tokens not yet posted
     std::vector<llama_token> out_tokens;
     std::vector<TokenLogprob> out_logprobs;
+    std::vector<TokenLogprob> out_prompt_logprobs;
+    std::vector<std::pair<int32_t, size_t>> prompt_rows;  // this step's (batch row, prompt position) with logits
     Clock::time_point assigned, first_token;
   };
 
@@ -105,6 +115,10 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailBatch(int code, std::vector<Event>* events);
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
+  void CollectPromptLogprobs();
+  void SharePrompts();
+  void ReleaseFollowers(double leader_id);
+  TokenLogprob MakeLogprob(const Request& req, int32_t row, llama_token token) const;
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);
@@ -131,6 +145,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<bool> abort_decode_{false};
   std::atomic<int> stat_active_{0}, stat_queued_{0};
   std::atomic<int64_t> stat_decodes_{0};
+  std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
   bool shut_down_ = false;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
   bool has_cleanup_hook_ = false;

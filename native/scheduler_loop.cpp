@@ -63,6 +63,8 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        SharePrompts();
+        CollectPromptLogprobs();
         SampleSlots(&events);
       }
     }
@@ -120,16 +122,27 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   size_t best_prefix = 0;
   for (Slot& slot : slots_) {
     if (slot.req) continue;
-    const size_t prefix = req->cache_prompt ? CommonPrefix(slot.cache, req->prompt) : 0;
+    const size_t prefix = req->cache_prompt ? std::min(CommonPrefix(slot.cache, req->prompt), slot.exact) : 0;
     if (!best || prefix > best_prefix || (prefix == best_prefix && slot.last_used < best->last_used)) {
       best = &slot;
       best_prefix = prefix;
     }
   }
   Slot& slot = *best;
-  // Keep at least the last prompt token to evaluate: its logits start the generation. Without
-  // the cache the whole prompt is evaluated in one pass, as on a cold server: logits then do not
-  // depend on what ran before (batch shapes change the float rounding).
+  // A choice of the same prompt as a request still evaluating it waits for its cells (n > 1).
+  bool follower = false;
+  if (req->share_with != 0) {
+    for (const Slot& other : slots_) {
+      if (&other != &slot && other.req && other.req->id == req->share_with && !other.awaiting_share &&
+          other.prompt_done < other.req->prompt.size() && other.req->prompt == req->prompt) {
+        follower = true;
+      }
+    }
+    if (follower) best_prefix = 0;
+  }
+  // Keep at least the last prompt token to evaluate: its logits start the generation. Only cells
+  // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
+  // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
   llama_memory_t mem = llama_get_memory(ctx_);
   if (keep < slot.cache.size()) {
@@ -139,6 +152,8 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
     }
     slot.cache.resize(keep);
   }
+  slot.exact = keep;
+  slot.awaiting_share = follower;
   slot.req = std::move(req);
   slot.prompt_done = keep;
   slot.cached = keep;
@@ -150,6 +165,8 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.out_text.clear();
   slot.out_tokens.clear();
   slot.out_logprobs.clear();
+  slot.out_prompt_logprobs.clear();
+  slot.prompt_rows.clear();
   slot.assigned = slot.first_token = Clock::now();
   active_slots_++;
   stat_active_++;
@@ -181,7 +198,7 @@ bool Scheduler::BuildBatch() {
   // to first token), while one long prompt still fills the batch.
   std::vector<Slot*> prompting;
   for (Slot& slot : slots_) {
-    if (slot.req && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
+    if (slot.req && !slot.awaiting_share && slot.prompt_done < slot.req->prompt.size()) prompting.push_back(&slot);
   }
   std::sort(prompting.begin(), prompting.end(),
             [](const Slot* a, const Slot* b) { return a->assigned_order < b->assigned_order; });
@@ -189,13 +206,24 @@ bool Scheduler::BuildBatch() {
   for (Slot* slot : prompting) {
     if (prompt_chunk_ > 0 && prompt_in_step >= prompt_chunk_) break;
     const std::vector<llama_token>& prompt = slot->req->prompt;
+    // The last prompt token goes alone into a step of its own sequence: CPU kernels round a
+    // sequence's attention differently for one query row than for several, and a prompt whose
+    // prefix is reused also ends with one row. So the first sampled token sees the same logits
+    // with the cache as without it.
+    size_t added = 0;
     while (slot->prompt_done < prompt.size() && batch_.n_tokens < batch_size_) {
-      const size_t i = slot->prompt_done++;
-      const bool last = slot->prompt_done == prompt.size();
-      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
+      const size_t i = slot->prompt_done;
+      const bool last = i + 1 == prompt.size();
+      if (last && added > 0) break;
+      slot->prompt_done++;
+      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last || slot->req->prompt_logprobs);
+      if (!last && slot->req->prompt_logprobs) slot->prompt_rows.emplace_back(row, i);
       slot->cache.push_back(prompt[i]);
       prompt_in_step++;
+      added++;
+      stat_prompt_tokens_.fetch_add(1, std::memory_order_relaxed);
       if (last) slot->batch_index = row;
+      else slot->exact = slot->prompt_done;
     }
     if (batch_.n_tokens >= batch_size_) break;
   }
@@ -221,6 +249,8 @@ void Scheduler::FailSlot(Slot& slot, const std::string& message, std::vector<Eve
   e.final = true;
   e.message = message;
   events->push_back(std::move(e));
+  ReleaseFollowers(slot.req->id);
+  slot.awaiting_share = false;
   slot.req.reset();
   slot.has_pending = false;
   slot.batch_index = -1;
@@ -253,13 +283,7 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
     const std::string piece = TokenToPiece(vocab, token, req.render_special);
     slot.out_tokens.push_back(token);
     if (req.top_logprobs >= 0) {
-      TokenLogprob lp;
-      lp.token = token;
-      lp.text = piece;
-      ComputeLogprobs(llama_get_logits_ith(ctx_, slot.batch_index), n_vocab_, token, req.top_logprobs, &lp.logprob,
-                      &lp.top);
-      for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
-      slot.out_logprobs.push_back(std::move(lp));
+      slot.out_logprobs.push_back(MakeLogprob(req, slot.batch_index, token));
     }
     TextStream::Step step = slot.text.Push(piece);
     slot.out_text += step.emit;
@@ -277,6 +301,57 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
   }
 }
 
+Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, llama_token token) const {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  TokenLogprob lp;
+  lp.token = token;
+  lp.text = TokenToPiece(vocab, token, req.render_special);
+  ComputeLogprobs(llama_get_logits_ith(ctx_, row), n_vocab_, token, req.top_logprobs, &lp.logprob, &lp.top);
+  for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
+  return lp;
+}
+
+// A leader whose prompt is now all decoded hands its cells to the choices waiting on it: they
+// copy the sequence (llama.cpp's seq_cp; across per-slot streams the buffer is copied before the
+// next decode) and sample their first token from the leader's logits row, each with its own sampler.
+void Scheduler::SharePrompts() {
+  llama_memory_t mem = llama_get_memory(ctx_);
+  for (Slot& leader : slots_) {
+    if (!leader.req || leader.awaiting_share || leader.batch_index < 0 || leader.generated > 0 ||
+        leader.prompt_done != leader.req->prompt.size()) {
+      continue;
+    }
+    for (Slot& f : slots_) {
+      if (!f.req || !f.awaiting_share || f.req->share_with != leader.req->id) continue;
+      llama_memory_seq_rm(mem, f.seq, -1, -1);
+      llama_memory_seq_cp(mem, leader.seq, f.seq, -1, -1);
+      f.cache = leader.cache;
+      f.exact = leader.exact;
+      f.prompt_done = f.req->prompt.size();
+      f.batch_index = leader.batch_index;
+      f.awaiting_share = false;
+    }
+  }
+}
+
+// A leader that ends before its prompt is decoded leaves its followers to decode it themselves.
+void Scheduler::ReleaseFollowers(double leader_id) {
+  for (Slot& f : slots_) {
+    if (f.req && f.awaiting_share && f.req->share_with == leader_id) f.awaiting_share = false;
+  }
+}
+
+// Prompt token p+1's log-probability comes from the logits of row p (echo with logprobs).
+void Scheduler::CollectPromptLogprobs() {
+  for (Slot& slot : slots_) {
+    if (!slot.req) continue;
+    for (const auto& [row, pos] : slot.prompt_rows) {
+      slot.out_prompt_logprobs.push_back(MakeLogprob(*slot.req, row, slot.req->prompt[pos + 1]));
+    }
+    slot.prompt_rows.clear();
+  }
+}
+
 void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   Event e;
   e.id = slot.req->id;
@@ -284,14 +359,17 @@ void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   e.text.swap(slot.out_text);
   e.tokens.swap(slot.out_tokens);
   e.logprobs.swap(slot.out_logprobs);
+  e.prompt_logprobs.swap(slot.out_prompt_logprobs);
   events->push_back(std::move(e));
 }
 
 void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events) {
   const Clock::time_point now = Clock::now();
   if (stop_index < 0) slot.out_text += slot.text.Flush();
-  if (!slot.out_text.empty() || !slot.out_tokens.empty()) EmitChunk(slot, events);
+  if (!slot.out_text.empty() || !slot.out_tokens.empty() || !slot.out_prompt_logprobs.empty()) EmitChunk(slot, events);
   Request& req = *slot.req;
+  ReleaseFollowers(req.id);
+  slot.awaiting_share = false;
   Event e;
   e.id = req.id;
   e.kind = Event::Kind::Done;
@@ -319,6 +397,7 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
 void Scheduler::ClearSlotCache(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   slot.cache.clear();
+  slot.exact = 0;
 }
 
 }  // namespace gguf_serve

@@ -55,6 +55,11 @@ export interface ServerConfig {
   maxBodyBytes: number;
   /** Default reasoning_format of chat requests: where a reasoning model's thinking goes. */
   reasoningFormat: string;
+  /** Stored responses (Responses API) kept at most: by count and by JSON bytes; oldest evicted. */
+  responsesStoreMax: number;
+  responsesStoreBytes: number;
+  /** A file that keeps the stored responses across restarts; null = memory only. */
+  responsesStoreFile: string | null;
   /** --no-webui: no chat playground at /. */
   noWebui: boolean;
 }
@@ -100,6 +105,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sdBaseModelSize', flag: 'sd-base-model-size', kind: 'integer', env: 'SD_BASE_MODEL_SIZE', default: 512, min: 64, max: 2048, help: 'Native image side of the WebUI\'s checkpoint (512 SD 1.5, 1024 SDXL); sizes from 1.2 x it are drawn at it and upscaled' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
   { key: 'reasoningFormat', flag: 'reasoning-format', kind: 'string', default: 'auto', help: 'Where a reasoning model\'s thinking goes by default: auto (message.reasoning_content) or none (inline in content); a request\'s reasoning_format wins' },
+  { key: 'responsesStoreMax', flag: 'responses-store-max', kind: 'integer', default: 1000, min: 0, max: 1 << 24, help: 'Responses API: stored responses kept at most (oldest evicted; 0 = store nothing)' },
+  { key: 'responsesStoreBytes', flag: 'responses-store-bytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, max: 2 ** 40, help: 'Responses API: bytes of stored responses (as JSON) kept at most (oldest evicted)' },
+  { key: 'responsesStoreFile', flag: 'responses-store-file', kind: 'string', default: null, help: 'Responses API: keep stored responses in this file (JSON lines) so they survive a restart; default: memory only' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
   { key: 'noWebui', flag: 'no-webui', kind: 'boolean', default: false, help: 'Do not serve the chat playground at /' },
 ];

@@ -27,7 +27,7 @@ const tools = [
 ];
 const ajv = new Ajv({ strict: false });
 const validators = Object.fromEntries(tools.map((tl) => [tl.function.name, ajv.compile(tl.function.parameters)]));
-const base = { model: 'x', temperature: 0, max_tokens: 400, parallel_tool_calls: false, messages: [{ role: 'user', content: 'What is the weather in Paris?' }] };
+const base = { model: 'x', temperature: 0, max_tokens: 200, parallel_tool_calls: false, messages: [{ role: 'user', content: 'What is the weather in Paris?' }] };
 
 async function streamedCall(client, params) {
   const stream = await client.chat.completions.create({ ...params, stream: true });
@@ -80,13 +80,6 @@ t.test('agent API', async (t) => {
       }
     });
   }
-
-  t.test('parallel calls get distinct ids', async (t) => {
-    const res = await client.chat.completions.create({ ...base, tools, tool_choice: 'required', parallel_tool_calls: true, max_tokens: 160, n: 1, stop: [']}'] });
-    // The story model repeats calls until stopped; whatever came whole must carry unique ids.
-    const ids = (res.choices[0].message.tool_calls ?? []).map((c) => c.id);
-    t.equal(new Set(ids).size, ids.length, `ids ${ids.join(', ')} are unique`);
-  });
 
   t.test('a full round trip: call, tool result, answer', async (t) => {
     const first = await client.chat.completions.create({ ...base, chat_template_str: hermes, tools, tool_choice: 'required' });

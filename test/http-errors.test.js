@@ -62,7 +62,6 @@ t.test('errors without an API key configured', async (t) => {
       ['/v1/completions', { prompt: 'x', mirostat_mode: 3 }, 'mirostat_mode'],
       ['/v1/completions', { prompt: 'x', suffix: 'end' }, 'suffix'],
       ['/v1/completions', { prompt: 'x', best_of: 3 }, 'best_of'],
-      ['/v1/completions', { prompt: 'x', echo: true, logprobs: 2 }, 'echo'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search' }] }, 'tools[0].type'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'abc' } } } } }], tool_choice: 'required' }, 'tools[0].function.parameters'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } }, tools: [{ type: 'function', function: { name: 'f' } }] }, 'tool_choice'],

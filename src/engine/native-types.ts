@@ -19,7 +19,7 @@ export interface NativeLogprob {
 }
 
 export type SchedulerEvent =
-  | { id: number; type: 'chunk'; text: string; tokens: number[]; logprobs?: NativeLogprob[] }
+  | { id: number; type: 'chunk'; text: string; tokens: number[]; logprobs?: NativeLogprob[]; promptLogprobs?: NativeLogprob[] }
   | {
       id: number;
       type: 'done';

@@ -29,6 +29,23 @@ export class Scheduler {
   }
 
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
+    return this.#submit(prompt, options, 0);
+  }
+
+  /**
+   * Several generations of one prompt (n choices): when they start together the prompt is
+   * evaluated once and its KV cells copied to the other slots; each samples with its own options.
+   */
+  generateShared(prompt: string | ArrayLike<number>, optionsList: GenerateOptions[]): Generation[] {
+    if (optionsList.length === 0) return [];
+    const tokens = typeof prompt === 'string'
+      ? this.model.tokenize(prompt, { addSpecial: optionsList[0].addBos ?? true, parseSpecial: optionsList[0].parseSpecial ?? true })
+      : Array.from(prompt);
+    const leader = this.#submit(tokens, optionsList[0], 0);
+    return [leader, ...optionsList.slice(1).map((o) => this.#submit(tokens, o, leader.id))];
+  }
+
+  #submit(prompt: string | ArrayLike<number>, options: GenerateOptions, shareWith: number): Generation {
     if (this.#disposed) throw new DisposedError('the scheduler has been disposed');
     options.signal?.throwIfAborted();
     const tokens =
@@ -39,7 +56,9 @@ export class Scheduler {
     if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string')) throw new InvalidArgumentError('stop must be an array of strings');
     const id = this.#nextId++;
     const generation = new Generation(id, stop, () => this.#native.cancel(id));
-    callNative(() => this.#native.submit(id, Int32Array.from(tokens), toNativeOptions(options, stop)));
+    const native = toNativeOptions(options, stop);
+    if (shareWith) native.sharePromptWith = shareWith;
+    callNative(() => this.#native.submit(id, Int32Array.from(tokens), native));
     this.#running.set(id, generation);
     const signal = options.signal;
     if (signal) {
@@ -125,5 +144,6 @@ function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unk
     cachePrompt: o.cachePrompt,
     logprobs: o.logprobs,
     topLogprobs: o.topLogprobs,
+    promptLogprobs: o.promptLogprobs,
   };
 }

@@ -168,6 +168,12 @@ export interface GenerateOptions extends SamplingOptions {
   logprobs?: boolean;
   /** With logprobs: the N most likely alternatives at each step (0..20). */
   topLogprobs?: number;
+  /**
+   * With logprobs: also the log-probability of each prompt token after the first (OpenAI's
+   * echo with logprobs), in the first chunk's promptLogprobs. The whole prompt is evaluated
+   * (no cached prefix: its logits are needed).
+   */
+  promptLogprobs?: boolean;
   signal?: AbortSignal;
 }
 
@@ -189,6 +195,8 @@ export interface GenerationChunk {
   tokens: number[];
   /** Present when logprobs were asked for: one entry per token in `tokens`. */
   logprobs?: SampledTokenLogprob[];
+  /** With promptLogprobs, in the first chunk: prompt tokens 1.. (the first has none). */
+  promptLogprobs?: SampledTokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
@@ -212,6 +220,8 @@ export interface SchedulerStats {
   queued: number;
   /** llama_decode calls so far (the start-up warm-up not counted). */
   decodeSteps: number;
+  /** Prompt tokens decoded so far (a prompt shared by n choices counts once). */
+  promptTokensDecoded: number;
 }
 
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';

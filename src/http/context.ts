@@ -2,13 +2,22 @@
 // when the client goes away, and an SSE stream it may open instead of returning JSON.
 import type { ServerConfig } from '../config.js';
 import type { ModelHost } from './model-host.js';
+import type { ApiError } from '../openai/errors.js';
+import type { ResponseStore } from '../openai/responses-store.js';
 
 export interface EventStream {
-  /** Send one `data: <json>` event (headers go out with the first one). Resolves after a drain. */
-  send(data: unknown): Promise<void>;
-  /** Send `data: [DONE]` and end the response. */
+  /** Send one `data: <json>` event, named when `event` is given (headers go out with the first one). Resolves after a drain. */
+  send(data: unknown, event?: string): Promise<void>;
+  /** End the response (after `data: [DONE]` unless the stream was opened without it). */
   end(): void;
   readonly started: boolean;
+}
+
+export interface EventStreamOptions {
+  /** Send `data: [DONE]` at the end (OpenAI chat/completions); default true. */
+  doneMarker?: boolean;
+  /** How an error after the first event is sent (default: OpenAI's error object as data). */
+  errorEvent?: (error: ApiError) => { event?: string; data: unknown };
 }
 
 export interface ApiContext {
@@ -16,11 +25,15 @@ export interface ApiContext {
   config: ServerConfig;
   /** Path parameters, e.g. { id } for /v1/models/:id (URL-decoded). */
   params: Record<string, string>;
+  /** The query string's parameters. */
+  query: URLSearchParams;
   /** The parsed JSON body (POST), else undefined. */
   body: unknown;
   /** Aborts when the client disconnects before the response is complete. */
   signal: AbortSignal;
-  openStream(): EventStream;
+  openStream(opts?: EventStreamOptions): EventStream;
+  /** Stored responses of the Responses API (previous_response_id, GET/DELETE /v1/responses/{id}). */
+  responseStore: ResponseStore;
   /** Logged with --debug only; pass a function when the message costs work to build. */
   debug(message: string | (() => string)): void;
 }

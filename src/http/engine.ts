@@ -18,6 +18,8 @@ export interface SchedulerLike {
   /** The options it was created with, the engine's defaults filled in where the engine knows them. */
   readonly options?: Readonly<SchedulerOptions>;
   generate(prompt: string | number[], opts?: GenerateOptions): GenerationLike;
+  /** n generations of one prompt, evaluated once (optional: test doubles may lack it). */
+  generateShared?(prompt: string | number[], optionsList: GenerateOptions[]): GenerationLike[];
   stats(): SchedulerStats;
   dispose(): Promise<void>;
 }

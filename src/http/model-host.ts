@@ -10,6 +10,7 @@ import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, typ
 import { embeddingGpuLayers, resolveModelPath } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
+import { describeChatFormat } from '../openai/chat-format.js';
 
 export interface LoadedModel {
   id: string;
@@ -142,8 +143,20 @@ export class ModelHost {
     const previous = this.loaded;
     this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
     this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
+    this.logChatFormat(this.loaded);
     if (previous) await disposeLoaded(previous);
     return this.loaded;
+  }
+
+  /** Names the template and tool-call format agents will get (engines without templates say nothing). */
+  private logChatFormat(loaded: LoadedModel): void {
+    if (!loaded.model.chatTemplates) return;
+    try {
+      const d = describeChatFormat(loaded);
+      this.opts.log?.(`Chat template: ${d.template}; tool calls: ${d.format === 'generic-json' ? 'generic JSON (the template has no tool format)' : `the template's own format (${d.format})`}; reasoning: ${d.supportsThinking ? 'yes' : 'no'}`);
+    } catch (err) {
+      this.opts.log?.(`Chat template: cannot be read by llama.cpp (${(err as Error).message}); tools and json_schema requests will fail`);
+    }
   }
 
   /**

@@ -2,9 +2,10 @@
 // A path that matches with another method is a 405 (with Allow), none at all a 404.
 import type { Handler } from './context.js';
 import type { RequestSchemaName } from '../openai/schemas.js';
+import type { ErrorShape } from '../openai/errors.js';
 
 export interface Route {
-  method: 'GET' | 'POST' | '*';
+  method: 'GET' | 'POST' | 'DELETE' | '*';
   path: string;
   handler: Handler;
   summary: string;
@@ -17,6 +18,8 @@ export interface Route {
   notImplemented?: boolean;
   /** Can answer with server-sent events. */
   streams?: boolean;
+  /** Anthropic's routes answer errors in Anthropic's shape and take the key in x-api-key too. */
+  errorShape?: ErrorShape;
 }
 
 export type Match = { route: Route; params: Record<string, string> } | { allow: string[] } | null;

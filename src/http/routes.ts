@@ -8,6 +8,8 @@ import * as internal from '../openai/internal.js';
 import { embeddings } from '../openai/embeddings.js';
 import { moderations } from '../openai/moderations.js';
 import { imageGenerations } from '../openai/images.js';
+import { countInputTokens, createResponse, deleteResponse, getResponse, listInputItems } from '../openai/responses-api.js';
+import { countTokens, createMessage } from '../openai/anthropic-messages.js';
 import { ApiError, notImplemented } from '../openai/errors.js';
 
 const later = (what: string) => () => { throw notImplemented(what); };
@@ -22,6 +24,13 @@ export function apiRoutes(): Route[] {
   const v1 = (r: Omit<Route, 'auth'>): Route => ({ ...r, auth: true });
   return [
     v1({ method: 'POST', path: '/v1/chat/completions', handler: chatCompletions, summary: 'Chat completion (instruct, chat and chat-instruct modes)', tag: 'Chat', body: 'ChatCompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/responses', handler: createResponse, summary: 'Responses API: a response from input items (text, function tools, reasoning, json_schema), stored for previous_response_id unless store is false', tag: 'Responses', body: 'ResponseRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/responses/input_tokens', handler: countInputTokens, summary: 'Responses API: count the input tokens of a request', tag: 'Responses', body: 'ResponseInputTokensRequest' }),
+    v1({ method: 'GET', path: '/v1/responses/:id', handler: getResponse, summary: 'Responses API: a stored response (404 once deleted or evicted)', tag: 'Responses' }),
+    v1({ method: 'DELETE', path: '/v1/responses/:id', handler: deleteResponse, summary: 'Responses API: delete a stored response', tag: 'Responses' }),
+    v1({ method: 'GET', path: '/v1/responses/:id/input_items', handler: listInputItems, summary: 'Responses API: the input items of a stored response (limit, order, after)', tag: 'Responses' }),
+    v1({ method: 'POST', path: '/v1/messages', handler: createMessage, summary: 'Anthropic Messages API: text, tools, thinking; Anthropic\'s errors and events; key in x-api-key or Authorization', tag: 'Anthropic', body: 'AnthropicMessagesRequest', streams: true, errorShape: 'anthropic' }),
+    v1({ method: 'POST', path: '/v1/messages/count_tokens', handler: countTokens, summary: 'Anthropic Messages API: count the input tokens of a request', tag: 'Anthropic', body: 'AnthropicCountTokensRequest', errorShape: 'anthropic' }),
     v1({ method: 'POST', path: '/v1/completions', handler: completions, summary: 'Text completion', tag: 'Completions', body: 'CompletionRequest', streams: true }),
     v1({ method: 'POST', path: '/v1/text_completion', handler: completions, summary: 'Legacy alias of /v1/completions', tag: 'Completions', body: 'CompletionRequest', streams: true }),
     v1({ method: 'GET', path: '/v1/models', handler: listModels, summary: 'List models: the loaded one first, then the other .gguf files in --models-dir', tag: 'Models' }),

@@ -12,8 +12,9 @@ import { apiRoutes } from './routes.js';
 import { readJsonBody } from './body.js';
 import { checkApiKey } from './auth.js';
 import { SseStream } from './sse.js';
-import { ApiError, notFound, toApiError } from '../openai/errors.js';
+import { ApiError, notFound, renderError, toApiError, type ErrorShape } from '../openai/errors.js';
 import { buildOpenApi, docsHtml } from '../openai/openapi.js';
+import { ResponseStore } from '../openai/responses-store.js';
 import { WebUi } from './webui.js';
 
 export interface ApiServerOptions {
@@ -25,8 +26,8 @@ export interface ApiServerOptions {
 
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, OpenAI-Beta, X-Stainless-*, *',
+  'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, OpenAI-Beta, X-Stainless-*, X-Api-Key, Anthropic-Version, Anthropic-Beta, *',
   'Access-Control-Max-Age': '86400',
 };
 
@@ -48,6 +49,7 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
   const router = new Router(routes);
   const openapi = buildOpenApi(routes, version);
   const docs = docsHtml(routes, version);
+  const responseStore = new ResponseStore({ maxCount: config.responsesStoreMax, maxBytes: config.responsesStoreBytes, file: config.responsesStoreFile });
   const webui = config.noWebui ? null : new WebUi();
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -57,7 +59,9 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
     res.on('close', () => { if (!res.writableFinished) abort.abort(); });
     for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
     let stream: SseStream | null = null;
-    const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
+    const [rawPath, rawQuery = ''] = (req.url ?? '/').split('?', 2);
+    const path = rawPath.replace(/\/+$/, '') || '/';
+    let errorShape: ErrorShape = 'openai';
     try {
       if (req.method === 'OPTIONS') {
         res.writeHead(204);
@@ -75,15 +79,18 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       if ('allow' in match) {
         throw Object.assign(new ApiError(405, `Method ${req.method} is not allowed on ${path}; use ${match.allow.join(', ')}.`, { code: 'method_not_allowed' }), { allow: match.allow });
       }
-      if (match.route.auth && config.apiKey) checkApiKey(req, config.apiKey);
+      errorShape = match.route.errorShape ?? 'openai';
+      if (match.route.auth && config.apiKey) checkApiKey(req, config.apiKey, { xApiKey: errorShape === 'anthropic' });
       const body = req.method === 'POST' && !match.route.notImplemented ? await readJsonBody(req, config.maxBodyBytes) : undefined;
       const ctx: ApiContext = {
         host,
         config,
         params: match.params,
+        query: new URLSearchParams(rawQuery),
         body,
         signal: abort.signal,
-        openStream: () => (stream ??= new SseStream(res)),
+        openStream: (streamOpts) => (stream ??= new SseStream(res, streamOpts)),
+        responseStore,
         debug: (message) => { if (config.debug) log(`[debug] ${typeof message === 'function' ? message() : message}`); },
       };
       const result = await match.route.handler(ctx);
@@ -93,12 +100,11 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       if (error.status === 499 || res.destroyed) {
         // The client is gone; nothing to answer.
       } else if (stream && (stream as SseStream).started) {
-        // Mid-stream: OpenAI sends the error as an event; then the stream ends.
-        await (stream as SseStream).send(error.toJSON()).catch(() => undefined);
-        (stream as SseStream).end();
+        // Mid-stream: the error goes out as an event (in the route's API's form); then the stream ends.
+        await (stream as SseStream).fail(error).catch(() => undefined);
       } else if (!res.headersSent) {
         const allow = (err as { allow?: string[] }).allow;
-        sendJson(res, error.status, error.toJSON(), allow ? { Allow: allow.join(', ') } : {});
+        sendJson(res, error.status, renderError(error, errorShape), allow ? { Allow: allow.join(', ') } : {});
         if (error.status === 413) req.socket.end(); // the rest of the body is never read
       } else {
         res.destroy();

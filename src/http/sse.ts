@@ -1,13 +1,16 @@
-// Server-sent events: `data: <json>\n\n` per event, `data: [DONE]\n\n` at the end. Headers are sent
-// with the first event, so an error before any output can still be a normal JSON error response.
-// Writes wait for 'drain' so a slow client slows its own generation instead of filling memory.
+// Server-sent events: `data: <json>\n\n` per event (with an `event: NAME` line for the APIs that
+// name their events: Responses, Anthropic Messages), `data: [DONE]\n\n` at the end where the API
+// sends one (chat and text completions). Headers are sent with the first event, so an error before
+// any output can still be a normal JSON error response. Writes wait for 'drain' so a slow client
+// slows its own generation instead of filling memory.
 import type { ServerResponse } from 'node:http';
-import type { EventStream } from './context.js';
+import type { EventStream, EventStreamOptions } from './context.js';
+import type { ApiError } from '../openai/errors.js';
 
 export class SseStream implements EventStream {
   private opened = false;
 
-  constructor(private readonly res: ServerResponse) {}
+  constructor(private readonly res: ServerResponse, private readonly opts: EventStreamOptions = {}) {}
 
   get started(): boolean {
     return this.opened;
@@ -26,10 +29,11 @@ export class SseStream implements EventStream {
     this.res.flushHeaders();
   }
 
-  async send(data: unknown): Promise<void> {
+  async send(data: unknown, event?: string): Promise<void> {
     this.open();
     if (this.res.destroyed || this.res.writableEnded) return;
-    if (!this.res.write(`data: ${JSON.stringify(data)}\n\n`)) {
+    const head = event ? `event: ${event}\n` : '';
+    if (!this.res.write(`${head}data: ${JSON.stringify(data)}\n\n`)) {
       await new Promise<void>((resolve) => {
         const done = () => { this.res.off('drain', done); this.res.off('close', done); resolve(); };
         this.res.on('drain', done);
@@ -38,8 +42,17 @@ export class SseStream implements EventStream {
     }
   }
 
+  /** An error after the stream started: sent as the API's error event, then the stream ends. */
+  async fail(error: ApiError): Promise<void> {
+    const rendered = this.opts.errorEvent ? this.opts.errorEvent(error) : { data: error.toJSON() };
+    await this.send(rendered.data, rendered.event);
+    this.end();
+  }
+
   end(): void {
     this.open();
-    if (!this.res.writableEnded) this.res.end('data: [DONE]\n\n');
+    if (this.res.writableEnded) return;
+    if (this.opts.doneMarker === false) this.res.end();
+    else this.res.end('data: [DONE]\n\n');
   }
 }

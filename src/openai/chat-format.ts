@@ -151,11 +151,12 @@ function templatesFor(loaded: LoadedModel, source: string | null): ChatTemplates
 export function describeChatFormat(loaded: LoadedModel, params: ChatPromptParams = { messages: [] }): { template: string; format: string; supportsThinking: boolean } {
   const selected = instructTemplate(params, loaded.prompt);
   const templates = templatesFor(loaded, selected.modelOwn ? null : selected.source);
+  if (!templates.info().caps.supports_tool_calls) return { template: selected.label, format: 'generic-json', supportsThinking: templates.info().supportsThinking };
   const probe = templates.apply({
     messages: [{ role: 'user', content: 'hi' }],
     tools: [{ type: 'function', function: { name: 'probe', parameters: { type: 'object', properties: {} } } }],
   });
-  return { template: selected.label, format: probe.format, supportsThinking: probe.supportsThinking };
+  return { template: selected.label, format: probe.format, supportsThinking: templates.info().supportsThinking };
 }
 
 export function wantsAgentChat(body: AgentChatParams): boolean {
@@ -233,6 +234,9 @@ export function buildAgentChat(body: AgentChatParams, loaded: LoadedModel, defau
     // means the answer is the call, and a small model may never write the marker. Reasoning, if
     // the format has it, still comes first.
     if (callsWanted && choice === 'required' && !generic) options.grammar = options.grammar.replace(/^(root ::= .*?) until-\d+\?/m, '$1');
+    // Formats with a marker per call (Hermes, Qwen) get one-or-more calls from llama.cpp's grammar
+    // generator whatever parallel_tool_calls says: hold them to one.
+    if (callsWanted && !parallel && !generic) options.grammar = options.grammar.replace(/^tool-calls ::= \(tool-call( space)?\)\+$/m, 'tool-calls ::= tool-call$1');
     options.grammarFromTemplate = grammarFromTemplate;
     options.grammarLazy = applied.grammarLazy;
     if (applied.grammarTriggers.length > 0) options.grammarTriggers = applied.grammarTriggers;

@@ -1,5 +1,6 @@
 // Every error the API returns, in OpenAI's shape:
-// {"error": {"message", "type", "param", "code"}} with a matching HTTP status.
+// {"error": {"message", "type", "param", "code"}} with a matching HTTP status; on Anthropic's
+// routes the same errors render in Anthropic's shape (anthropicError).
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error';
 
@@ -61,4 +62,29 @@ export function toApiError(err: unknown): ApiError {
     return new ApiError(499, 'The request was cancelled', { type: 'server_error', code: 'cancelled' });
   }
   return new ApiError(500, (e && e.message) || String(err), { type: 'server_error', code: 'internal_error' });
+}
+
+/** Anthropic's error types by HTTP status. */
+function anthropicType(status: number): string {
+  switch (status) {
+    case 401: return 'authentication_error';
+    case 403: return 'permission_error';
+    case 404: return 'not_found_error';
+    case 413: return 'request_too_large';
+    case 429: return 'rate_limit_error';
+    case 503: return 'overloaded_error';
+    default: return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
+/** Anthropic's shape: {"type": "error", "error": {"type", "message"}}. */
+export function anthropicError(error: ApiError): { type: 'error'; error: { type: string; message: string } } {
+  return { type: 'error', error: { type: anthropicType(error.status), message: error.message } };
+}
+
+/** How a route renders its errors. */
+export type ErrorShape = 'openai' | 'anthropic';
+
+export function renderError(error: ApiError, shape: ErrorShape = 'openai'): unknown {
+  return shape === 'anthropic' ? anthropicError(error) : error.toJSON();
 }

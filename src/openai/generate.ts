@@ -2,6 +2,7 @@
 // streaming chunks to a callback; cancels them all if the client leaves or one fails.
 import type { GenerateOptions, GenerationChunk, SampledTokenLogprob } from '../engine/types.js';
 import type { LoadedModel, GenerationCounters } from '../http/model-host.js';
+import type { GenerationLike } from '../http/engine.js';
 import { ApiError, badRequest, toApiError } from './errors.js';
 
 export interface ChoiceJob {
@@ -14,10 +15,19 @@ export interface ChoiceOutcome {
   index: number;
   text: string;
   finishReason: 'stop' | 'length';
+  /** For 'stop': the stop string that matched, or null (an end-of-generation token). */
+  stoppedBy: string | null;
   logprobs: SampledTokenLogprob[];
+  /** With options.promptLogprobs: prompt tokens 1.. (echo with logprobs). */
+  promptLogprobs?: SampledTokenLogprob[];
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+}
+
+/** The outcome of a choice that generates nothing (max_tokens 0). */
+export function emptyOutcome(index: number, promptTokens: number): ChoiceOutcome {
+  return { index, text: '', finishReason: 'length', stoppedBy: null, logprobs: [], promptTokens, completionTokens: 0, cachedTokens: 0 };
 }
 
 export type ChunkListener = (index: number, chunk: GenerationChunk) => Promise<void> | void;
@@ -42,17 +52,21 @@ export function checkPromptFits(loaded: LoadedModel, tokens: number[], param: st
   if (tokens.length === 0) throw badRequest(`The ${param} is empty (no tokens).`, param, 'invalid_value');
 }
 
-async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: ChoiceJob, signal: AbortSignal, onChunk?: ChunkListener): Promise<ChoiceOutcome> {
+type Start = () => GenerationLike;
+
+async function runOne(counters: GenerationCounters, job: ChoiceJob, start: Start, onChunk?: ChunkListener, signal?: AbortSignal): Promise<ChoiceOutcome> {
   counters.started++;
   counters.active++;
   let outcome: 'completed' | 'cancelled' | 'failed' = 'failed';
   let text = '';
   const logprobs: SampledTokenLogprob[] = [];
+  let promptLogprobs: SampledTokenLogprob[] | undefined;
   try {
-    const generation = loaded.scheduler.generate(job.tokens, { ...job.options, signal });
+    const generation = start();
     for await (const chunk of generation) {
       text += chunk.text;
       if (chunk.logprobs) logprobs.push(...chunk.logprobs);
+      if (chunk.promptLogprobs) promptLogprobs = chunk.promptLogprobs;
       if (onChunk) await onChunk(job.index, chunk);
     }
     const result = await generation.result;
@@ -63,13 +77,15 @@ async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: Ch
       index: job.index,
       text,
       finishReason: result.finishReason,
+      stoppedBy: result.stoppedBy ?? null,
       logprobs,
+      promptLogprobs,
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
       cachedTokens: result.cachedTokens,
     };
   } catch (err) {
-    if (signal.aborted) outcome = 'cancelled';
+    if (signal?.aborted) outcome = 'cancelled';
     throw mapEngineError(err, job.options);
   } finally {
     counters.active--;
@@ -86,11 +102,47 @@ function mapEngineError(err: unknown, options: GenerateOptions): ApiError {
   return apiError;
 }
 
+/**
+ * How each job's generation starts. Choices of one prompt (n > 1) start together through
+ * generateShared, so the prompt is evaluated once and copied to their slots.
+ */
+function startGenerations(loaded: LoadedModel, jobs: ChoiceJob[], signal: AbortSignal): Start[] {
+  const starts: Start[] = jobs.map((job) => () => loaded.scheduler.generate(job.tokens, { ...job.options, signal }));
+  const shared = loaded.scheduler.generateShared?.bind(loaded.scheduler);
+  if (!shared) return starts;
+  const groups = new Map<number[], number[]>();
+  jobs.forEach((job, i) => {
+    if (job.options.promptLogprobs) return; // each choice needs the prompt's own logits
+    groups.set(job.tokens, [...(groups.get(job.tokens) ?? []), i]);
+  });
+  for (const [tokens, members] of groups) {
+    if (members.length < 2) continue;
+    let made: GenerationLike[] | Error | undefined;
+    const make = () => {
+      try {
+        made ??= shared(tokens, members.map((i) => ({ ...jobs[i].options, signal })));
+      } catch (err) {
+        made = err as Error;
+      }
+      return made;
+    };
+    members.forEach((jobIndex, k) => {
+      starts[jobIndex] = () => {
+        const g = make();
+        if (g instanceof Error) throw g;
+        return g[k];
+      };
+    });
+  }
+  return starts;
+}
+
 /** Run every job; resolves in index order. One failure (or the client leaving) cancels the rest. */
 export async function runChoices(loaded: LoadedModel, counters: GenerationCounters, jobs: ChoiceJob[], clientSignal: AbortSignal, onChunk?: ChunkListener): Promise<ChoiceOutcome[]> {
   const local = new AbortController();
   const signal = AbortSignal.any([clientSignal, local.signal]);
-  const runs = jobs.map((job) => runOne(loaded, counters, job, signal, onChunk).catch((err) => {
+  const starts = startGenerations(loaded, jobs, signal);
+  const runs = jobs.map((job, i) => runOne(counters, job, starts[i], onChunk, signal).catch((err) => {
     local.abort();
     throw err;
   }));

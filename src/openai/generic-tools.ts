@@ -96,6 +96,28 @@ function partialJsonString(text: string, start: number): { value: string; comple
   return { value, complete: false };
 }
 
+type CallsObject = { tool_calls?: Array<{ name: string; arguments: unknown }> };
+
+/**
+ * The calls object; when the answer was cut (max_tokens) after some whole calls, those calls:
+ * the longest prefix that ends a call and parses once the array and object are closed.
+ */
+function parseCalls(text: string): CallsObject | null {
+  try {
+    return JSON.parse(text) as CallsObject;
+  } catch {
+    for (let end = text.lastIndexOf('}'); end > 0; end = text.lastIndexOf('}', end - 1)) {
+      try {
+        const value = JSON.parse(`${text.slice(0, end + 1)}]}`) as CallsObject;
+        if (Array.isArray(value.tool_calls)) return value;
+      } catch {
+        // not a call boundary: look further back
+      }
+    }
+    return null;
+  }
+}
+
 function newCallId(): string {
   return `call_${randomBytes(12).toString('hex')}`;
 }
@@ -116,12 +138,8 @@ export class GenericToolParser {
         this.#sentContent = value;
       }
     } else if (!isPartial && this.#calls.length === 0) {
-      let parsed: { tool_calls?: Array<{ name: string; arguments: unknown }> } | null = null;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new Error(`the answer is not the JSON object the tools format asks for: ${text.slice(0, 200)}`);
-      }
+      const parsed = parseCalls(text);
+      if (!parsed) throw new Error(`the answer is not the JSON object the tools format asks for: ${text.slice(0, 200)}`);
       for (const [i, call] of (parsed?.tool_calls ?? []).entries()) {
         const c = { id: newCallId(), name: call.name, arguments: JSON.stringify(call.arguments) };
         this.#calls.push(c);

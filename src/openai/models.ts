@@ -4,6 +4,7 @@ import type { ApiContext } from '../http/context.js';
 import type { ModelHost } from '../http/model-host.js';
 import { unixNow } from './responses.js';
 import { imagesModelObject } from './images.js';
+import { describeChatFormat } from './chat-format.js';
 
 const OWNER = 'gguf-serve';
 
@@ -31,6 +32,7 @@ function modelObject(host: ModelHost, id: string): Record<string, unknown> {
     created: loaded && isChat ? loaded.created : unixNow(),
     owned_by: OWNER,
     ...(serves.length > 0 ? { serves } : {}),
+    ...(isChat && loaded ? { chat: chatInfo(loaded) } : {}),
     ...(isEmbedding ? {
       embedding: {
         dimensions: embedding.dimensions,
@@ -40,6 +42,19 @@ function modelObject(host: ModelHost, id: string): Record<string, unknown> {
       },
     } : {}),
   };
+}
+
+/**
+ * How the chat model answers agents: the template instruct mode uses, the tool-call format
+ * llama.cpp detected in it ("generic-json" when the template has none), whether it reasons.
+ */
+function chatInfo(loaded: NonNullable<ModelHost['currentOrNull']>): Record<string, unknown> | undefined {
+  try {
+    const d = describeChatFormat(loaded);
+    return { template: d.template, tool_call_format: d.format, reasoning: d.supportsThinking };
+  } catch {
+    return undefined; // an engine without chat templates (test doubles)
+  }
 }
 
 /** The models, then the Stable Diffusion WebUI's entry when images are available. */

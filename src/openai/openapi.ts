@@ -13,12 +13,21 @@ const errorSchema: Schema = {
   },
 };
 
+const anthropicErrorSchema: Schema = {
+  type: 'object',
+  properties: {
+    type: { const: 'error' },
+    error: { type: 'object', properties: { type: { type: 'string' }, message: { type: 'string' } } },
+  },
+};
+
 export function buildOpenApi(routes: Route[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     if (route.path.includes('*')) continue;
     const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const methods = route.method === '*' ? ['post'] : [route.method.toLowerCase()];
+    const errorRef = { $ref: `#/components/schemas/${route.errorShape === 'anthropic' ? 'AnthropicError' : 'Error'}` };
     for (const method of methods) {
       const op: Record<string, unknown> = {
         summary: route.summary,
@@ -27,13 +36,13 @@ export function buildOpenApi(routes: Route[], version: string): Record<string, u
           ? { 501: { description: 'Not implemented yet', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } }
           : {
             200: { description: route.streams ? 'JSON, or server-sent events when `stream` is true' : 'OK' },
-            400: { description: 'Invalid request', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+            400: { description: 'Invalid request', content: { 'application/json': { schema: errorRef } } },
           },
       };
       const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
       if (params.length > 0) op.parameters = params;
       if (route.body) op.requestBody = { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${route.body}` } } } };
-      if (route.auth) op.security = [{ bearerAuth: [] }];
+      if (route.auth) op.security = route.errorShape === 'anthropic' ? [{ bearerAuth: [] }, { xApiKey: [] }] : [{ bearerAuth: [] }];
       (paths[path] ??= {})[method] = op;
     }
   }
@@ -47,8 +56,11 @@ export function buildOpenApi(routes: Route[], version: string): Record<string, u
     },
     paths,
     components: {
-      schemas: { ...requestSchemas, Error: errorSchema },
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Only when the server runs with --api-key' } },
+      schemas: { ...requestSchemas, Error: errorSchema, AnthropicError: anthropicErrorSchema },
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'Only when the server runs with --api-key' },
+        xApiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Anthropic\'s header, on /v1/messages routes (only with --api-key)' },
+      },
     },
   };
 }
@@ -92,7 +104,8 @@ export function docsHtml(routes: Route[], version: string): string {
 <h1>gguf-serve ${esc(version)}: OpenAI-compatible API</h1>
 <p>A drop-in replacement for the OpenAI API (chat and text completions, models) following text-generation-webui's OpenAI API.
 Machine-readable: <a href="/openapi.json">/openapi.json</a>. Errors always have the shape
-<code>{"error": {"message", "type", "param", "code"}}</code>. Unknown extra parameters are accepted and ignored.
+<code>{"error": {"message", "type", "param", "code"}}</code>, except on Anthropic's <code>/v1/messages</code> routes:
+<code>{"type": "error", "error": {"type", "message"}}</code>. Unknown extra parameters are accepted and ignored.
 With <code>--api-key</code>, every <code>/v1</code> route needs <code>Authorization: Bearer KEY</code>.</p>
 <h2>Endpoints</h2>
 <table><tr><th>Method</th><th>Path</th><th>What it does</th></tr>

@@ -1,19 +1,11 @@
 // The request schemas: one source of truth for validation (ajv, validate.ts), /openapi.json and
 // /docs (openapi.ts). Unknown extra properties are allowed: clients send many we do not need.
 // Optional fields also accept null, because many clients send `"stop": null` and the like.
+// The Responses and Anthropic Messages requests are in schemas-apis.ts.
+import { opt, str, samplingExtensions, templateExtensions, type Schema } from './schema-parts.js';
+import { anthropicCountTokensRequest, anthropicMessagesRequest, responseInputTokensRequest, responseRequest } from './schemas-apis.js';
 
-export type Schema = Record<string, unknown>;
-
-/** An optional field: the schema, or null (treated as absent). */
-function opt(schema: Schema): Schema {
-  const { description, default: dflt, ...rest } = schema;
-  const out: Schema = { anyOf: [rest, { type: 'null' }] };
-  if (description !== undefined) out.description = description;
-  if (dflt !== undefined) out.default = dflt;
-  return out;
-}
-
-const str = (description: string): Schema => opt({ type: 'string', description });
+export type { Schema };
 
 /** Sampling and generation parameters shared by chat and text completions. */
 const generationProperties: Record<string, Schema> = {
@@ -34,7 +26,7 @@ const generationProperties: Record<string, Schema> = {
     additionalProperties: { type: 'number', minimum: -100, maximum: 100 },
     description: 'Token id (as a string) -> bias added to its logit; -100 bans the token.',
   }),
-  seed: opt({ type: 'integer', description: 'Same seed and parameters give the same output (with cache_prompt: false, whatever ran before). -1 or absent = random.' }),
+  ...samplingExtensions,
   user: str('Accepted and ignored.'),
   stream: opt({ type: 'boolean', default: false, description: 'Send server-sent events (`data: {...}`), ending with `data: [DONE]`.' }),
   stream_options: opt({
@@ -44,12 +36,8 @@ const generationProperties: Record<string, Schema> = {
   }),
   top_logprobs: opt({ type: 'integer', minimum: 0, maximum: 20, description: 'With logprobs: the N most likely alternatives for each token.' }),
   // text-generation-webui's extras
-  top_k: opt({ type: 'integer', minimum: 0, default: 0, description: 'Keep only the K most likely tokens (0 = off).' }),
-  min_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 0, description: 'Drop tokens less likely than min_p x the most likely one.' }),
   typical_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Locally typical sampling (1 = off).' }),
-  repetition_penalty: opt({ type: 'number', exclusiveMinimum: 0, maximum: 10, default: 1, description: 'Penalty for repeated tokens (1 = off).' }),
   repetition_penalty_range: opt({ type: 'integer', minimum: -1, default: 64, description: 'How many last tokens the penalties look at (0 or -1 = the whole context).' }),
-  grammar_string: str('A GBNF grammar (root rule `root`) that constrains the output.'),
   auto_max_new_tokens: opt({ type: 'boolean', default: false, description: 'Ignore max_tokens and generate until the context is full or the model stops.' }),
   ban_eos_token: opt({ type: 'boolean', default: false, description: 'Never stop at the end-of-generation token.' }),
   custom_token_bans: opt({ type: 'string', pattern: '^\\s*([0-9]+\\s*(,\\s*[0-9]+\\s*)*)?$', description: 'Comma-separated token ids that are never generated.' }),
@@ -137,9 +125,8 @@ export const chatCompletionRequest: Schema = {
       },
       description: '"json_object" and "json_schema" constrain the output with a grammar compiled from the schema; a schema keyword the grammar cannot enforce is a 400 naming it.',
     }),
+    ...templateExtensions,
     mode: opt({ type: 'string', enum: ['instruct', 'chat', 'chat-instruct'], default: 'instruct', description: 'instruct: the instruction/chat template; chat: a character persona; chat-instruct: the persona chat wrapped in an instruction.' }),
-    instruction_template: str('Name of a built-in instruction template (GET /v1/internal/templates lists them). Default: the model\'s own chat template, else guessed from the model name, else ChatML.'),
-    instruction_template_str: str('A Jinja chat template string used for instruct mode.'),
     character: str('Character for chat modes (characters/NAME.yaml). Default "Assistant"; "Example" ships too.'),
     name1: str('The user\'s name in chat modes (default "You").'),
     name2: str('The bot\'s name in chat modes (default: the character\'s name).'),
@@ -148,7 +135,6 @@ export const chatCompletionRequest: Schema = {
     user_bio: str('A description of the user, added to the context in chat modes.'),
     context: str('Overrides the character\'s context in chat modes.'),
     greeting: str('Overrides the character\'s greeting in chat modes.'),
-    chat_template_str: str('A Jinja chat template. In instruct mode it is used like a model\'s tokenizer.chat_template (messages, bos_token, eos_token, add_generation_prompt) unless instruction_template(_str) is given; in chat modes it renders the persona chat (also gets name1, name2, user_bio).'),
     chat_instruct_command: str('chat-instruct wrapper; <|character|> and <|prompt|> are replaced.'),
     tools: opt({ type: 'array', items: { type: 'object', required: ['type'], properties: { type: { type: 'string' }, function: functionDef } }, description: 'Function tools, rendered by the model\'s chat template; calls come back in message.tool_calls (instruct mode).' }),
     tool_choice: opt({
@@ -158,10 +144,7 @@ export const chatCompletionRequest: Schema = {
     parallel_tool_calls: opt({ type: 'boolean', default: true, description: 'Allow several calls in one answer.' }),
     functions: opt({ type: 'array', items: functionDef, description: 'Legacy form of tools; the answer comes in message.function_call.' }),
     function_call: opt({ anyOf: [{ type: 'string', enum: ['none', 'auto'] }, { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }], description: 'Legacy form of tool_choice.' }),
-    reasoning_format: opt({ type: 'string', enum: ['none', 'auto', 'deepseek', 'deepseek-legacy'], description: 'auto/deepseek: thinking goes to message.reasoning_content; none: left inline in content. Default: the server\'s --reasoning-format.' }),
     reasoning_effort: opt({ type: 'string', description: '"none" turns thinking off; other values are passed to the template (e.g. GPT-OSS low/medium/high).' }),
-    chat_template_kwargs: opt({ type: 'object', description: 'Extra template variables, e.g. {"enable_thinking": false}.' }),
-    reasoning_budget_tokens: opt({ type: 'integer', minimum: 0, description: 'Most thinking tokens; then the template\'s end-of-thinking tag is forced.' }),
   },
 };
 
@@ -241,7 +224,8 @@ export const embeddingRequest: Schema = {
     model: str('Accepted for compatibility; the embedding model (or the chat model, see /v1/models) answers.'),
     encoding_format: opt({ type: 'string', enum: ['float', 'base64'], default: 'float', description: 'base64: the little-endian float32 bytes of each vector, base64-encoded (as OpenAI).' }),
     dimensions: opt({ type: 'integer', minimum: 1, description: 'Keep the first N dimensions and renormalise to unit length; at most the model\'s dimensions.' }),
-    user: str('Accepted and ignored.'),
+    ...samplingExtensions,
+  user: str('Accepted and ignored.'),
   },
 };
 
@@ -291,7 +275,8 @@ export const imageGenerationRequest: Schema = {
     model: str('Accepted and ignored: the WebUI draws with its loaded checkpoint.'),
     quality: str('Accepted and ignored.'),
     style: str('Accepted and ignored.'),
-    user: str('Accepted and ignored.'),
+    ...samplingExtensions,
+  user: str('Accepted and ignored.'),
     moderation: str('Accepted and ignored (nothing is moderated here).'),
     output_compression: opt({ type: 'integer', minimum: 0, maximum: 100, description: 'Accepted and ignored (PNG output).' }),
     output_format: str('"png" only.'),
@@ -320,6 +305,10 @@ export const requestSchemas = {
   EmbeddingRequest: embeddingRequest,
   ModerationRequest: moderationRequest,
   ImageGenerationRequest: imageGenerationRequest,
+  ResponseRequest: responseRequest,
+  ResponseInputTokensRequest: responseInputTokensRequest,
+  AnthropicMessagesRequest: anthropicMessagesRequest,
+  AnthropicCountTokensRequest: anthropicCountTokensRequest,
 } as const;
 
 export type RequestSchemaName = keyof typeof requestSchemas;
