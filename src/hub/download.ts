@@ -88,28 +88,35 @@ async function download(opts: HubOptions, blob: string, repo: string, commit: st
       hash = newHash(file);
       fs.truncateSync(partial, 0);
     }
-    const out = await fs.promises.open(partial, 'a');
     let fatal: Error | null = null;
+    const fd = fs.openSync(partial, 'a');
     try {
-      for await (const chunk of res.body) {
-        const buf = chunk as Buffer;
-        if (have + buf.length > file.size) throw new HubError('integrity', `${repo}/${file.path}: the hub sent more than the ${file.size.toLocaleString('en-US')} bytes it lists.`);
-        await out.write(buf);
-        hash.update(buf);
-        have += buf.length;
-        progress(false);
-      }
-    } catch (err) {
-      // A broken connection or a stall is resumed; a write error (disk full) or too many bytes is not.
-      if (err instanceof HubError || (err as NodeJS.ErrnoException).syscall === 'write') fatal = err as Error;
-      else lastError = err as Error;
+      // Flowing mode with synchronous writes: every byte that arrived is on disk when the
+      // connection breaks (an async iterator would drop what it had buffered), so a resume
+      // refetches nothing twice.
+      await new Promise<void>((resolve) => {
+        res.body.on('data', (buf: Buffer) => {
+          try {
+            if (have + buf.length > file.size) throw new HubError('integrity', `${repo}/${file.path}: the hub sent more than the ${file.size.toLocaleString('en-US')} bytes it lists.`);
+            fs.writeSync(fd, buf);
+          } catch (err) {
+            fatal = err instanceof HubError ? err : new HubError('disk_full', `Cannot write ${partial}: ${(err as Error).message}`);
+            res.body.destroy();
+            return;
+          }
+          hash.update(buf);
+          have += buf.length;
+          progress(false);
+        });
+        res.body.on('error', (err) => { lastError = err; resolve(); });
+        res.body.on('close', () => resolve());
+      });
     } finally {
-      await out.close();
+      fs.closeSync(fd);
     }
     if (fatal) {
-      res.body.destroy();
       discard(partial);
-      throw fatal instanceof HubError ? fatal : new HubError('disk_full', `Cannot write ${partial}: ${fatal.message}`);
+      throw fatal;
     }
   }
   if (have < file.size) {
