@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // gguf-serve command line: `serve` (the OpenAI-compatible server), `info` (a model's metadata),
-// `bench` (the benchmark harness, src/bench/).
+// `bench` (the benchmark harness, src/bench/), `pull` / `ls` / `rm` (the Hugging Face cache).
 // The engine (native addon) is loaded only by the commands that need it, so --help and
 // configuration errors work without a built addon.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatConfig, loadConfig, optionsHelp, resolveModelPath, schedulerOptionsOf } from './config.js';
+import { ConfigError, formatConfig, loadConfig, optionsHelp, schedulerOptionsOf } from './config.js';
+import { HUB_HELP, HubUsageError, cliHubOptions, ls, pull, rm } from './hub-cli.js';
+import { resolveModelSource } from './host/model-source.js';
 
 function version(): string {
   try {
@@ -19,8 +21,10 @@ function version(): string {
 const HELP = `gguf-serve ${version()}: a local OpenAI-compatible API server for GGUF models
 
 Usage:
-  gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1)
-  gguf-serve info --model PATH              Print a model's metadata and GGUF key/values
+  gguf-serve serve --model PATH|REF [options]
+                                            Serve the OpenAI API (http://127.0.0.1:5000/v1)
+  gguf-serve info --model PATH|REF          Print a model's metadata and GGUF key/values
+\${HUB_HELP}
   gguf-serve bench [load|cache|tune|engine] [options]
                                             Benchmark: load levels over HTTP (TTFT, inter-token
                                             latency, tokens/s, RSS) against our server and
@@ -36,6 +40,11 @@ OPENEDAI_EMBEDDING_MODEL, OPENEDAI_EMBEDDING_DEVICE, SD_WEBUI_URL, SD_WEBUI_AUTH
 > flags > settings.yaml > defaults.
 settings.yaml takes every flag name as a key (api-port: 5001) and text-generation-webui's
 openai-embedding_device, openai-embedding_model, openai-sd_webui_url, openai-debug.
+
+Models by name: REF is hf:owner/repo[:QUANT|/file.gguf] (or owner/repo:QUANT), downloaded into
+the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) shared
+with huggingface-cli and llama.cpp. HF_TOKEN: gated or private repos; HF_ENDPOINT: a mirror;
+HF_HUB_OFFLINE=1: only what is cached.
 
 API documentation: /docs on the running server; OpenAPI: /openapi.json.
 `;
@@ -75,7 +84,7 @@ async function serve(argv: string[]): Promise<void> {
   const { config } = loaded;
   process.stdout.write(`${formatConfig(loaded)}\n`);
   if (!config.model) {
-    fail('no model given. Pass one with --model PATH (a .gguf file, or a file name in --models-dir), '
+    fail('no model given. Pass one with --model PATH (a .gguf file, a file name in --models-dir, or hf:owner/repo:QUANT), '
       + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
   }
 
@@ -95,9 +104,10 @@ async function serve(argv: string[]): Promise<void> {
     log,
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    hub: cliHubOptions(),
   });
   try {
-    await host.loadFile(config.model);
+    await host.loadReference(config.model);
     await host.loadEmbeddingModel();
   } catch (err) {
     fail((err as Error).message, 1);
@@ -141,9 +151,9 @@ async function info(argv: string[]): Promise<void> {
   if (!values.model) fail('info needs a model: gguf-serve info --model PATH');
   let file: string;
   try {
-    file = resolveModelPath(values.model, path.resolve(values['models-dir'] ?? 'models'));
+    file = (await resolveModelSource(values.model, { modelsDir: path.resolve(values['models-dir'] ?? 'models'), hub: cliHubOptions() })).path;
   } catch (err) {
-    fail((err as Error).message);
+    fail((err as Error).message, err instanceof ConfigError ? 2 : 1);
   }
   const { loadModel } = require('./http/engine.js') as typeof import('./http/engine.js');
   let model;
@@ -200,7 +210,18 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serve(rest);
   if (command === 'info') return info(rest);
   if (command === 'bench') return bench(rest);
-  fail(`unknown command '${command}'. Commands: serve, info, bench. Run gguf-serve --help.`);
+  const hubCommand = ({ pull, ls, rm } as Record<string, (argv: string[]) => void | Promise<void>>)[command];
+  if (hubCommand) {
+    try {
+      return await hubCommand(rest);
+    } catch (err) {
+      const e = err as Error;
+      const usage = err instanceof HubUsageError || String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS') || (e as { code?: string }).code === 'invalid_reference';
+      if (usage) fail(e.message);
+      fail(e.message, 1);
+    }
+  }
+  fail(`unknown command '${command}'. Commands: serve, info, bench, pull, ls, rm. Run gguf-serve --help.`);
 }
 
 main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

@@ -1,15 +1,17 @@
 // Holds the loaded model and its scheduler, and swaps them when a client loads another model from
 // --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
-// names inside --models-dir only: never a path, never outside it.
+// names inside --models-dir or Hugging Face references (src/hub/): never a path, never outside it.
 // Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
 // --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SchedulerOptions } from '../engine/types.js';
 import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
-import { embeddingGpuLayers, resolveModelPath } from '../config.js';
+import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
+import { HUB_PREFIX, hubOptionsFromEnv, looksLikeHubReference, type HubOptions } from '../hub/index.js';
+import { resolveModelSource } from '../host/model-source.js';
 
 export interface LoadedModel {
   id: string;
@@ -32,6 +34,8 @@ export interface ModelHostOptions {
   embeddingModel?: string | null;
   /** --embedding-device: cpu = no offload, cuda/gpu = all layers; unset = as gpuLayers. */
   embeddingDevice?: string | null;
+  /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
+  hub?: HubOptions;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -104,18 +108,33 @@ export class ModelHost {
   }
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
-  loadFile(file: string): Promise<LoadedModel> {
-    const run = this.queue.then(() => this.swap(file));
+  loadFile(file: string, id?: string): Promise<LoadedModel> {
+    const run = this.queue.then(() => this.swap(file, id));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Load a model by name from --models-dir (from a request). */
+  /**
+   * Load a model reference from the configuration: a path, a file name in --models-dir, or a hub
+   * reference (downloaded first, outside the load queue, so a download never holds up other loads).
+   */
+  async loadReference(ref: string): Promise<LoadedModel> {
+    const source = await resolveModelSource(ref, { modelsDir: this.modelsDir, hub: this.hub });
+    return this.loadFile(source.path, source.id ?? undefined);
+  }
+
+  /** Load a model by name from a request: a file name in --models-dir, or a hub reference. */
   loadByName(name: string): Promise<LoadedModel> {
+    // A request's name is never a path: owner/repo:QUANT always means the hub here.
+    if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) return this.loadReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`);
     return this.loadFile(this.resolveName(name));
   }
 
-  private async swap(file: string): Promise<LoadedModel> {
+  private get hub(): HubOptions {
+    return this.opts.hub ?? hubOptionsFromEnv(process.env, { log: this.opts.log });
+  }
+
+  private async swap(file: string, id?: string): Promise<LoadedModel> {
     if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
@@ -140,7 +159,7 @@ export class ModelHost {
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     const previous = this.loaded;
-    this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.loaded = { id: id ?? modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
     this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
     if (previous) await disposeLoaded(previous);
     return this.loaded;
@@ -161,7 +180,7 @@ export class ModelHost {
   }
 
   private async loadEmbedder(name: string): Promise<HostedEmbedder> {
-    const file = resolveModelPath(name, this.modelsDir);
+    const { path: file } = await resolveModelSource(name, { modelsDir: this.modelsDir, hub: this.hub });
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
     const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
     if (place.warning) this.opts.log?.(place.warning);

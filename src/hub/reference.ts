@@ -3,6 +3,8 @@
 //   hf:owner/repo:Q4_K_M      the file of that quant (split files as one model)
 //   hf:owner/repo/dir/f.gguf  that exact file
 //   owner/repo:Q4_K_M         the same without hf: (callers use it only when no such path exists)
+import fs from 'node:fs';
+import path from 'node:path';
 import { HubError } from './errors.js';
 
 export interface HubReference {
@@ -30,6 +32,11 @@ export function isValidRepoId(repo: string): boolean {
 /** True when `text` is written as a hub reference (`hf:...`, or the bare `owner/repo:QUANT` form). */
 export function looksLikeHubReference(text: string): boolean {
   return text.startsWith(HUB_PREFIX) || BARE.test(text);
+}
+
+/** True when `text`, where a model is named, means a hub reference: hf:..., or owner/repo:QUANT that is no path under `cwd`. */
+export function namesHubModel(text: string, cwd = process.cwd()): boolean {
+  return text.startsWith(HUB_PREFIX) || (BARE.test(text) && !fs.existsSync(path.resolve(cwd, text)));
 }
 
 /** Parse a hub reference; throws HubError('invalid_reference') with what is wrong. */

@@ -14,6 +14,8 @@ export interface ResolvedHubModel {
   commit: string;
   /** Absolute snapshot paths of the model's files (split parts in order). */
   files: string[];
+  /** The same files as paths inside the repository. */
+  names: string[];
   /** The file to load (the first part). */
   path: string;
   /** True when nothing was asked of the hub (offline, or it was unreachable). */
@@ -28,7 +30,7 @@ export function findCached(ref: HubReference, cacheDir: string): ResolvedHubMode
   let selected;
   try { selected = selectModelFiles(snapshotFiles(dir, commit), ref); } catch { return null; }
   const files = selected.map((f) => snapshotPath(dir, commit, f.path));
-  return { repo: ref.repo, commit, files, path: files[0], fromCache: true };
+  return { repo: ref.repo, commit, files, names: selected.map((f) => f.path), path: files[0], fromCache: true };
 }
 
 /** Resolve (and download when needed) the model a hub reference names. */
@@ -60,7 +62,7 @@ export async function resolveHubModel(ref: HubReference, opts: HubOptions): Prom
     files.push(target);
   }
   writeRef(dir, ref.revision, listing.commit);
-  return { repo: ref.repo, commit: listing.commit, files, path: files[0], fromCache: false };
+  return { repo: ref.repo, commit: listing.commit, files, names: selected.map((f) => f.path), path: files[0], fromCache: false };
 }
 
 function isFileOfSize(file: string, size: number): boolean {
