@@ -197,3 +197,25 @@ t.test('the cache folder from the environment, listing and removal', async (t) =
   t.notOk(fs.existsSync(repoDir));
   t.ok(crypto);
 });
+
+t.test('progress: a bar with bytes, rate and ETA on a terminal; a line per tenth in a log', async (t) => {
+  let clock = 0;
+  const out = [];
+  const ev = (downloaded, done = false) => ({ repo: 'o/r', file: 'm.gguf', downloaded, total: 10_000_000, resumedFrom: 2_000_000, done });
+  const bar = hub.downloadProgressPrinter({ tty: true, write: (s) => out.push(s), now: () => clock });
+  bar(ev(2_000_000));
+  clock = 2000;
+  bar(ev(6_000_000));
+  clock = 2050;
+  bar(ev(6_100_000)); // within 100 ms: not redrawn
+  clock = 4000;
+  bar(ev(10_000_000, true));
+  t.equal(out.length, 3);
+  t.equal(out[1], '\rDownloading o/r/m.gguf [##############..........]  60% 6.0 MB / 10.0 MB, 2.0 MB/s, ETA 2s\x1b[K');
+  t.match(out[2], /100% 10\.0 MB \/ 10\.0 MB, 2\.0 MB\/s, ETA 0s\x1b\[K\n$/);
+  const lines = [];
+  const log = hub.downloadProgressPrinter({ tty: false, write: (s) => lines.push(s), now: () => clock });
+  for (let b = 2_000_000; b <= 10_000_000; b += 250_000) log(ev(b, b === 10_000_000));
+  t.same(lines.map((l) => /: (\d+)%/.exec(l)[1]), ['20', '30', '40', '50', '60', '70', '80', '90', '100']);
+  t.match(lines[0], /resumed at 2\.0 MB/);
+});

@@ -31,7 +31,7 @@ export function downloadProgressPrinter(opts: ProgressPrinterOptions): (p: Downl
     const key = `${p.repo}/${p.file}`;
     let f = files.get(key);
     if (!f) {
-      f = { started: now(), lastDraw: 0, lastTenth: -1 };
+      f = { started: now(), lastDraw: -Infinity, lastTenth: -1 };
       files.set(key, f);
     }
     const elapsed = Math.max(1e-3, (now() - f.started) / 1000);
@@ -49,8 +49,9 @@ export function downloadProgressPrinter(opts: ProgressPrinterOptions): (p: Downl
     } else {
       const tenth = p.done ? 10 : Math.floor(fraction * 10);
       if (tenth === f.lastTenth) return;
+      const first = f.lastTenth === -1;
       f.lastTenth = tenth;
-      opts.write(`Downloading ${key}: ${pct}% (${figures})${p.resumedFrom > 0 && tenth <= 1 ? `, resumed at ${formatBytes(p.resumedFrom)}` : ''}\n`);
+      opts.write(`Downloading ${key}: ${pct}% (${figures})${first && p.resumedFrom > 0 ? `, resumed at ${formatBytes(p.resumedFrom)}` : ''}\n`);
     }
     if (p.done) files.delete(key);
   };
