@@ -109,3 +109,17 @@ t.test('/v1/internal/model/load with a hub reference', { skip: !hasModel || !eng
   const still = await call(`${server.url}/v1/internal/model/info`, { method: 'GET' });
   t.equal(still.json.model_name, 'hf:tiny/stories:Q8_0', 'the loaded model keeps serving');
 });
+
+t.test('--embedding-model hf:owner/repo', { skip: !hasModel || !engineAvailable() }, async (t) => {
+  const { ensureBertModel } = require('../lib/gguf/bert-model.js');
+  const bert = fs.readFileSync(ensureBertModel({ dir: tmpDir(t), pooling: 'mean' }));
+  const standIn = await startHubStandIn({ repos: { 'tiny/bert': { files: { 'bert-F32.gguf': bert } } } });
+  t.teardown(() => standIn.close());
+  const hub = require('../lib/hub/index.js').hubOptionsFromEnv({ HF_ENDPOINT: standIn.endpoint, HF_HUB_CACHE: path.join(tmpDir(t), 'hub') });
+  const server = await startServer({ hub, args: ['--embedding-model', 'hf:tiny/bert'] });
+  t.teardown(() => server.close());
+  const res = await call(`${server.url}/v1/embeddings`, { body: { input: 'a sentence', model: 'x' } });
+  t.equal(res.status, 200, res.text);
+  t.equal(res.json.data[0].embedding.length, server.host.embeddingInfo().dimensions);
+  t.match(server.host.embeddingInfo(), { source: 'embedding-model', id: 'hf:tiny/bert' }, 'named by its reference');
+});

@@ -180,7 +180,7 @@ export class ModelHost {
   }
 
   private async loadEmbedder(name: string): Promise<HostedEmbedder> {
-    const { path: file } = await resolveModelSource(name, { modelsDir: this.modelsDir, hub: this.hub });
+    const { path: file, id } = await resolveModelSource(name, { modelsDir: this.modelsDir, hub: this.hub });
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
     const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
     if (place.warning) this.opts.log?.(place.warning);
@@ -199,7 +199,7 @@ export class ModelHost {
       await model.dispose();
       throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
-    this.dedicated = { id: modelIdFromPath(file), source: 'embedding-model', model, embedder };
+    this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
     this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
   }
