@@ -15,7 +15,7 @@ const inflight = new Map<string, Promise<void>>();
 /** Ensure blobs/<oid> of `file` exists in the repository folder `dir`; resolves when it does. */
 export function ensureBlob(opts: HubOptions, dir: string, repo: string, commit: string, file: RepoFile): Promise<void> {
   const oid = file.sha256 ?? file.blobId;
-  if (!oid) return Promise.reject(new HubError('hub_error', `The hub lists no hash for ${file.path} in ${repo}: it cannot be verified.`));
+  if (!oid || !(file.size >= 0)) return Promise.reject(new HubError('hub_error', `The hub lists no hash or size for ${file.path} in ${repo}: it cannot be verified.`));
   const blob = blobPath(dir, oid);
   if (sizeOf(blob) === file.size) return Promise.resolve();
   let running = inflight.get(blob);

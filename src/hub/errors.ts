@@ -20,8 +20,3 @@ export class HubError extends Error {
     this.code = code;
   }
 }
-
-/** True for codes that mean "the reference names nothing that exists" (a 404 to clients). */
-export function isNotFound(err: unknown): boolean {
-  return err instanceof HubError && (err.code === 'repo_not_found' || err.code === 'file_not_found' || err.code === 'offline_not_cached');
-}
