@@ -83,7 +83,7 @@ async function serve(argv: string[]): Promise<void> {
   if (loaded.positionals.length > 0) fail(`unexpected argument '${loaded.positionals[0]}'. Run gguf-serve --help.`);
   const { config } = loaded;
   process.stdout.write(`${formatConfig(loaded)}\n`);
-  if (!config.model) {
+  if (!config.model && config.maxModels === null) {
     fail('no model given. Pass one with --model PATH (a .gguf file, a file name in --models-dir, or hf:owner/repo:QUANT), '
       + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
   }
@@ -105,9 +105,11 @@ async function serve(argv: string[]): Promise<void> {
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
     hub: cliHubOptions(),
+    maxModels: config.maxModels,
+    keepAliveSeconds: config.keepAlive,
   });
   try {
-    await host.loadReference(config.model);
+    if (config.model) await host.loadReference(config.model);
     await host.loadEmbeddingModel();
   } catch (err) {
     fail((err as Error).message, 1);

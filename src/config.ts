@@ -29,6 +29,10 @@ export interface ServerConfig {
   /** The model to load at start: the resolved path of a file, or a Hugging Face reference (hf:owner/repo...). */
   model: string | null;
   modelsDir: string;
+  /** --max-models: router mode with at most this many models loaded; null = one model. */
+  maxModels: number | null;
+  /** --keep-alive: seconds an idle model stays loaded in router mode; null / -1 = no limit. */
+  keepAlive: number | null;
   ctxSize: number | null;
   parallel: number;
   threads: number | null;
@@ -82,6 +86,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sslKeyfile', flag: 'ssl-keyfile', kind: 'path', env: 'OPENEDAI_KEY_PATH', default: null, help: 'TLS private key (PEM); with --ssl-certfile serves HTTPS' },
   { key: 'sslCertfile', flag: 'ssl-certfile', kind: 'path', env: 'OPENEDAI_CERT_PATH', default: null, help: 'TLS certificate (PEM)' },
   { key: 'model', flag: 'model', kind: 'string', default: null, help: 'GGUF model to load: a path, a file name in --models-dir, or hf:owner/repo[:QUANT|/file.gguf] (downloaded into the Hugging Face cache)' },
+  { key: 'maxModels', flag: 'max-models', kind: 'integer', default: null, min: 1, max: 64, help: 'Router mode: serve the model each request names (--models-dir files, hf: references), loaded on first use, at most N at once (least recently used unloaded first)' },
+  { key: 'keepAlive', flag: 'keep-alive', kind: 'integer', default: null, min: -1, max: 1 << 30, help: 'Router mode: seconds an idle model stays loaded (-1 or unset = until its room is needed)' },
   { key: 'modelsDir', flag: 'models-dir', kind: 'string', default: 'models', help: 'Folder of .gguf files for /v1/engines/{id} and /v1/internal/model/load' },
   { key: 'ctxSize', flag: 'ctx-size', kind: 'integer', default: null, min: 16, max: 1 << 20, help: 'Context size per slot in tokens (default: the model\'s, at most 4096)' },
   { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },

@@ -10,8 +10,9 @@ import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, typ
 import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
-import { HUB_PREFIX, hubOptionsFromEnv, looksLikeHubReference, type HubOptions } from '../hub/index.js';
+import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
 import { resolveModelSource } from '../host/model-source.js';
+import { ModelRouter } from '../host/model-router.js';
 
 export interface LoadedModel {
   id: string;
@@ -36,6 +37,10 @@ export interface ModelHostOptions {
   embeddingDevice?: string | null;
   /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
   hub?: HubOptions;
+  /** --max-models: route each request to the model it names, up to this many loaded; null = one model, swapped. */
+  maxModels?: number | null;
+  /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
+  keepAliveSeconds?: number | null;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -69,20 +74,72 @@ export class ModelHost {
   /** Loads run one at a time: each waits for the previous one. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly opts: ModelHostOptions;
+  /** Router mode (--max-models): the loaded models; null in single-model mode. */
+  readonly router: ModelRouter<LoadedModel> | null;
+  /** The leases of the requests running (router mode), ended by releaseRequest. */
+  private readonly leases = new WeakMap<object, Array<() => void>>();
 
   constructor(opts: ModelHostOptions) {
     this.opts = opts;
     this.modelsDir = path.resolve(opts.modelsDir);
+    this.router = opts.maxModels ? new ModelRouter<LoadedModel>({
+      maxModels: opts.maxModels,
+      keepAliveMs: opts.keepAliveSeconds != null && opts.keepAliveSeconds >= 0 ? opts.keepAliveSeconds * 1000 : null,
+      open: (file, id) => this.open(file, id),
+      close: disposeLoaded,
+      log: opts.log,
+    }) : null;
   }
 
-  /** The loaded model; 503 when none is. */
+  /** The loaded model (router mode: the most recently used); 503 when none is. */
   current(): LoadedModel {
-    if (!this.loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
-    return this.loaded;
+    const loaded = this.currentOrNull;
+    if (!loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
+    return loaded;
   }
 
   get currentOrNull(): LoadedModel | null {
-    return this.loaded;
+    return this.router ? this.router.mostRecent() : this.loaded;
+  }
+
+  /**
+   * The model a request's `model` names. One model (no --max-models): the loaded one, whatever the
+   * name (text-generation-webui answers any id). Router mode: that model, loaded on first use and
+   * leased until releaseRequest(request); no name = the most recently used; unknown = 404.
+   */
+  async modelFor(request: object, name?: string | null): Promise<LoadedModel> {
+    if (!this.router) return this.current();
+    const router = this.router;
+    let id: string;
+    let resolveFile: () => string | Promise<string>;
+    if (!name) {
+      const recent = this.current();
+      ({ id } = recent);
+      resolveFile = () => recent.path;
+    } else if (router.status().loaded.some((m) => m.id === name)) {
+      const known = router.status().loaded.find((m) => m.id === name) as LoadedModel;
+      id = name;
+      resolveFile = () => known.path; // if it is unloaded before the lease, it loads again
+    } else if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) {
+      const ref = parseHubReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`);
+      id = formatHubReference(ref);
+      resolveFile = async () => (await resolveHubModel(ref, this.hub)).path;
+    } else {
+      const file = this.resolveName(name);
+      id = modelIdFromPath(file);
+      resolveFile = () => file;
+    }
+    const lease = await router.lease(id, resolveFile);
+    const list = this.leases.get(request) ?? [];
+    list.push(lease.release);
+    this.leases.set(request, list);
+    return lease.loaded;
+  }
+
+  /** End the leases modelFor took for this request (its handler finished). */
+  releaseRequest(request: object): void {
+    for (const release of this.leases.get(request) ?? []) release();
+    this.leases.delete(request);
   }
 
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
@@ -109,6 +166,10 @@ export class ModelHost {
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
   loadFile(file: string, id?: string): Promise<LoadedModel> {
+    if (this.router) {
+      // Router mode: added beside the others (and made the most recently used), not swapped.
+      return this.router.lease(id ?? modelIdFromPath(file), () => file).then((lease) => { lease.release(); return lease.loaded; });
+    }
     const run = this.queue.then(() => this.swap(file, id));
     this.queue = run.catch(() => undefined);
     return run;
@@ -136,6 +197,14 @@ export class ModelHost {
 
   private async swap(file: string, id?: string): Promise<LoadedModel> {
     if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
+    const previous = this.loaded;
+    this.loaded = await this.open(file, id ?? modelIdFromPath(file));
+    if (previous) await disposeLoaded(previous);
+    return this.loaded;
+  }
+
+  /** Load a model file and make its scheduler. */
+  private async open(file: string, id: string): Promise<LoadedModel> {
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
     const gpuLayers = this.opts.gpuLayers ?? 0;
@@ -158,11 +227,9 @@ export class ModelHost {
       await model.dispose();
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
-    const previous = this.loaded;
-    this.loaded = { id: id ?? modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
-    this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
-    if (previous) await disposeLoaded(previous);
-    return this.loaded;
+    const loaded = { id, path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.opts.log?.(`Model ${id} ready in ${Date.now() - started} ms, on ${place.where}`);
+    return loaded;
   }
 
   /**
@@ -232,6 +299,7 @@ export class ModelHost {
   /** Dispose the models (generations in flight are cancelled by the scheduler). */
   async close(): Promise<void> {
     await this.queue;
+    await this.router?.close();
     const previous = this.loaded;
     this.loaded = null;
     this.fallback = null;

@@ -27,7 +27,7 @@ function rejectAgentParamsOutsideInstruct(body: ChatRequest): void {
 
 export async function chatCompletions(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<ChatRequest>('ChatCompletionRequest', ctx.body);
-  const loaded = ctx.host.current();
+  const loaded = await ctx.host.modelFor(ctx, body.model);
   const agent: AgentChat | null = wantsAgentChat(body) && loaded.model.chatTemplates
     ? buildAgentChat(body, loaded, { reasoningFormat: ctx.config.reasoningFormat ?? 'auto' })
     : null;

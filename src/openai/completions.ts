@@ -39,7 +39,7 @@ function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt']
 
 export async function completions(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<CompletionRequest>('CompletionRequest', ctx.body);
-  const loaded = ctx.host.current();
+  const loaded = await ctx.host.modelFor(ctx, body.model);
   const plan = planGeneration(body, 'completion', loaded.model.metadata.vocabSize);
   const echo = body.echo === true;
   if (echo && plan.logprobs) throw unsupported('echo', 'echo with logprobs needs prompt log-probabilities, which the engine does not compute');

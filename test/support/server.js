@@ -41,6 +41,8 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
     hub,
+    maxModels: config.maxModels,
+    keepAliveSeconds: config.keepAlive,
   });
   try {
     if (config.model) await host.loadReference(config.model);
