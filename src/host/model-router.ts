@@ -31,6 +31,8 @@ export class ModelRouter<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly loading = new Map<string, Promise<Entry<T>>>();
   private readonly waiters: Array<() => void> = [];
+  /** Callers waiting for the load of an id: that model is not unloaded before they lease it. */
+  private readonly waiting = new Map<string, number>();
   private useCounter = 0;
   /** Loads past makeRoom() and not yet in entries: they hold a place. */
   private reserved = 0;
@@ -48,8 +50,15 @@ export class ModelRouter<T> {
         load = this.load(id, resolveFile).finally(() => this.loading.delete(id));
         this.loading.set(id, load);
       }
-      const entry = await load;
-      // Unloaded again before this caller ran (another load needed the room): load it anew.
+      // Counted as waiting, so that no other load unloads the model before this caller leases it.
+      this.waiting.set(id, (this.waiting.get(id) ?? 0) + 1);
+      let entry: Entry<T>;
+      try {
+        entry = await load;
+      } finally {
+        const left = (this.waiting.get(id) ?? 1) - 1;
+        if (left > 0) this.waiting.set(id, left); else this.waiting.delete(id);
+      }
       if (this.entries.get(id) === entry) return this.take(entry);
     }
   }
@@ -86,7 +95,9 @@ export class ModelRouter<T> {
   private async makeRoom(): Promise<void> {
     while (this.entries.size + this.reserved >= this.opts.maxModels) {
       let victim: [string, Entry<T>] | null = null;
-      for (const pair of this.entries) if (pair[1].leases === 0 && (!victim || pair[1].used < victim[1].used)) victim = pair;
+      for (const pair of this.entries) {
+        if (pair[1].leases === 0 && !this.waiting.has(pair[0]) && (!victim || pair[1].used < victim[1].used)) victim = pair;
+      }
       if (victim) {
         await this.unload(victim[0], victim[1], `to make room (--max-models ${this.opts.maxModels})`);
       } else {
@@ -119,7 +130,7 @@ export class ModelRouter<T> {
     if (entry.timer) clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
       entry.timer = null;
-      if (entry.leases === 0 && this.entries.get(id) === entry) void this.unload(id, entry, `after ${this.opts.keepAliveMs! / 1000} s idle (--keep-alive)`);
+      if (entry.leases === 0 && !this.waiting.has(id) && this.entries.get(id) === entry) void this.unload(id, entry, `after ${this.opts.keepAliveMs! / 1000} s idle (--keep-alive)`);
     }, this.opts.keepAliveMs);
     entry.timer.unref();
   }
