@@ -35,7 +35,7 @@ async function router(t, args, loader) {
 }
 
 t.test('each request gets its own model; no cross-talk under concurrency', { skip }, async (t) => {
-  const { complete, statuses } = await router(t, ['--max-models', '3']);
+  const { complete, statuses, server } = await router(t, ['--max-models', '3']);
   t.same(await statuses(), { broken: 'available', stories: 'available', 'tiny-a': 'available', 'tiny-b': 'available' }, 'all available, none loaded');
   const alone = {};
   for (const m of ['stories', 'tiny-a', 'tiny-b']) {
@@ -51,6 +51,18 @@ t.test('each request gets its own model; no cross-talk under concurrency', { ski
   answers.forEach((res, i) => t.equal(res.json.choices[0].text, alone[mixed[i]], `request ${i} (${mixed[i]}) got its own model's tokens`));
   t.same(await statuses(), { stories: 'loaded', 'tiny-a': 'loaded', 'tiny-b': 'loaded', broken: 'available' });
   isOpenAIError(t, await complete('gpt-4o'), 404, { code: 'model_not_found' }, 'an unknown model');
+  // The official client, with model set per request.
+  const OpenAI = require('openai').default ?? require('openai');
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'sk-unused', maxRetries: 0, timeout: 60000 });
+  for (const m of ['tiny-b', 'stories']) {
+    const c = await client.completions.create({ model: m, prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
+    t.equal(c.choices[0].text, alone[m], `openai client, model ${m}`);
+  }
+  const chat = await client.chat.completions.create({ model: 'tiny-a', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, temperature: 0 });
+  t.equal(chat.model, 'tiny-a', 'chat completions are routed too');
+  const listed = await client.models.list();
+  t.match(listed.data.find((m) => m.id === 'stories'), { object: 'model', status: 'loaded', slots: Number, context_length: Number });
+  await t.rejects(client.completions.create({ model: 'nope', prompt: 'x', max_tokens: 1 }), { status: 404, code: 'model_not_found' });
 });
 
 t.test('--max-models 2 unloads the least recently used', { skip }, async (t) => {
