@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // gguf-serve command line: `serve` (the OpenAI-compatible server and its chat playground),
-// `chat` (a conversation in the terminal), `info` (a model's metadata), `bench` (src/bench/).
+// `chat` (a conversation in the terminal), `info` (a model's metadata), `bench` (src/bench/),
+// `pull` / `ls` / `rm` (the Hugging Face cache).
 // The engine (native addon) is loaded only by the commands that need it, so --help and
 // configuration errors work without a built addon.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, OPTIONS, optionsHelp, resolveModelPath } from './config.js';
+import { ConfigError, loadConfig, OPTIONS, optionsHelp } from './config.js';
+import { HUB_HELP, HubUsageError, cliHubOptions, ls, pull, rm } from './hub-cli.js';
+import { resolveModelSource } from './host/model-source.js';
 
 function version(): string {
   try {
@@ -19,12 +22,13 @@ function version(): string {
 const HELP = `gguf-serve ${version()}: a local OpenAI-compatible API server for GGUF models
 
 Usage:
-  gguf-serve serve --model PATH [options]   Serve the OpenAI API (http://127.0.0.1:5000/v1) and a
+  gguf-serve serve --model PATH|REF [opts] Serve the OpenAI API (http://127.0.0.1:5000/v1) and a
                                             chat playground in the browser (http://127.0.0.1:5000/)
   gguf-serve chat --model PATH | --url URL  Chat in the terminal (gguf-serve chat --help)
-  gguf-serve info --model PATH [--models-dir DIR]
+  gguf-serve info --model PATH|REF [--models-dir DIR]
                                             Print a model's metadata and GGUF key/values
                                             (reads no environment variable or settings.yaml)
+${HUB_HELP}
   gguf-serve bench [load|cache|tune|engine] [options]
                                             Benchmark: load levels over HTTP (TTFT, inter-token
                                             latency, tokens/s, RSS) against our server and
@@ -39,6 +43,11 @@ Precedence: environment (${OPTIONS.flatMap((o) => (o.env ? [o.env] : [])).join('
 > flags > settings.yaml > defaults.
 settings.yaml takes every flag name as a key (api-port: 5001) and text-generation-webui's
 openai-embedding_device, openai-embedding_model, openai-sd_webui_url, openai-debug.
+
+Models by name: REF is hf:owner/repo[:QUANT|/file.gguf] (or owner/repo:QUANT), downloaded into
+the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) shared
+with huggingface-cli and llama.cpp. HF_TOKEN: gated or private repos; HF_ENDPOINT: a mirror;
+HF_HUB_OFFLINE=1: only what is cached.
 
 API documentation: /docs on the running server; OpenAPI: /openapi.json.
 `;
@@ -76,8 +85,8 @@ async function serve(argv: string[]): Promise<void> {
   }
   if (loaded.positionals.length > 0) fail(`unexpected argument '${loaded.positionals[0]}'. Run gguf-serve --help.`);
   const { config } = loaded;
-  if (!config.model) {
-    fail('no model given. Pass one with --model PATH (a .gguf file, or a file name in --models-dir), '
+  if (!config.model && config.maxModels === null) {
+    fail('no model given. Pass one with --model PATH (a .gguf file, a file name in --models-dir, or hf:owner/repo:QUANT), '
       + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
   }
   // Loaded here, not at the top: it needs the engine (the native addon).
@@ -129,9 +138,9 @@ async function info(argv: string[]): Promise<void> {
   if (!values.model) fail('info needs a model: gguf-serve info --model PATH');
   let file: string;
   try {
-    file = resolveModelPath(values.model, path.resolve(values['models-dir'] ?? 'models'));
+    file = (await resolveModelSource(values.model, { modelsDir: path.resolve(values['models-dir'] ?? 'models'), hub: cliHubOptions() })).path;
   } catch (err) {
-    fail((err as Error).message);
+    fail((err as Error).message, err instanceof ConfigError ? 2 : 1);
   }
   const { loadModel } = require('./http/engine.js') as typeof import('./http/engine.js');
   let model;
@@ -189,7 +198,18 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'chat') return chat(rest);
   if (command === 'info') return info(rest);
   if (command === 'bench') return bench(rest);
-  fail(`unknown command '${command}'. Commands: serve, chat, info, bench. Run gguf-serve --help.`);
+  const hubCommand = ({ pull, ls, rm } as Record<string, (argv: string[]) => void | Promise<void>>)[command];
+  if (hubCommand) {
+    try {
+      return await hubCommand(rest);
+    } catch (err) {
+      const e = err as Error;
+      const usage = err instanceof HubUsageError || String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS') || (e as { code?: string }).code === 'invalid_reference';
+      if (usage) fail(e.message);
+      fail(e.message, 1);
+    }
+  }
+  fail(`unknown command '${command}'. Commands: serve, chat, info, bench, pull, ls, rm. Run gguf-serve --help.`);
 }
 
 main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

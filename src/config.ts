@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { joinNegativeValues } from './args.js';
 import YAML from 'yaml';
 import { redactUrl } from './sd-webui/endpoint.js';
+import { formatHubReference, namesHubModel, parseHubReference } from './hub/index.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -25,9 +26,13 @@ export interface ServerConfig {
   apiKey: string | null;
   sslKeyfile: string | null;
   sslCertfile: string | null;
-  /** Resolved path of the model file to load at start. */
+  /** The model to load at start: the resolved path of a file, or a Hugging Face reference (hf:owner/repo...). */
   model: string | null;
   modelsDir: string;
+  /** --max-models: router mode with at most this many models loaded; null = one model. */
+  maxModels: number | null;
+  /** --keep-alive: seconds an idle model stays loaded in router mode; null / -1 = no limit. */
+  keepAlive: number | null;
   ctxSize: number | null;
   parallel: number;
   threads: number | null;
@@ -87,7 +92,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'apiKey', flag: 'api-key', kind: 'string', default: null, help: 'Require "Authorization: Bearer KEY" on every /v1 route' },
   { key: 'sslKeyfile', flag: 'ssl-keyfile', kind: 'path', env: 'OPENEDAI_KEY_PATH', default: null, help: 'TLS private key (PEM); with --ssl-certfile serves HTTPS' },
   { key: 'sslCertfile', flag: 'ssl-certfile', kind: 'path', env: 'OPENEDAI_CERT_PATH', default: null, help: 'TLS certificate (PEM)' },
-  { key: 'model', flag: 'model', kind: 'string', default: null, help: 'GGUF model to load: a path, or a file name in --models-dir' },
+  { key: 'model', flag: 'model', kind: 'string', default: null, help: 'GGUF model to load: a path, a file name in --models-dir, or hf:owner/repo[:QUANT|/file.gguf] (downloaded into the Hugging Face cache)' },
+  { key: 'maxModels', flag: 'max-models', kind: 'integer', default: null, min: 1, max: 64, help: 'Router mode: serve the model each request names (--models-dir files, hf: references), loaded on first use, at most N at once (least recently used unloaded first)' },
+  { key: 'keepAlive', flag: 'keep-alive', kind: 'integer', default: null, min: -1, max: 1 << 30, help: 'Router mode: seconds an idle model stays loaded (-1 or unset = until its room is needed)' },
   { key: 'modelsDir', flag: 'models-dir', kind: 'string', default: 'models', help: 'Folder of .gguf files for /v1/engines/{id} and /v1/internal/model/load' },
   { key: 'ctxSize', flag: 'ctx-size', kind: 'integer', default: null, min: 16, max: 1 << 20, help: 'Context size per slot in tokens (default: the model\'s, at most 4096)' },
   { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },
@@ -255,7 +262,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   }
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
-  if (c.model !== null) c.model = resolveModelPath(c.model, c.modelsDir, cwd);
+  if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
 }
@@ -297,6 +304,19 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
 export function embeddingGpuLayers(config: Pick<ServerConfig, 'embeddingDevice' | 'gpuLayers'>): number {
   if (config.embeddingDevice === null || config.embeddingDevice === 'auto') return config.gpuLayers;
   return config.embeddingDevice === 'cpu' ? 0 : -1;
+}
+
+/**
+ * --model: a Hugging Face reference stays as written (checked here, resolved and downloaded at
+ * start); anything else is a file, resolved to its path now.
+ */
+function checkModelReference(model: string, modelsDir: string, cwd: string): string {
+  if (!namesHubModel(model, cwd)) return resolveModelPath(model, modelsDir, cwd);
+  try {
+    return formatHubReference(parseHubReference(model));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 /** --model: a path, else a name inside --models-dir (".gguf" optional). */

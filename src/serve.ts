@@ -17,8 +17,9 @@ export interface Serving {
 }
 
 /** Load the models and listen; throws StartError with a message for the user. */
-export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel }> {
-  if (!config.model) throw new StartError('no model given');
+export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
+  if (!config.model && config.maxModels === null) throw new StartError('no model given');
+  const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
   const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
@@ -31,10 +32,14 @@ export async function startServing(config: ServerConfig, opts: { version: string
     log: opts.log,
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    hub: cliHubOptions(),
+    maxModels: config.maxModels,
+    keepAliveSeconds: config.keepAlive,
   });
-  let loaded: LoadedModel;
+  // Router mode (--max-models) may start with no model: requests name the one they want.
+  let loaded: LoadedModel | null = null;
   try {
-    loaded = await host.loadFile(config.model);
+    if (config.model) loaded = await host.loadReference(config.model);
     await host.loadEmbeddingModel();
   } catch (err) {
     await host.close();
@@ -111,11 +116,11 @@ export function modelSummary(loaded: LoadedModel): string {
 }
 
 /** What `serve` prints once it listens. */
-export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded: LoadedModel }): string {
+export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded: LoadedModel | null }): string {
   const url = serving.running.url;
   return [
-    formatConfig(loaded, { ...effectiveValues(loaded.config, serving.loaded), port: `${serving.running.port}` }),
-    modelSummary(serving.loaded),
+    formatConfig(loaded, { ...(serving.loaded ? effectiveValues(loaded.config, serving.loaded) : {}), port: `${serving.running.port}` }),
+    serving.loaded ? modelSummary(serving.loaded) : 'No model loaded yet: requests name one (router mode, --max-models)',
     imagesStatusLine(loaded.config),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
   ].join(os.EOL);

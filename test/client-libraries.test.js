@@ -4,6 +4,8 @@
 // real server on port 0 with stories260K. The grammar makes the story model's calls and objects
 // valid; the libraries parse and validate them with their own code.
 const t = require('tap');
+// Grammar-constrained generation of whole tool calls and objects: slow on a busy 2-core machine.
+t.setTimeout(900000);
 const { startServer, hasModel, engineAvailable } = require('./support/server.js');
 
 if (!hasModel || !engineAvailable()) {

@@ -1,16 +1,19 @@
 // Holds the loaded model and its scheduler, and swaps them when a client loads another model from
 // --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
-// names inside --models-dir only: never a path, never outside it.
+// names inside --models-dir or Hugging Face references (src/hub/): never a path, never outside it.
 // Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
 // --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SchedulerOptions } from '../engine/types.js';
 import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
-import { embeddingGpuLayers, resolveModelPath } from '../config.js';
+import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
 import { describeChatFormat } from '../openai/chat-format.js';
+import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
+import { resolveModelSource } from '../host/model-source.js';
+import { ModelRouter } from '../host/model-router.js';
 
 export interface LoadedModel {
   id: string;
@@ -33,6 +36,12 @@ export interface ModelHostOptions {
   embeddingModel?: string | null;
   /** --embedding-device: cpu = no offload, cuda/gpu = all layers; unset = as gpuLayers. */
   embeddingDevice?: string | null;
+  /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
+  hub?: HubOptions;
+  /** --max-models: route each request to the model it names, up to this many loaded; null = one model, swapped. */
+  maxModels?: number | null;
+  /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
+  keepAliveSeconds?: number | null;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -66,20 +75,72 @@ export class ModelHost {
   /** Loads run one at a time: each waits for the previous one. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly opts: ModelHostOptions;
+  /** Router mode (--max-models): the loaded models; null in single-model mode. */
+  readonly router: ModelRouter<LoadedModel> | null;
+  /** The leases of the requests running (router mode), ended by releaseRequest. */
+  private readonly leases = new WeakMap<object, Array<() => void>>();
 
   constructor(opts: ModelHostOptions) {
     this.opts = opts;
     this.modelsDir = path.resolve(opts.modelsDir);
+    this.router = opts.maxModels ? new ModelRouter<LoadedModel>({
+      maxModels: opts.maxModels,
+      keepAliveMs: opts.keepAliveSeconds != null && opts.keepAliveSeconds >= 0 ? opts.keepAliveSeconds * 1000 : null,
+      open: (file, id) => this.open(file, id),
+      close: disposeLoaded,
+      log: opts.log,
+    }) : null;
   }
 
-  /** The loaded model; 503 when none is. */
+  /** The loaded model (router mode: the most recently used); 503 when none is. */
   current(): LoadedModel {
-    if (!this.loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
-    return this.loaded;
+    const loaded = this.currentOrNull;
+    if (!loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
+    return loaded;
   }
 
   get currentOrNull(): LoadedModel | null {
-    return this.loaded;
+    return this.router ? this.router.mostRecent() : this.loaded;
+  }
+
+  /**
+   * The model a request's `model` names. One model (no --max-models): the loaded one, whatever the
+   * name (text-generation-webui answers any id). Router mode: that model, loaded on first use and
+   * leased until releaseRequest(request); no name = the most recently used; unknown = 404.
+   */
+  async modelFor(request: object, name?: string | null): Promise<LoadedModel> {
+    if (!this.router) return this.current();
+    const router = this.router;
+    let id: string;
+    let resolveFile: () => string | Promise<string>;
+    if (!name) {
+      const recent = this.current();
+      ({ id } = recent);
+      resolveFile = () => recent.path;
+    } else if (router.status().loaded.some((m) => m.id === name)) {
+      const known = router.status().loaded.find((m) => m.id === name) as LoadedModel;
+      id = name;
+      resolveFile = () => known.path; // if it is unloaded before the lease, it loads again
+    } else if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) {
+      const ref = parseHubReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`);
+      id = formatHubReference(ref);
+      resolveFile = async () => (await resolveHubModel(ref, this.hub)).path;
+    } else {
+      const file = this.resolveName(name);
+      id = modelIdFromPath(file);
+      resolveFile = () => file;
+    }
+    const lease = await router.lease(id, resolveFile);
+    const list = this.leases.get(request) ?? [];
+    list.push(lease.release);
+    this.leases.set(request, list);
+    return lease.loaded;
+  }
+
+  /** End the leases modelFor took for this request (its handler finished). */
+  releaseRequest(request: object): void {
+    for (const release of this.leases.get(request) ?? []) release();
+    this.leases.delete(request);
   }
 
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
@@ -105,19 +166,46 @@ export class ModelHost {
   }
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
-  loadFile(file: string): Promise<LoadedModel> {
-    const run = this.queue.then(() => this.swap(file));
+  loadFile(file: string, id?: string): Promise<LoadedModel> {
+    if (this.router) {
+      // Router mode: added beside the others (and made the most recently used), not swapped.
+      return this.router.lease(id ?? modelIdFromPath(file), () => file).then((lease) => { lease.release(); return lease.loaded; });
+    }
+    const run = this.queue.then(() => this.swap(file, id));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Load a model by name from --models-dir (from a request). */
+  /**
+   * Load a model reference from the configuration: a path, a file name in --models-dir, or a hub
+   * reference (downloaded first, outside the load queue, so a download never holds up other loads).
+   */
+  async loadReference(ref: string): Promise<LoadedModel> {
+    const source = await resolveModelSource(ref, { modelsDir: this.modelsDir, hub: this.hub });
+    return this.loadFile(source.path, source.id ?? undefined);
+  }
+
+  /** Load a model by name from a request: a file name in --models-dir, or a hub reference. */
   loadByName(name: string): Promise<LoadedModel> {
+    // A request's name is never a path: owner/repo:QUANT always means the hub here.
+    if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) return this.loadReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`);
     return this.loadFile(this.resolveName(name));
   }
 
-  private async swap(file: string): Promise<LoadedModel> {
+  private get hub(): HubOptions {
+    return this.opts.hub ?? hubOptionsFromEnv(process.env, { log: this.opts.log });
+  }
+
+  private async swap(file: string, id?: string): Promise<LoadedModel> {
     if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
+    const previous = this.loaded;
+    this.loaded = await this.open(file, id ?? modelIdFromPath(file));
+    if (previous) await disposeLoaded(previous);
+    return this.loaded;
+  }
+
+  /** Load a model file and make its scheduler. */
+  private async open(file: string, id: string): Promise<LoadedModel> {
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
     const gpuLayers = this.opts.gpuLayers ?? 0;
@@ -140,12 +228,10 @@ export class ModelHost {
       await model.dispose();
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
-    const previous = this.loaded;
-    this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
-    this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
-    this.logChatFormat(this.loaded);
-    if (previous) await disposeLoaded(previous);
-    return this.loaded;
+    const loaded = { id, path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.opts.log?.(`Model ${id} ready in ${Date.now() - started} ms, on ${place.where}`);
+    this.logChatFormat(loaded);
+    return loaded;
   }
 
   /** Names the template and tool-call format agents will get (engines without templates say nothing). */
@@ -174,7 +260,7 @@ export class ModelHost {
   }
 
   private async loadEmbedder(name: string): Promise<HostedEmbedder> {
-    const file = resolveModelPath(name, this.modelsDir);
+    const { path: file, id } = await resolveModelSource(name, { modelsDir: this.modelsDir, hub: this.hub });
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
     const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
     if (place.warning) this.opts.log?.(place.warning);
@@ -193,7 +279,7 @@ export class ModelHost {
       await model.dispose();
       throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
-    this.dedicated = { id: modelIdFromPath(file), source: 'embedding-model', model, embedder };
+    this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
     this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
   }
@@ -226,6 +312,7 @@ export class ModelHost {
   /** Dispose the models (generations in flight are cancelled by the scheduler). */
   async close(): Promise<void> {
     await this.queue;
+    await this.router?.close();
     const previous = this.loaded;
     this.loaded = null;
     this.fallback = null;

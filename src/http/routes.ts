@@ -1,6 +1,6 @@
 // The route table: every endpoint, its handler, and what /docs and /openapi.json say about it.
 import type { Route } from './router.js';
-import type { ApiContext } from './context.js';
+import type { ApiContext, Handler } from './context.js';
 import { chatCompletions } from '../openai/chat.js';
 import { completions } from '../openai/completions.js';
 import { getEngine, getModel, listEngines, listModels } from '../openai/models.js';
@@ -14,6 +14,11 @@ import { ApiError, notImplemented } from '../openai/errors.js';
 
 const later = (what: string) => () => { throw notImplemented(what); };
 
+/** A generation route: the model it leased (router mode, ModelHost.modelFor) is released when it ends. */
+const leased = (handler: Handler): Handler => async (ctx) => {
+  try { return await handler(ctx); } finally { ctx.host.releaseRequest(ctx); }
+};
+
 function health(ctx: ApiContext): unknown {
   const loaded = ctx.host.currentOrNull;
   if (!loaded) throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
@@ -23,22 +28,22 @@ function health(ctx: ApiContext): unknown {
 export function apiRoutes(): Route[] {
   const v1 = (r: Omit<Route, 'auth'>): Route => ({ ...r, auth: true });
   return [
-    v1({ method: 'POST', path: '/v1/chat/completions', handler: chatCompletions, summary: 'Chat completion (instruct, chat and chat-instruct modes)', tag: 'Chat', body: 'ChatCompletionRequest', streams: true }),
-    v1({ method: 'POST', path: '/v1/responses', handler: createResponse, summary: 'Responses API: a response from input items (text, function tools, reasoning, json_schema), stored for previous_response_id unless store is false', tag: 'Responses', body: 'ResponseRequest', streams: true }),
-    v1({ method: 'POST', path: '/v1/responses/input_tokens', handler: countInputTokens, summary: 'Responses API: count the input tokens of a request', tag: 'Responses', body: 'ResponseInputTokensRequest' }),
+    v1({ method: 'POST', path: '/v1/chat/completions', handler: leased(chatCompletions), summary: 'Chat completion (instruct, chat and chat-instruct modes)', tag: 'Chat', body: 'ChatCompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/responses', handler: leased(createResponse), summary: 'Responses API: a response from input items (text, function tools, reasoning, json_schema), stored for previous_response_id unless store is false', tag: 'Responses', body: 'ResponseRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/responses/input_tokens', handler: leased(countInputTokens), summary: 'Responses API: count the input tokens of a request', tag: 'Responses', body: 'ResponseInputTokensRequest' }),
     v1({ method: 'GET', path: '/v1/responses/:id', handler: getResponse, summary: 'Responses API: a stored response (404 once deleted or evicted)', tag: 'Responses' }),
     v1({ method: 'DELETE', path: '/v1/responses/:id', handler: deleteResponse, summary: 'Responses API: delete a stored response', tag: 'Responses' }),
     v1({ method: 'GET', path: '/v1/responses/:id/input_items', handler: listInputItems, summary: 'Responses API: the input items of a stored response (limit, order, after)', tag: 'Responses' }),
-    v1({ method: 'POST', path: '/v1/messages', handler: createMessage, summary: 'Anthropic Messages API: text, tools, thinking; Anthropic\'s errors and events; key in x-api-key or Authorization', tag: 'Anthropic', body: 'AnthropicMessagesRequest', streams: true, errorShape: 'anthropic' }),
-    v1({ method: 'POST', path: '/v1/messages/count_tokens', handler: countTokens, summary: 'Anthropic Messages API: count the input tokens of a request', tag: 'Anthropic', body: 'AnthropicCountTokensRequest', errorShape: 'anthropic' }),
-    v1({ method: 'POST', path: '/v1/completions', handler: completions, summary: 'Text completion', tag: 'Completions', body: 'CompletionRequest', streams: true }),
-    v1({ method: 'POST', path: '/v1/text_completion', handler: completions, summary: 'Legacy alias of /v1/completions', tag: 'Completions', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/messages', handler: leased(createMessage), summary: 'Anthropic Messages API: text, tools, thinking; Anthropic\'s errors and events; key in x-api-key or Authorization', tag: 'Anthropic', body: 'AnthropicMessagesRequest', streams: true, errorShape: 'anthropic' }),
+    v1({ method: 'POST', path: '/v1/messages/count_tokens', handler: leased(countTokens), summary: 'Anthropic Messages API: count the input tokens of a request', tag: 'Anthropic', body: 'AnthropicCountTokensRequest', errorShape: 'anthropic' }),
+    v1({ method: 'POST', path: '/v1/completions', handler: leased(completions), summary: 'Text completion', tag: 'Completions', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/text_completion', handler: leased(completions), summary: 'Legacy alias of /v1/completions', tag: 'Completions', body: 'CompletionRequest', streams: true }),
     v1({ method: 'GET', path: '/v1/models', handler: listModels, summary: 'List models: the loaded one first, then the other .gguf files in --models-dir', tag: 'Models' }),
     v1({ method: 'GET', path: '/v1/models/:id', handler: getModel, summary: 'A model object (any id is answered, as text-generation-webui does)', tag: 'Models' }),
     v1({ method: 'GET', path: '/v1/engines', handler: listEngines, summary: 'Legacy: list models as engines', tag: 'Legacy' }),
     v1({ method: 'GET', path: '/v1/engines/:id', handler: getEngine, summary: 'Legacy: load the model file :id from --models-dir (never a path outside it)', tag: 'Legacy' }),
-    v1({ method: 'POST', path: '/v1/engines/:id/completions', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
-    v1({ method: 'POST', path: '/v1/engines/:id/generate', handler: completions, summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/engines/:id/completions', handler: leased(completions), summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
+    v1({ method: 'POST', path: '/v1/engines/:id/generate', handler: leased(completions), summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),
     v1({ method: 'POST', path: '/v1/engines/:id/embeddings', handler: embeddings, summary: 'Legacy: same as /v1/embeddings', tag: 'Legacy', body: 'EmbeddingRequest' }),
     v1({ method: 'POST', path: '/v1/internal/encode', handler: internal.encode, summary: 'Tokenize text', tag: 'Internal', body: 'EncodeRequest' }),
     v1({ method: 'POST', path: '/v1/internal/decode', handler: internal.decode, summary: 'Detokenize token ids', tag: 'Internal', body: 'DecodeRequest' }),

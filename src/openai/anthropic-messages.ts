@@ -156,7 +156,7 @@ function stopReason(choice: ChatChoiceResult, stops: string[]): { stop_reason: s
 
 export async function createMessage(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<MessagesBody>('AnthropicMessagesRequest', ctx.body);
-  const chat = prepareChat(ctx, chatRequestOf(body));
+  const chat = await prepareChat(ctx, chatRequestOf(body));
   const head = { id: newId('msg'), type: 'message', role: 'assistant', model: body.model };
   const stream = body.stream ? ctx.openStream({ doneMarker: false, errorEvent: (e) => ({ event: 'error', data: anthropicError(e) }) }) : null;
   const emit = async (type: string, fields: Json = {}) => {
@@ -202,7 +202,7 @@ export async function createMessage(ctx: ApiContext): Promise<unknown> {
 }
 
 /** POST /v1/messages/count_tokens: the prompt's tokens, as a request with these messages would have. */
-export function countTokens(ctx: ApiContext): unknown {
+export async function countTokens(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<MessagesBody>('AnthropicCountTokensRequest', ctx.body);
-  return { input_tokens: prepareChat(ctx, chatRequestOf(body)).tokens.length };
+  return { input_tokens: (await prepareChat(ctx, chatRequestOf(body))).tokens.length };
 }

@@ -63,8 +63,8 @@ function rejectAgentParamsOutsideInstruct(body: ChatRequest): void {
 }
 
 /** Render the prompt and plan the generation; `param` names the field a too-long prompt is blamed on. */
-export function prepareChat(ctx: ApiContext, body: ChatRequest, param = 'messages'): PreparedChat {
-  const loaded = ctx.host.current();
+export async function prepareChat(ctx: ApiContext, body: ChatRequest, param = 'messages'): Promise<PreparedChat> {
+  const loaded = await ctx.host.modelFor(ctx, body.model);
   const agent: AgentChat | null = wantsAgentChat(body) && loaded.model.chatTemplates
     ? buildAgentChat(body, loaded, { reasoningFormat: ctx.config.reasoningFormat ?? 'auto' })
     : null;

@@ -13,7 +13,7 @@ import type { ChatMessageParts } from '../engine/chat-templates.js';
 
 export async function chatCompletions(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<ChatRequest>('ChatCompletionRequest', ctx.body);
-  const chat = prepareChat(ctx, body);
+  const chat = await prepareChat(ctx, body);
   const { plan, legacy } = chat;
   const head = { id: newId('chatcmpl'), object: 'chat.completion', created: unixNow(), model: chat.loaded.id, system_fingerprint: SYSTEM_FINGERPRINT };
 

@@ -53,7 +53,7 @@ function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt']
 
 export async function completions(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<CompletionRequest>('CompletionRequest', ctx.body);
-  const loaded = ctx.host.current();
+  const loaded = await ctx.host.modelFor(ctx, body.model);
   const plan = planGeneration(body, 'completion', loaded.model.metadata.vocabSize);
   const echo = body.echo === true;
   // Echo with logprobs scores the prompt: its tokens' log-probabilities come from one pass

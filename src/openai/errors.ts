@@ -58,6 +58,7 @@ export function toApiError(err: unknown): ApiError {
   if (e && e.name === 'DisposedError') {
     return new ApiError(503, 'The model was unloaded while the request ran (another model is being loaded); retry.', { type: 'server_error', code: 'model_unloaded' });
   }
+  if (e && e.name === 'HubError') return hubApiError(e as { code: string; message: string });
   if (e && e.name === 'AbortError') {
     return new ApiError(499, 'The request was cancelled', { type: 'server_error', code: 'cancelled' });
   }
@@ -87,4 +88,16 @@ export type ErrorShape = 'openai' | 'anthropic';
 
 export function renderError(error: ApiError, shape: ErrorShape = 'openai'): unknown {
   return shape === 'anthropic' ? anthropicError(error) : error.toJSON();
+}
+/** A Hugging Face download or lookup that failed (src/hub/errors.ts), as the status it means. */
+function hubApiError(e: { code: string; message: string }): ApiError {
+  switch (e.code) {
+    case 'invalid_reference': return new ApiError(400, e.message, { param: 'model', code: 'invalid_model_name' });
+    case 'repo_not_found':
+    case 'file_not_found':
+    case 'offline_not_cached': return notFound(e.message, 'model_not_found');
+    case 'gated': return new ApiError(403, e.message, { type: 'invalid_request_error', param: 'model', code: 'model_access_denied' });
+    case 'disk_full': return new ApiError(507, e.message, { type: 'server_error', code: 'insufficient_storage' });
+    default: return new ApiError(502, e.message, { type: 'server_error', code: 'model_download_failed' });
+  }
 }

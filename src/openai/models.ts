@@ -58,9 +58,27 @@ function chatInfo(loaded: NonNullable<ModelHost['currentOrNull']>): Record<strin
 }
 
 /** The models, then the Stable Diffusion WebUI's entry when images are available. */
+/**
+ * Router mode (--max-models): every model that can be served, with its `status`: loaded (with its
+ * slots and context), loading, or available (a --models-dir file loaded on first use).
+ */
+function routedModels(host: ModelHost): Record<string, unknown>[] {
+  const { loaded, loading } = (host.router as NonNullable<ModelHost['router']>).status();
+  const listed: Record<string, unknown>[] = [
+    ...loaded.map((m) => {
+      const stats = m.scheduler.stats();
+      return { ...modelObject(host, m.id), created: m.created, status: 'loaded', slots: stats.parallel, context_length: stats.contextSize };
+    }),
+    ...loading.map((id) => ({ ...modelObject(host, id), status: 'loading' })),
+  ];
+  const seen = new Set(listed.map((m) => m.id));
+  return [...listed, ...host.listModelIds().filter((id) => !seen.has(id)).map((id) => ({ ...modelObject(host, id), status: 'available' }))];
+}
+
 export function listModels(ctx: ApiContext): unknown {
   const images = imagesModelObject(ctx.config);
-  return { object: 'list', data: [...modelIds(ctx.host).map((id) => modelObject(ctx.host, id)), ...(images ? [images] : [])] };
+  const models = ctx.host.router ? routedModels(ctx.host) : modelIds(ctx.host).map((id) => modelObject(ctx.host, id));
+  return { object: 'list', data: [...models, ...(images ? [images] : [])] };
 }
 
 /** As text-generation-webui does, any id is answered (clients probe with OpenAI model names). */

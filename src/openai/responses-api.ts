@@ -145,7 +145,7 @@ function assistantMessage(blocks: OutputBlock[]): ChatMessage {
 export async function createResponse(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<ResponseBody>('ResponseRequest', ctx.body);
   const { history, items } = conversation(ctx, body);
-  const chat = prepareChat(ctx, chatRequestOf(body, history), 'input');
+  const chat = await prepareChat(ctx, chatRequestOf(body, history), 'input');
   const output = new ResponseOutput((body.include ?? []).includes('reasoning.encrypted_content'));
   const id = itemId('resp');
   const createdAt = unixNow();
@@ -284,9 +284,9 @@ export function listInputItems(ctx: ApiContext): unknown {
 }
 
 /** POST /v1/responses/input_tokens: the prompt's tokens, as a request with this input would have. */
-export function countInputTokens(ctx: ApiContext): unknown {
+export async function countInputTokens(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<ResponseBody>('ResponseInputTokensRequest', ctx.body);
   const { history } = conversation(ctx, body);
-  const chat = prepareChat(ctx, chatRequestOf(body, history), 'input');
+  const chat = await prepareChat(ctx, chatRequestOf(body, history), 'input');
   return { object: 'response.input_tokens', input_tokens: chat.tokens.length };
 }

@@ -21,9 +21,9 @@ function engineAvailable() {
 
 /**
  * Start a server in this process. `args` are serve flags (as on the command line); `env` is the
- * environment the configuration sees. Returns { url, port, host, config, close }.
+ * environment the configuration sees; `hub`: Hugging Face options (default: from process.env). Returns { url, port, host, config, close }.
  */
-async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader } = {}) {
+async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
   const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
@@ -40,9 +40,12 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     log: (l) => logs.push(l),
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    hub,
+    maxModels: config.maxModels,
+    keepAliveSeconds: config.keepAlive,
   });
   try {
-    if (config.model) await host.loadFile(config.model);
+    if (config.model) await host.loadReference(config.model);
     await host.loadEmbeddingModel();
   } catch (err) {
     await host.close();
