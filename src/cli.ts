@@ -83,7 +83,9 @@ async function serve(argv: string[]): Promise<void> {
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const write = (line: string) => process.stderr.write(`${line}\n`);
+  const { createLogger } = require('./http/access-log.js') as typeof import('./http/access-log.js');
+  const log = createLogger(config.logFormat, write).info;
   const progress = progressPrinter();
   const host = new ModelHost({
     modelsDir: config.modelsDir,
@@ -102,7 +104,7 @@ async function serve(argv: string[]): Promise<void> {
   }
   let running;
   try {
-    running = await startApiServer({ config, host, version: version(), log });
+    running = await startApiServer({ config, host, version: version(), log: write });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (choose another with --api-port)` : e.message;
@@ -111,13 +113,20 @@ async function serve(argv: string[]): Promise<void> {
   }
   process.stdout.write(`gguf-serve listening on ${running.url} (OpenAI base URL: ${running.url}/v1, docs: ${running.url}/docs)\n`);
 
+  // The first signal drains (--shutdown-grace seconds for running requests), a second one cancels
+  // what still runs at once.
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log(`${signal} again: cancelling the requests still running`);
+      void running.close();
+      return;
+    }
     stopping = true;
-    log(`${signal}: shutting down`);
-    await running.close();
+    log(`${signal}: shutting down; requests in flight have ${config.shutdownGrace} s to finish`);
+    await running.shutdown(config.shutdownGrace * 1000);
     await host.close();
+    log('Stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -6,7 +6,8 @@ function tooLarge(limit: number): ApiError {
   return new ApiError(413, `The request body is larger than the server's limit of ${limit} bytes.`, { code: 'request_too_large' });
 }
 
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** `optional`: an empty body is undefined rather than a 400 (routes that take no body). */
+export async function readJsonBody(req: IncomingMessage, limit: number, optional = false): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
@@ -17,6 +18,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '' && optional) return undefined;
   if (text.trim() === '') throw badRequest('The request body is empty; send a JSON object.', null, 'invalid_body');
   try {
     return JSON.parse(text);

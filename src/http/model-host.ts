@@ -10,6 +10,7 @@ import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, typ
 import { embeddingGpuLayers, resolveModelPath } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
+import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
 
 export interface LoadedModel {
   id: string;
@@ -51,6 +52,16 @@ export interface GenerationCounters {
   failed: number;
 }
 
+/** The last load of each kind of model, and how loads went (for /metrics). */
+export interface LoadRecord {
+  id: string;
+  seconds: number;
+}
+export interface LoadCounts {
+  ok: number;
+  failed: number;
+}
+
 export function modelIdFromPath(file: string): string {
   return path.basename(file).replace(/\.gguf$/i, '');
 }
@@ -58,6 +69,10 @@ export function modelIdFromPath(file: string): string {
 export class ModelHost {
   readonly modelsDir: string;
   readonly counters: GenerationCounters = { started: 0, active: 0, completed: 0, cancelled: 0, failed: 0 };
+  readonly lastLoad: { chat: LoadRecord | null; embedding: LoadRecord | null } = { chat: null, embedding: null };
+  readonly loads: { chat: LoadCounts; embedding: LoadCounts } = { chat: { ok: 0, failed: 0 }, embedding: { ok: 0, failed: 0 } };
+  /** Told about every generation of the chat model (the metrics). */
+  private readonly observers = new Set<GenerationObserver>();
   private loaded: LoadedModel | null = null;
   private embeddingLoad: Promise<HostedEmbedder> | null = null;
   private dedicated: HostedEmbedder | null = null;
@@ -79,6 +94,12 @@ export class ModelHost {
 
   get currentOrNull(): LoadedModel | null {
     return this.loaded;
+  }
+
+  /** Watch the generations of every model loaded now or later; returns the way to stop. */
+  observeGenerations(observer: GenerationObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
@@ -105,7 +126,7 @@ export class ModelHost {
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
   loadFile(file: string): Promise<LoadedModel> {
-    const run = this.queue.then(() => this.swap(file));
+    const run = this.queue.then(() => counted(this.loads.chat, this.swap(file)));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -134,13 +155,14 @@ export class ModelHost {
     }
     let scheduler: SchedulerLike;
     try {
-      scheduler = model.createScheduler(this.opts.scheduler ?? {});
+      scheduler = meteredScheduler(model.createScheduler(this.opts.scheduler ?? {}), this.observers);
     } catch (err) {
       await model.dispose();
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     const previous = this.loaded;
     this.loaded = { id: modelIdFromPath(file), path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.lastLoad.chat = { id: this.loaded.id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Model ${this.loaded.id} ready in ${Date.now() - started} ms, on ${place.where}`);
     if (previous) await disposeLoaded(previous);
     return this.loaded;
@@ -156,7 +178,7 @@ export class ModelHost {
       this.opts.log?.('No embedding model configured (--embedding-model): /v1/embeddings and /v1/moderations use the chat model with mean pooling.');
       return null;
     }
-    this.embeddingLoad ??= this.loadEmbedder(name);
+    this.embeddingLoad ??= counted(this.loads.embedding, this.loadEmbedder(name));
     return this.embeddingLoad;
   }
 
@@ -181,6 +203,7 @@ export class ModelHost {
       throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     this.dedicated = { id: modelIdFromPath(file), source: 'embedding-model', model, embedder };
+    this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
   }
@@ -210,6 +233,18 @@ export class ModelHost {
     return { id, source: 'chat-model', dimensions: model.metadata.embeddingSize, pooling: 'mean', maxInputTokens: fallbackContextSize(this.loaded) };
   }
 
+  /** Unload the chat model (after the loads queued before); its generations end with DisposedError. */
+  unload(): Promise<void> {
+    const run = this.queue.then(async () => {
+      const previous = this.loaded;
+      this.loaded = null;
+      if (this.fallback?.model === previous?.model) this.fallback = null;
+      if (previous) await disposeLoaded(previous);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Dispose the models (generations in flight are cancelled by the scheduler). */
   async close(): Promise<void> {
     await this.queue;
@@ -221,6 +256,18 @@ export class ModelHost {
     this.embeddingLoad = null;
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
+  }
+}
+
+/** Counts a load's outcome (a model already loaded counts as a load that went well). */
+async function counted<T>(counts: LoadCounts, load: Promise<T>): Promise<T> {
+  try {
+    const result = await load;
+    counts.ok++;
+    return result;
+  } catch (err) {
+    counts.failed++;
+    throw err;
   }
 }
 

@@ -55,6 +55,11 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     host,
     config,
     logs,
+    routes: running.routes,
+    async shutdown(graceMs) {
+      await running.shutdown(graceMs);
+      await host.close();
+    },
     async close() {
       await running.close();
       await host.close();
