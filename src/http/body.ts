@@ -12,10 +12,16 @@ export async function readJsonBody(req: IncomingMessage, limit: number, optional
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw tooLarge(limit);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    // The connection closed mid-body: the client left, or the server timed the request out.
+    throw new ApiError(499, 'The client closed the connection before sending the whole body', { code: 'cancelled' });
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '' && optional) return undefined;

@@ -29,6 +29,13 @@ function clientErrorOf(err: NodeJS.ErrnoException, config: Limits): ApiError {
   return new ApiError(400, 'The request is not valid HTTP/1.1.', { code: 'bad_http_request' });
 }
 
+/** Status sent on a connection by the 'clientError' listener (for the access log). */
+const answered = new WeakMap<Socket, number>();
+
+export function clientErrorStatus(socket: Socket): number | undefined {
+  return answered.get(socket);
+}
+
 /** The 'clientError' listener: a malformed or too slow request gets its status, then the socket closes. */
 export function clientErrorHandler(config: Limits): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
@@ -37,6 +44,7 @@ export function clientErrorHandler(config: Limits): (err: NodeJS.ErrnoException,
       return;
     }
     const error = clientErrorOf(err, config);
+    answered.set(socket, error.status);
     const body = JSON.stringify(error.toJSON());
     socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   };

@@ -19,7 +19,7 @@ import { createLogger, type Logger } from './access-log.js';
 import { publicError } from './public-error.js';
 import { ServerMetrics } from './metrics.js';
 import { operationsRoutes } from './operations.js';
-import { clientErrorHandler, serverOptions } from './limits.js';
+import { clientErrorHandler, clientErrorStatus, serverOptions } from './limits.js';
 import { InFlight, ShutdownCancel } from './drain.js';
 import { ApiError, notFound, toApiError } from '../openai/errors.js';
 import { buildOpenApi, docsHtml } from '../openai/openapi.js';
@@ -156,8 +156,8 @@ function buildServer(opts: ApiServerOptions): ApiServer {
       const completed = res.writableFinished;
       // 'close' before the response finished = the client went away: cancel its generation.
       if (!completed) info.abort.abort();
-      // 499 (as nginx): the client left before an answer was sent.
-      const status = res.headersSent ? res.statusCode : 499;
+      // 499 (as nginx): the client left before an answer was sent (or a 408 cut its request short).
+      const status = res.headersSent ? res.statusCode : clientErrorStatus(req.socket) ?? 499;
       const ms = performance.now() - started;
       metrics.request(req.method ?? 'GET', info.route, status, ms / 1000);
       logger.access({ id: info.id, method: req.method ?? 'GET', path: info.path, route: info.route, status, durationMs: Math.round(ms), completed, remote: req.socket.remoteAddress ?? null });

@@ -48,9 +48,11 @@ function createHolds() {
   return holds;
 }
 
-function heldScheduler(holds, contextSize = 512) {
+function heldScheduler(holds, capacity, contextSize = 512) {
   return {
     generate: (_prompt, opts = {}) => {
+      // As the engine with every slot busy and the queue full.
+      if (holds.running.size >= capacity) throw Object.assign(new Error('The server is overloaded: every slot is busy and the queue is full'), { name: 'OverloadedError' });
       const g = new HeldGeneration(holds);
       opts.signal?.addEventListener('abort', () => g.cancel(), { once: true });
       return g;
@@ -60,14 +62,14 @@ function heldScheduler(holds, contextSize = 512) {
   };
 }
 
-/** A ModelLoader: the real model, but createScheduler() gives the held scheduler. */
-function heldLoader(holds) {
+/** A ModelLoader: the real model, but createScheduler() gives the held scheduler (`capacity` generations at most). */
+function heldLoader(holds, capacity = Infinity) {
   const { loadModel } = require(path.join(root, 'lib', 'http', 'engine.js'));
   return async (file, opts) => {
     const model = await loadModel(file, opts);
     return new Proxy(model, {
       get(target, prop) {
-        if (prop === 'createScheduler') return () => heldScheduler(holds);
+        if (prop === 'createScheduler') return () => heldScheduler(holds, capacity);
         const value = Reflect.get(target, prop, target);
         return typeof value === 'function' ? value.bind(target) : value;
       },
