@@ -26,6 +26,9 @@ function clientErrorOf(err: NodeJS.ErrnoException, config: Limits): ApiError {
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return new ApiError(408, `The request was not received in time (headers within ${config.headerTimeout} s, the whole request within ${config.bodyTimeout} s).`, { code: 'request_timeout' });
   }
+  if (err.code === 'HPE_INVALID_EOF_STATE') {
+    return new ApiError(400, 'The connection ended before the whole request was received.', { code: 'incomplete_request' });
+  }
   return new ApiError(400, 'The request is not valid HTTP/1.1.', { code: 'bad_http_request' });
 }
 
