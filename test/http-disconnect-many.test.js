@@ -14,7 +14,8 @@ if (!hasModel || !engineAvailable()) {
   return;
 }
 
-const COUNT = 120;
+// DISCONNECTS=1000 for the long run of docs/RELIABILITY.md (it also prints RSS before and after).
+const COUNT = Number(process.env.DISCONNECTS || 120);
 
 /** Write the request up to the abort point, then cut the connection. Resolves when it is closed. */
 function abortedStream(port, body, point) {
@@ -44,6 +45,7 @@ t.test(`${COUNT} aborted streams free every slot; the engine answers as before`,
   t.teardown(() => server.close());
   const probe = { prompt: 'Once upon a time', max_tokens: 12, temperature: 0, cache_prompt: false };
   const before = (await call(`${server.url}/v1/completions`, { body: probe })).json.choices[0].text;
+  const rssBefore = process.memoryUsage().rss;
   const long = { prompt: 'Once upon a time', max_tokens: 600, ban_eos_token: true, stream: true, temperature: 1, seed: 5 };
   // Eight at a time: some wait in the queue when they are cut.
   for (let i = 0; i < COUNT; i += 8) {
@@ -63,4 +65,6 @@ t.test(`${COUNT} aborted streams free every slot; the engine answers as before`,
   t.ok(g.cancelled > 0, `${g.cancelled} cancelled`);
   const after = (await call(`${server.url}/v1/completions`, { body: probe })).json.choices[0].text;
   t.equal(after, before, 'the same greedy answer as before the run');
+  const rssAfter = process.memoryUsage().rss;
+  t.comment(`RSS (server and clients, one process): before ${(rssBefore / 2 ** 20).toFixed(1)} MiB, after ${(rssAfter / 2 ** 20).toFixed(1)} MiB (${(((rssAfter - rssBefore) / rssBefore) * 100).toFixed(1)}%)`);
 });
