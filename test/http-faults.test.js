@@ -7,7 +7,7 @@ const path = require('node:path');
 const { request } = require('undici');
 const { startServer, spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
 const { call, isOpenAIError } = require('./support/http.js');
-const { createHolds, heldLoader } = require('./support/held-model.js');
+const { createHolds, heldLoader, overridingLoader } = require('./support/model-doubles.js');
 
 if (!hasModel || !engineAvailable()) {
   t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
@@ -85,23 +85,12 @@ t.test('a failing embedding model: /v1/embeddings errors clearly, chat goes on',
   const dir = t.testdir({});
   const embFile = path.join(dir, 'emb.gguf');
   fs.copyFileSync(MODEL, embFile);
-  const { loadModel } = require('../lib/http/engine.js');
-  const failingEmbedder = async (file, opts) => {
-    const model = await loadModel(file, opts);
-    if (file !== embFile) return model;
-    const embedder = {
-      dimensions: 8, contextSize: 64, pooling: 'mean',
-      embed: async () => { throw new Error('the embedding context failed to decode'); },
-      dispose: async () => {},
-    };
-    return new Proxy(model, {
-      get(target, prop) {
-        if (prop === 'createEmbedder') return () => embedder;
-        const value = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+  const embedder = {
+    dimensions: 8, contextSize: 64, pooling: 'mean',
+    embed: async () => { throw new Error('the embedding context failed to decode'); },
+    dispose: async () => {},
   };
+  const failingEmbedder = overridingLoader((file) => (file === embFile ? { createEmbedder: () => embedder } : null));
   const server = await startServer({ loader: failingEmbedder, args: ['--embedding-model', embFile] });
   t.teardown(() => server.close());
   const u = (p) => `${server.url}${p}`;

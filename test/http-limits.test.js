@@ -6,7 +6,7 @@ const t = require('tap');
 const net = require('node:net');
 const { startServer, hasModel, engineAvailable } = require('./support/server.js');
 const { call, isOpenAIError } = require('./support/http.js');
-const { createHolds, heldLoader } = require('./support/held-model.js');
+const { createHolds, heldLoader } = require('./support/model-doubles.js');
 
 if (!hasModel || !engineAvailable()) {
   t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');

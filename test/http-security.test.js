@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
 const { call, isOpenAIError } = require('./support/http.js');
+const { overridingLoader } = require('./support/model-doubles.js');
 
 // The only routes open without a key. Adding to this list is a security decision: say why.
 const PUBLIC = new Set([
@@ -162,17 +163,7 @@ t.test('a NUL byte or a path in a model name is refused over HTTP', async (t) =>
 });
 
 t.test('an unexpected exception: a generic 500 with the request id, the stack in the log; --debug shows it', async (t) => {
-  const { loadModel } = require('../lib/http/engine.js');
-  const failingTokenizer = async (file, opts) => {
-    const model = await loadModel(file, opts);
-    return new Proxy(model, {
-      get(target, prop) {
-        if (prop === 'tokenize') return () => { throw new TypeError('boom in /secret/install/lib/x.js'); };
-        const value = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-  };
+  const failingTokenizer = overridingLoader(() => ({ tokenize: () => { throw new TypeError('boom in /secret/install/lib/x.js'); } }));
   const server = await startServer({ loader: failingTokenizer });
   t.teardown(() => server.close());
   const res = await call(`${server.url}/v1/internal/encode`, { body: { text: 'hi' }, headers: { 'x-request-id': 'trace-42' } });

@@ -1,7 +1,8 @@
 'use strict';
-// A test double for tests that need generations to be running at a known moment, without timing:
-// the real model (tokenizer, metadata) with a scheduler whose generations yield one chunk and then
-// hold until they are cancelled (or released). Pass `heldLoader(holds)` as startServer's loader.
+// Test doubles on the real model. heldLoader: for tests that need generations to be running at a
+// known moment, without timing: a scheduler whose generations yield one chunk and then hold until
+// they are cancelled (or released). overridingLoader: the real model with members replaced (a
+// failing tokenizer or embedder). Pass either as startServer's loader.
 const path = require('node:path');
 const { root } = require('./server.js');
 
@@ -62,14 +63,20 @@ function heldScheduler(holds, capacity, contextSize = 512) {
   };
 }
 
-/** A ModelLoader: the real model, but createScheduler() gives the held scheduler (`capacity` generations at most). */
-function heldLoader(holds, capacity = Infinity) {
+/**
+ * A ModelLoader of real models with some members replaced: `pick(file)` returns the replacements
+ * for that file ({ tokenize: () => { throw ... } }), or null to leave it as it is.
+ */
+function overridingLoader(pick) {
   const { loadModel } = require(path.join(root, 'lib', 'http', 'engine.js'));
   return async (file, opts) => {
     const model = await loadModel(file, opts);
+    const overrides = pick(file);
+    if (!overrides) return model;
     return new Proxy(model, {
       get(target, prop) {
-        if (prop === 'createScheduler') return () => heldScheduler(holds, capacity);
+        if (prop in overrides) return overrides[prop];
+        // The engine's classes keep private fields: their methods must run on the real object.
         const value = Reflect.get(target, prop, target);
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -77,4 +84,9 @@ function heldLoader(holds, capacity = Infinity) {
   };
 }
 
-module.exports = { createHolds, heldLoader };
+/** A ModelLoader: the real model, but createScheduler() gives the held scheduler (`capacity` generations at most). */
+function heldLoader(holds, capacity = Infinity) {
+  return overridingLoader(() => ({ createScheduler: () => heldScheduler(holds, capacity) }));
+}
+
+module.exports = { createHolds, heldLoader, overridingLoader };
