@@ -67,6 +67,18 @@ t.test('a body that never completes: 408 after --body-timeout; the server goes o
   t.notOk(server.logs.some((l) => /^Error/.test(l)), 'a cut body is not a server error');
 });
 
+t.test('the timeouts bound receiving a request, not answering it: a long generation is served', async (t) => {
+  const holds = createHolds();
+  const server = await startServer({ loader: heldLoader(holds), args: ['--header-timeout', '1', '--body-timeout', '1'] });
+  t.teardown(() => server.close());
+  const pending = call(`${server.url}/v1/completions`, { body: { prompt: 'Once', max_tokens: 5 } });
+  await holds.whenRunning(1);
+  // Longer than both timeouts and Node's check interval: a wrongly applied timeout would cut it.
+  await new Promise((r) => setTimeout(r, 3000));
+  holds.releaseAll();
+  t.equal((await pending).status, 200);
+});
+
 t.test('keep-alive: the idle timeout is announced, and --keep-alive-timeout sets it', async (t) => {
   const server = await startServer({ args: ['--keep-alive-timeout', '7'] });
   t.teardown(() => server.close());
