@@ -81,6 +81,27 @@ t.test('corrupt, truncated, empty and non-GGUF files: a clear error; the loaded 
   t.equal((await call(u('/v1/internal/model/info'), { method: 'GET' })).json.model_name, 'stories260K');
 });
 
+t.test('a model larger than the memory available: 507 model_too_large before loading; the loaded model serves on', async (t) => {
+  const dir = t.testdir({});
+  fs.copyFileSync(MODEL, path.join(dir, 'copy.gguf'));
+  let available = 2 ** 40;
+  const server = await startServer({ args: ['--models-dir', dir], hostOptions: { memoryAvailable: () => available } });
+  t.teardown(() => server.close());
+  available = fs.statSync(MODEL).size - 1;
+  const refused = await call(`${server.url}/v1/internal/model/load`, { body: { model_name: 'copy' } });
+  isOpenAIError(t, refused, 507, { code: 'model_too_large', type: 'server_error' });
+  t.match(refused.json.error.message, /^Model copy\.gguf is 0\.00 GiB, more than the 0\.00 GiB of memory available: not loaded/);
+  t.equal((await call(`${server.url}/v1/completions`, { body: { prompt: 'Once', max_tokens: 3 } })).status, 200, 'the loaded model serves on');
+  t.equal((await call(`${server.url}/v1/internal/model/info`, { method: 'GET' })).json.model_name, 'stories260K');
+  available = 2 ** 40;
+  t.equal((await call(`${server.url}/v1/internal/model/load`, { body: { model_name: 'copy' } })).status, 200, 'loads once memory is there');
+  // At start-up (the CLI) the same check stops the server with the message.
+  const { ModelHost } = require('../lib/http/model-host.js');
+  const host = new ModelHost({ modelsDir: dir, memoryAvailable: () => 1000 });
+  await t.rejects(host.loadFile(path.join(dir, 'copy.gguf')), { status: 507, code: 'model_too_large' });
+  await host.close();
+});
+
 t.test('a failing embedding model: /v1/embeddings errors clearly, chat goes on', async (t) => {
   const dir = t.testdir({});
   const embFile = path.join(dir, 'emb.gguf');

@@ -11,6 +11,7 @@ import { embeddingGpuLayers, resolveModelPath } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { ApiError, badRequest, notFound } from '../openai/errors.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
+import { availableMemory, checkModelFits } from './memory-check.js';
 
 export interface LoadedModel {
   id: string;
@@ -33,6 +34,8 @@ export interface ModelHostOptions {
   embeddingModel?: string | null;
   /** --embedding-device: cpu = no offload, cuda/gpu = all layers; unset = as gpuLayers. */
   embeddingDevice?: string | null;
+  /** Bytes of memory a model may use (checked before each load); default: what the OS says is available. */
+  memoryAvailable?: () => number;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -143,6 +146,7 @@ export class ModelHost {
     const gpuLayers = this.opts.gpuLayers ?? 0;
     const place = placement(gpuLayers, `--gpu-layers ${gpuLayers}`, 'the model');
     if (place.warning) this.opts.log?.(place.warning);
+    this.checkFits(file, gpuLayers, place.cpuOnly);
     this.opts.log?.(`Loading model ${file}`);
     let model: ModelLike;
     try {
@@ -187,6 +191,7 @@ export class ModelHost {
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
     const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
     if (place.warning) this.opts.log?.(place.warning);
+    this.checkFits(file, gpuLayers, place.cpuOnly);
     const started = Date.now();
     this.opts.log?.(`Loading embedding model ${file}`);
     let model: ModelLike;
@@ -206,6 +211,11 @@ export class ModelHost {
     this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
+  }
+
+  /** A model bound for the CPU must fit in the memory available (a CPU-only build runs every model there). */
+  private checkFits(file: string, gpuLayers: number, cpuOnly: boolean): void {
+    checkModelFits(file, cpuOnly ? 0 : gpuLayers, (this.opts.memoryAvailable ?? availableMemory)());
   }
 
   /** What serves embeddings now (loads the embedding model on first use when configured). */
@@ -297,9 +307,10 @@ function promptInfo(model: ModelLike, file: string): PromptModelInfo {
 }
 
 /** Where a model loaded with `gpuLayers` runs, and a warning when a CPU-only build was asked to offload. */
-function placement(gpuLayers: number, asked: string, what: string): { where: string; warning: string | null } {
+function placement(gpuLayers: number, asked: string, what: string): { where: string; warning: string | null; cpuOnly: boolean } {
   const cpuOnly = gpuLayers !== 0 && !gpuOffloadSupported();
   return {
+    cpuOnly,
     where: gpuLayers === 0 || cpuOnly ? 'the CPU' : `the GPU (gpu layers ${gpuLayers})`,
     warning: cpuOnly
       ? `${asked} asked for GPU offload, but this build of gguf-serve is CPU-only: ${what} runs on the CPU. Build with GGUF_SERVE_GPU=cuda (or vulkan, metal) to use a GPU.`

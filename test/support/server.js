@@ -21,9 +21,9 @@ function engineAvailable() {
 
 /**
  * Start a server in this process. `args` are serve flags (as on the command line); `env` is the
- * environment the configuration sees. Returns { url, port, host, config, close }.
+ * environment the configuration sees; `hostOptions` are extra ModelHost options. Returns { url, port, host, config, close }.
  */
-async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader } = {}) {
+async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hostOptions = {} } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
   const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
@@ -40,6 +40,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     log: (l) => logs.push(l),
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    ...hostOptions,
   });
   try {
     if (config.model) await host.loadFile(config.model);
