@@ -102,6 +102,24 @@ t.test('a model larger than the memory available: 507 model_too_large before loa
   await host.close();
 });
 
+t.test('loading a model while generations run: each finishes or ends with a clear 503 model_unloaded', async (t) => {
+  const dir = t.testdir({});
+  fs.copyFileSync(MODEL, path.join(dir, 'other.gguf'));
+  const server = await startServer({ args: ['--models-dir', dir, '--parallel', '2', '--ctx-size', '1024'] });
+  t.teardown(() => server.close());
+  const long = { prompt: 'Once upon a time', max_tokens: 1000, ban_eos_token: true };
+  const stream = await openStream(`${server.url}/v1/completions`, long);
+  const plain = call(`${server.url}/v1/completions`, { body: long });
+  const load = await call(`${server.url}/v1/internal/model/load`, { body: { model_name: 'other' } });
+  t.equal(load.status, 200, 'the load goes through');
+  const text = await stream.rest;
+  t.ok(/data: \[DONE\]\n\n$/.test(text), 'the stream ends');
+  if (text.includes('"error"')) t.match(text, /"code":"model_unloaded"/, 'with a clear error event');
+  const res = await plain;
+  if (res.status !== 200) isOpenAIError(t, res, 503, { code: 'model_unloaded' });
+  t.equal((await call(`${server.url}/v1/completions`, { body: { prompt: 'Once', max_tokens: 3 } })).json.model, 'other', 'the new model serves');
+});
+
 t.test('a failing embedding model: /v1/embeddings errors clearly, chat goes on', async (t) => {
   const dir = t.testdir({});
   const embFile = path.join(dir, 'emb.gguf');
