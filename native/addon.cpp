@@ -2,6 +2,8 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "chat_output_parser.h"
+#include "chat_templates.h"
 #include "embedder.h"
 #include "errors.h"
 #include "exit_guard.h"
@@ -18,6 +20,11 @@ Napi::Value SetLogLevelJs(const Napi::CallbackInfo& info) {
     Throw(info.Env(), kCodeInvalidArgument, "log level must be one of silent, error, warn, info, debug");
   }
   SetLogLevel(level);
+  return info.Env().Undefined();
+}
+
+Napi::Value StopEngineThreadsJs(const Napi::CallbackInfo& info) {
+  StopAllEngineThreads();
   return info.Env().Undefined();
 }
 
@@ -56,8 +63,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("Scheduler", Scheduler::Define(env));
   exports.Set("Embedder", Embedder::Define(env));
+  exports.Set("ChatTemplates", ChatTemplates::Define(env));
+  exports.Set("ChatOutputParser", ChatOutputParser::Define(env));
+  exports.Set("jsonSchemaToGrammar", Napi::Function::New(env, JsonSchemaToGrammarJs));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevelJs));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfoJs));
+  exports.Set("stopEngineThreads", Napi::Function::New(env, StopEngineThreadsJs));
   return exports;
 }
 

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "js_callback.h"
+
 namespace gguf_serve {
 
 // Carries results from an engine thread to JavaScript through ONE thread-safe function.
@@ -64,7 +66,6 @@ class EventChannel : public std::enable_shared_from_this<EventChannel<Event>> {
     }
     size_t finished = 0;
     for (const auto& e : events) finished += e.final ? 1 : 0;
-    Napi::Value arg = convert_(env, events);
     if (finished > 0) {
       in_flight_ -= static_cast<int>(finished);
       if (in_flight_ <= 0) {
@@ -73,11 +74,7 @@ class EventChannel : public std::enable_shared_from_this<EventChannel<Event>> {
         if (!released_) tsfn_.Unref(env);
       }
     }
-    try {
-      fn.Call({arg});
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, as for any callback
-    }
+    RunJsCallback(env, [&] { fn.Call({convert_(env, events)}); });
   }
 
   Convert convert_;

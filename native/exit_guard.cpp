@@ -18,7 +18,9 @@ std::unordered_set<EngineThread*>& Registry() {
   return *set;
 }
 
-void StopAllAtExit() {
+}  // namespace
+
+void StopAllEngineThreads() {
   std::vector<EngineThread*> threads;
   {
     std::lock_guard<std::mutex> lock(RegistryMutex());
@@ -27,6 +29,8 @@ void StopAllAtExit() {
   for (EngineThread* t : threads) t->StopThread();
 }
 
+namespace {
+void StopAllAtExit() { StopAllEngineThreads(); }
 }  // namespace
 
 void InstallExitGuard() {

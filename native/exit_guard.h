@@ -14,6 +14,11 @@ class EngineThread {
 };
 
 void InstallExitGuard();
+// Stops every engine thread of the process now. JavaScript calls it from the main thread's
+// process 'exit' event, which comes before any static destructor: an atexit handler alone
+// runs after the destructors of ggml globals that a decode still in progress (a warm-up at
+// start-up) creates, too late.
+void StopAllEngineThreads();
 // ggml builds some globals lazily during the first compute; handlers registered before them run
 // after their destructors. Engine threads call this after a decode: it registers once more.
 void InstallExitGuardAfterCompute();

@@ -6,8 +6,23 @@
 
 #include "llama.h"
 
+// llama.cpp's common helpers log through their own logger (common/log.h, whose name this folder's
+// log.h shadows): its threshold follows ours, silent by default.
+void common_log_set_verbosity_thold(int verbosity);
+
 namespace gguf_serve {
 namespace {
+
+// common/log.h's levels: error 1, warn 2, info 3, debug 5; -1 prints nothing.
+int CommonVerbosity(LogLevel level) {
+  switch (level) {
+    case LogLevel::Silent: return -1;
+    case LogLevel::Error: return 1;
+    case LogLevel::Warn: return 2;
+    case LogLevel::Info: return 3;
+    default: return 5;
+  }
+}
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::Silent)};
 thread_local std::deque<std::string> t_recent;
@@ -42,9 +57,15 @@ void OnLog(ggml_log_level level, const char* text, void*) {
 
 }  // namespace
 
-void InstallLogger() { llama_log_set(OnLog, nullptr); }
+void InstallLogger() {
+  llama_log_set(OnLog, nullptr);
+  common_log_set_verbosity_thold(CommonVerbosity(LogLevel::Silent));
+}
 
-void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void SetLogLevel(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+  common_log_set_verbosity_thold(CommonVerbosity(level));
+}
 
 bool ParseLogLevel(const std::string& name, LogLevel* out) {
   if (name == "silent") *out = LogLevel::Silent;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "errors.h"
+#include "js_callback.h"
 #include "log.h"
 
 namespace gguf_serve {
@@ -42,7 +43,7 @@ bool ModelLoader::OnLlamaProgress(float progress, void* user_data) {
   if (self->has_progress_ && (progress >= 1.0f || progress - self->last_progress_ >= 0.01f)) {
     self->last_progress_ = progress;
     self->progress_.NonBlockingCall([progress](Napi::Env env, Napi::Function fn) {
-      fn.Call({Napi::Number::New(env, progress)});
+      RunJsCallback(env, [&] { fn.Call({Napi::Number::New(env, progress)}); });
     });
   }
   return true;
@@ -103,15 +104,17 @@ void ModelLoader::Settle(Napi::Env env, bool ok, const std::string& message, con
   std::string path = options_.path;
   Napi::Promise::Deferred deferred = deferred_;
   auto settle = [deferred, handle, path, ok, message, code](Napi::Env env) {
-    if (!ok) {
-      deferred.Reject(MakeError(env, code, message).Value());
-      return;
-    }
-    try {
-      deferred.Resolve(Model::NewInstance(env, handle, path));
-    } catch (const Napi::Error& e) {
-      deferred.Reject(e.Value());
-    }
+    RunJsCallback(env, [&] {
+      if (!ok) {
+        deferred.Reject(MakeError(env, code, message).Value());
+        return;
+      }
+      try {
+        deferred.Resolve(Model::NewInstance(env, handle, path));
+      } catch (const Napi::Error& e) {
+        deferred.Reject(e.Value());
+      }
+    });
   };
   if (has_progress_) {
     has_progress_ = false;

@@ -113,44 +113,6 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
                                        " (prompt plus at least one generated token)");
   }
   Napi::Object o = info[2].As<Napi::Object>();
-  SamplingParams sp;
-  sp.temperature = FloatOption(env, o, "temperature", 1.0f, 0.0f, 100.0f);
-  sp.top_k = IntOption(env, o, "topK", 0, 0, n_vocab_);
-  sp.top_p = FloatOption(env, o, "topP", 1.0f, 0.0f, 1.0f);
-  sp.min_p = FloatOption(env, o, "minP", 0.0f, 0.0f, 1.0f);
-  sp.typical_p = FloatOption(env, o, "typicalP", 1.0f, 0.0f, 1.0f);
-  sp.repeat_penalty = FloatOption(env, o, "repeatPenalty", 1.0f, 0.0001f, 100.0f);
-  sp.repeat_last_n = IntOption(env, o, "repeatLastN", 64, -1, 1 << 20);
-  sp.presence_penalty = FloatOption(env, o, "presencePenalty", 0.0f, -100.0f, 100.0f);
-  sp.frequency_penalty = FloatOption(env, o, "frequencyPenalty", 0.0f, -100.0f, 100.0f);
-  if (o.Has("seed") && o.Get("seed").IsNumber()) {
-    const double seed = o.Get("seed").As<Napi::Number>().DoubleValue();
-    if (!(seed >= 0 && seed <= 4294967295.0) || seed != std::floor(seed)) {
-      Throw(env, kCodeInvalidArgument, "seed must be an integer from 0 to 4294967295");
-    }
-    sp.seed = static_cast<uint32_t>(seed);
-  }
-  if (o.Has("logitBias") && o.Get("logitBias").IsArray()) {
-    Napi::Array pairs = o.Get("logitBias").As<Napi::Array>();
-    for (uint32_t i = 0; i < pairs.Length(); i++) {
-      Napi::Value pair = pairs.Get(i);
-      if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2) {
-        Throw(env, kCodeInvalidArgument, "logitBias must be a list of [token, bias] pairs");
-      }
-      Napi::Array p = pair.As<Napi::Array>();
-      const double token = p.Get(0u).ToNumber().DoubleValue();
-      const double bias = p.Get(1u).ToNumber().DoubleValue();
-      if (!(token >= 0 && token < n_vocab_) || token != std::floor(token)) {
-        Throw(env, kCodeInvalidArgument, "logitBias: token id " + std::to_string(token) + " is not in the vocabulary");
-      }
-      if (std::isnan(bias)) Throw(env, kCodeInvalidArgument, "logitBias: bias must be a number");
-      sp.logit_bias.push_back({static_cast<llama_token>(token), static_cast<float>(bias)});
-    }
-  }
-  if (BoolOption(o, "ignoreEos", false)) {
-    for (llama_token t : eog_tokens_) sp.logit_bias.push_back({t, -INFINITY});
-  }
-  if (o.Has("grammar") && o.Get("grammar").IsString()) sp.grammar = o.Get("grammar").As<Napi::String>();
   req->max_tokens = IntOption(env, o, "maxTokens", -1, -1, 1 << 30);
   if (o.Has("stop") && o.Get("stop").IsArray()) {
     Napi::Array stops = o.Get("stop").As<Napi::Array>();
@@ -162,11 +124,9 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
   req->render_special = BoolOption(o, "renderSpecial", false);
   req->cache_prompt = BoolOption(o, "cachePrompt", true);
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
-  try {
-    req->sampler.reset(BuildSampler(vocab, sp, context_size_));
-  } catch (const std::exception& e) {
-    Throw(env, kCodeInvalidArgument, e.what());
-  }
+  req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
+  if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
+  req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
   req->submitted = Clock::now();
   return req;
 }
@@ -247,6 +207,30 @@ void Scheduler::Shutdown() {
   model_.reset();
 }
 
+namespace {
+Napi::Array LogprobArray(Napi::Env env, const std::vector<Scheduler::TokenLogprob>& list) {
+  Napi::Array lps = Napi::Array::New(env, list.size());
+  for (size_t j = 0; j < list.size(); j++) {
+    const Scheduler::TokenLogprob& lp = list[j];
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("token", lp.token);
+    l.Set("bytes", Napi::Buffer<char>::Copy(env, lp.text.data(), lp.text.size()));
+    l.Set("logprob", lp.logprob);
+    Napi::Array top = Napi::Array::New(env, lp.top.size());
+    for (size_t k = 0; k < lp.top.size(); k++) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("token", lp.top[k].token);
+      t.Set("bytes", Napi::Buffer<char>::Copy(env, lp.top_text[k].data(), lp.top_text[k].size()));
+      t.Set("logprob", lp.top[k].logprob);
+      top.Set(static_cast<uint32_t>(k), t);
+    }
+    l.Set("top", top);
+    lps.Set(static_cast<uint32_t>(j), l);
+  }
+  return lps;
+}
+}  // namespace
+
 Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) {
   Napi::Array out = Napi::Array::New(env, events.size());
   auto token_array = [env](const std::vector<llama_token>& tokens) {
@@ -263,27 +247,8 @@ Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) 
         o.Set("type", "chunk");
         o.Set("text", Napi::String::New(env, e.text));
         o.Set("tokens", token_array(e.tokens));
-        if (!e.logprobs.empty()) {
-          Napi::Array lps = Napi::Array::New(env, e.logprobs.size());
-          for (size_t j = 0; j < e.logprobs.size(); j++) {
-            const TokenLogprob& lp = e.logprobs[j];
-            Napi::Object l = Napi::Object::New(env);
-            l.Set("token", lp.token);
-            l.Set("bytes", Napi::Buffer<char>::Copy(env, lp.text.data(), lp.text.size()));
-            l.Set("logprob", lp.logprob);
-            Napi::Array top = Napi::Array::New(env, lp.top.size());
-            for (size_t k = 0; k < lp.top.size(); k++) {
-              Napi::Object t = Napi::Object::New(env);
-              t.Set("token", lp.top[k].token);
-              t.Set("bytes", Napi::Buffer<char>::Copy(env, lp.top_text[k].data(), lp.top_text[k].size()));
-              t.Set("logprob", lp.top[k].logprob);
-              top.Set(static_cast<uint32_t>(k), t);
-            }
-            l.Set("top", top);
-            lps.Set(static_cast<uint32_t>(j), l);
-          }
-          o.Set("logprobs", lps);
-        }
+        if (!e.logprobs.empty()) o.Set("logprobs", LogprobArray(env, e.logprobs));
+        if (!e.prompt_logprobs.empty()) o.Set("promptLogprobs", LogprobArray(env, e.prompt_logprobs));
         break;
       }
       case Event::Kind::Done:

@@ -15,7 +15,7 @@
 #include "event_channel.h"
 #include "exit_guard.h"
 #include "model.h"
-#include "sampling.h"
+#include "sampler.h"
 #include "text_stream.h"
 
 namespace gguf_serve {
@@ -47,6 +47,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string text;
     std::vector<llama_token> tokens;
     std::vector<TokenLogprob> logprobs;
+    std::vector<TokenLogprob> prompt_logprobs;  // of prompt tokens 1.., once, in the first chunk
     const char* finish_reason = "";
     int stop_index = -1;
     int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
@@ -58,12 +59,13 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   struct Request {
     double id = 0;
     std::vector<llama_token> prompt;
-    std::unique_ptr<llama_sampler, void (*)(llama_sampler*)> sampler{nullptr, llama_sampler_free};
+    SamplerPtr sampler;
     int32_t max_tokens = -1;
     std::vector<std::string> stops;
     bool render_special = false;
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
+    bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
     Clock::time_point submitted;
   };
 
@@ -71,6 +73,10 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     llama_seq_id seq = 0;
     std::unique_ptr<Request> req;
     std::vector<llama_token> cache;  // tokens whose KV cells this sequence holds
+    // Leading cells computed as a cold prompt evaluation computes them: prompt tokens decoded
+    // several to a step, never a generated token or a prompt's last token (decoded alone).
+    // Only these are reused, so a request's text never depends on what ran before.
+    size_t exact = 0;
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step
@@ -83,6 +89,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::string out_text;  // emitted text and tokens not yet posted
     std::vector<llama_token> out_tokens;
     std::vector<TokenLogprob> out_logprobs;
+    std::vector<TokenLogprob> out_prompt_logprobs;
+    std::vector<std::pair<int32_t, size_t>> prompt_rows;  // this step's (batch row, prompt position) with logits
     Clock::time_point assigned, first_token;
   };
 
@@ -105,6 +113,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailBatch(int code, std::vector<Event>* events);
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
+  void CollectPromptLogprobs();
+  TokenLogprob MakeLogprob(const Request& req, int32_t row, llama_token token) const;
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);

@@ -63,6 +63,7 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        CollectPromptLogprobs();
         SampleSlots(&events);
       }
     }
@@ -120,16 +121,16 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   size_t best_prefix = 0;
   for (Slot& slot : slots_) {
     if (slot.req) continue;
-    const size_t prefix = req->cache_prompt ? CommonPrefix(slot.cache, req->prompt) : 0;
+    const size_t prefix = req->cache_prompt ? std::min(CommonPrefix(slot.cache, req->prompt), slot.exact) : 0;
     if (!best || prefix > best_prefix || (prefix == best_prefix && slot.last_used < best->last_used)) {
       best = &slot;
       best_prefix = prefix;
     }
   }
   Slot& slot = *best;
-  // Keep at least the last prompt token to evaluate: its logits start the generation. Without
-  // the cache the whole prompt is evaluated in one pass, as on a cold server: logits then do not
-  // depend on what ran before (batch shapes change the float rounding).
+  // Keep at least the last prompt token to evaluate: its logits start the generation. Only cells
+  // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
+  // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
   llama_memory_t mem = llama_get_memory(ctx_);
   if (keep < slot.cache.size()) {
@@ -139,6 +140,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
     }
     slot.cache.resize(keep);
   }
+  slot.exact = keep;
   slot.req = std::move(req);
   slot.prompt_done = keep;
   slot.cached = keep;
@@ -150,6 +152,8 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.out_text.clear();
   slot.out_tokens.clear();
   slot.out_logprobs.clear();
+  slot.out_prompt_logprobs.clear();
+  slot.prompt_rows.clear();
   slot.assigned = slot.first_token = Clock::now();
   active_slots_++;
   stat_active_++;
@@ -189,13 +193,23 @@ bool Scheduler::BuildBatch() {
   for (Slot* slot : prompting) {
     if (prompt_chunk_ > 0 && prompt_in_step >= prompt_chunk_) break;
     const std::vector<llama_token>& prompt = slot->req->prompt;
+    // The last prompt token goes alone into a step of its own sequence: CPU kernels round a
+    // sequence's attention differently for one query row than for several, and a prompt whose
+    // prefix is reused also ends with one row. So the first sampled token sees the same logits
+    // with the cache as without it.
+    size_t added = 0;
     while (slot->prompt_done < prompt.size() && batch_.n_tokens < batch_size_) {
-      const size_t i = slot->prompt_done++;
-      const bool last = slot->prompt_done == prompt.size();
-      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last);
+      const size_t i = slot->prompt_done;
+      const bool last = i + 1 == prompt.size();
+      if (last && added > 0) break;
+      slot->prompt_done++;
+      const int32_t row = add(prompt[i], static_cast<llama_pos>(i), slot->seq, last || slot->req->prompt_logprobs);
+      if (!last && slot->req->prompt_logprobs) slot->prompt_rows.emplace_back(row, i);
       slot->cache.push_back(prompt[i]);
       prompt_in_step++;
+      added++;
       if (last) slot->batch_index = row;
+      else slot->exact = slot->prompt_done;
     }
     if (batch_.n_tokens >= batch_size_) break;
   }
@@ -238,7 +252,7 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
     Request& req = *slot.req;
     llama_token token;
     try {
-      token = llama_sampler_sample(req.sampler.get(), ctx_, slot.batch_index);
+      token = SampleToken(req.sampler.get(), ctx_, slot.batch_index);
     } catch (const std::exception& e) {
       // llama.cpp's grammar code throws when no token can continue; fail this request only.
       FailSlot(slot, std::string("sampling failed: ") + e.what(), events);
@@ -253,13 +267,7 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
     const std::string piece = TokenToPiece(vocab, token, req.render_special);
     slot.out_tokens.push_back(token);
     if (req.top_logprobs >= 0) {
-      TokenLogprob lp;
-      lp.token = token;
-      lp.text = piece;
-      ComputeLogprobs(llama_get_logits_ith(ctx_, slot.batch_index), n_vocab_, token, req.top_logprobs, &lp.logprob,
-                      &lp.top);
-      for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
-      slot.out_logprobs.push_back(std::move(lp));
+      slot.out_logprobs.push_back(MakeLogprob(req, slot.batch_index, token));
     }
     TextStream::Step step = slot.text.Push(piece);
     slot.out_text += step.emit;
@@ -277,6 +285,27 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
   }
 }
 
+Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, llama_token token) const {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  TokenLogprob lp;
+  lp.token = token;
+  lp.text = TokenToPiece(vocab, token, req.render_special);
+  ComputeLogprobs(llama_get_logits_ith(ctx_, row), n_vocab_, token, req.top_logprobs, &lp.logprob, &lp.top);
+  for (const TokenProb& t : lp.top) lp.top_text.push_back(TokenToPiece(vocab, t.token, req.render_special));
+  return lp;
+}
+
+// Prompt token p+1's log-probability comes from the logits of row p (echo with logprobs).
+void Scheduler::CollectPromptLogprobs() {
+  for (Slot& slot : slots_) {
+    if (!slot.req) continue;
+    for (const auto& [row, pos] : slot.prompt_rows) {
+      slot.out_prompt_logprobs.push_back(MakeLogprob(*slot.req, row, slot.req->prompt[pos + 1]));
+    }
+    slot.prompt_rows.clear();
+  }
+}
+
 void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   Event e;
   e.id = slot.req->id;
@@ -284,13 +313,14 @@ void Scheduler::EmitChunk(Slot& slot, std::vector<Event>* events) {
   e.text.swap(slot.out_text);
   e.tokens.swap(slot.out_tokens);
   e.logprobs.swap(slot.out_logprobs);
+  e.prompt_logprobs.swap(slot.out_prompt_logprobs);
   events->push_back(std::move(e));
 }
 
 void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events) {
   const Clock::time_point now = Clock::now();
   if (stop_index < 0) slot.out_text += slot.text.Flush();
-  if (!slot.out_text.empty() || !slot.out_tokens.empty()) EmitChunk(slot, events);
+  if (!slot.out_text.empty() || !slot.out_tokens.empty() || !slot.out_prompt_logprobs.empty()) EmitChunk(slot, events);
   Request& req = *slot.req;
   Event e;
   e.id = req.id;
@@ -319,6 +349,7 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
 void Scheduler::ClearSlotCache(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
   slot.cache.clear();
+  slot.exact = 0;
 }
 
 }  // namespace gguf_serve

@@ -32,7 +32,8 @@ serve options:
 ${optionsHelp()}
 
 Precedence: environment (OPENEDAI_PORT, OPENEDAI_CERT_PATH, OPENEDAI_KEY_PATH, OPENEDAI_DEBUG,
-OPENEDAI_EMBEDDING_MODEL, OPENEDAI_EMBEDDING_DEVICE, SD_WEBUI_URL) > flags > settings.yaml > defaults.
+OPENEDAI_EMBEDDING_MODEL, OPENEDAI_EMBEDDING_DEVICE, SD_WEBUI_URL, SD_WEBUI_AUTH, SD_BASE_MODEL_SIZE)
+> flags > settings.yaml > defaults.
 settings.yaml takes every flag name as a key (api-port: 5001) and text-generation-webui's
 openai-embedding_device, openai-embedding_model, openai-sd_webui_url, openai-debug.
 
@@ -83,6 +84,7 @@ async function serve(argv: string[]): Promise<void> {
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
+  const { imagesStatusLine } = require('./openai/images.js') as typeof import('./openai/images.js');
   const write = (line: string) => process.stderr.write(`${line}\n`);
   const { createLogger } = require('./http/access-log.js') as typeof import('./http/access-log.js');
   const log = createLogger(config.logFormat, write).info;
@@ -111,6 +113,7 @@ async function serve(argv: string[]): Promise<void> {
     await host.close();
     fail(`cannot listen on ${config.host}:${config.port}: ${why}`, 1);
   }
+  process.stdout.write(`${imagesStatusLine(config)}\n`);
   process.stdout.write(`gguf-serve listening on ${running.url} (OpenAI base URL: ${running.url}/v1, docs: ${running.url}/docs)\n`);
 
   // The first signal drains (--shutdown-grace seconds for running requests), a second one cancels

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { joinNegativeValues } from './args.js';
 import YAML from 'yaml';
+import { redactUrl } from './sd-webui/endpoint.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -42,6 +43,12 @@ export interface ServerConfig {
   embeddingModel: string | null;
   embeddingDevice: string | null;
   sdWebuiUrl: string | null;
+  /** "user:password" for a WebUI started with --api-auth (else from the URL, if it has them). */
+  sdWebuiAuth: string | null;
+  /** Seconds one image request may take upstream before the server answers 504. */
+  sdWebuiTimeout: number;
+  /** The checkpoint's native side (512 SD 1.5, 1024 SDXL): bigger requests use the hires fix. */
+  sdBaseModelSize: number;
   debug: boolean;
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
@@ -62,6 +69,8 @@ export interface ServerConfig {
   maxHeaderBytes: number;
   /** Seconds SIGTERM/SIGINT lets running requests finish before cancelling them. */
   shutdownGrace: number;
+  /** Default reasoning_format of chat requests: where a reasoning model's thinking goes. */
+  reasoningFormat: string;
 }
 
 export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
@@ -101,8 +110,12 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
-  { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI URL for /v1/images/generations' },
+  { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI (AUTOMATIC1111 / Forge, run with --api) for /v1/images/generations; http://user:pass@host:port for --api-auth' },
+  { key: 'sdWebuiAuth', flag: 'sd-webui-auth', kind: 'string', env: 'SD_WEBUI_AUTH', default: null, help: 'user:password of a WebUI started with --api-auth (instead of putting them in the URL)' },
+  { key: 'sdWebuiTimeout', flag: 'sd-webui-timeout', kind: 'integer', default: 600, min: 1, max: 86400, help: 'Seconds an image request may take at the WebUI before the answer is 504' },
+  { key: 'sdBaseModelSize', flag: 'sd-base-model-size', kind: 'integer', env: 'SD_BASE_MODEL_SIZE', default: 512, min: 64, max: 2048, help: 'Native image side of the WebUI\'s checkpoint (512 SD 1.5, 1024 SDXL); sizes from 1.2 x it are drawn at it and upscaled' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
+  { key: 'reasoningFormat', flag: 'reasoning-format', kind: 'string', default: 'auto', help: 'Where a reasoning model\'s thinking goes by default: auto (message.reasoning_content) or none (inline in content); a request\'s reasoning_format wins' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
   { key: 'adminKey', flag: 'admin-key', kind: 'string', default: null, help: 'Require "Authorization: Bearer KEY" on the routes that load models (default: --api-key guards them)' },
   { key: 'corsOrigin', flag: 'cors-origin', kind: 'string', default: null, help: 'Origins browsers may call from, comma-separated, or * (default: * when bound to 127.0.0.1, none with --listen)' },
@@ -183,7 +196,10 @@ function convert(spec: OptionSpec, raw: unknown, source: ConfigSource, baseDir: 
       return p;
     }
     case 'url': {
-      try { return new URL(String(raw)).toString().replace(/\/$/, ''); } catch { return bad('expected a URL like http://127.0.0.1:7861'); }
+      let url: URL;
+      try { url = new URL(String(raw)); } catch { return bad('expected a URL like http://127.0.0.1:7861'); }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad('expected an http:// or https:// URL');
+      return url.toString().replace(/\/$/, '');
     }
     default:
       if (typeof raw === 'object') return bad('expected a string');
@@ -250,6 +266,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.adminKey !== null && c.adminKey.trim() === '') throw new ConfigError('--admin-key must not be empty.');
   if (c.bodyTimeout < c.headerTimeout) throw new ConfigError(`--body-timeout (${c.bodyTimeout}) must be at least --header-timeout (${c.headerTimeout}): it counts the headers too.`);
+  if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = resolveModelPath(c.model, c.modelsDir, cwd);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
@@ -309,7 +326,8 @@ export function formatConfig(loaded: LoadedConfig): string {
   const width = Math.max(...OPTIONS.map((o) => o.flag.length));
   for (const spec of OPTIONS) {
     let value = config[spec.key] as unknown;
-    if ((spec.key === 'apiKey' || spec.key === 'adminKey') && value) value = '<redacted>';
+    if ((spec.key === 'apiKey' || spec.key === 'adminKey' || spec.key === 'sdWebuiAuth') && value) value = '<redacted>';
+    if (spec.key === 'sdWebuiUrl' && value) value = redactUrl(value as string);
     const shown = value === null ? '(none)' : String(value);
     lines.push(`  ${spec.flag.padEnd(width)}  ${shown}  [${sources[spec.key]}${sources[spec.key] === 'env' ? `: ${spec.env}` : ''}]`);
   }

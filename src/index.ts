@@ -5,6 +5,8 @@ export { Model } from './engine/model.js';
 export { Scheduler } from './engine/scheduler.js';
 export { Generation } from './engine/generation.js';
 export { Embedder } from './engine/embedder.js';
+export { ChatTemplates, ChatOutputParser, jsonSchemaToGrammar } from './engine/chat-templates.js';
+export type * from './engine/chat-templates.js';
 export { loadBinding, bindingInfo } from './engine/binding.js';
 
 import { loadBinding } from './engine/binding.js';

@@ -116,3 +116,23 @@ t.test('info prints the metadata and every GGUF key/value', { skip: !(hasModel &
   t.equal(bad.code, 1);
   t.match(bad.stderr, /cannot load/);
 });
+
+t.test('a start-up failure after the chat model loaded exits 1, never by a signal', async (t) => {
+  // The chat model's scheduler is still warming up (decoding) when the embedding model fails:
+  // the exit must stop it before ggml's globals are destroyed (was SIGSEGV about 1 run in 4).
+  const { spawn } = require('node:child_process');
+  const run = () => new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, "serve", "--model", MODEL, '--embedding-model', 'no-such-dir', '--api-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
+  });
+  for (let i = 0; i < 16; i += 2) {
+    const pair = await Promise.all([run(), run()]);
+    for (const r of pair) {
+      t.equal(r.signal, null, `run ${i}: no signal`);
+      t.equal(r.code, 1, `run ${i}: exit status 1`);
+      t.match(r.stderr, /not found/i, 'the clear error is printed');
+    }
+  }
+});

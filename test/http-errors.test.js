@@ -58,12 +58,15 @@ t.test('errors without an API key configured', async (t) => {
 
   t.test('parameters the engine cannot honour: a 400 naming them (neutral values pass)', async (t) => {
     const cases = [
-      ['/v1/completions', { prompt: 'x', mirostat_mode: 2 }, 'mirostat_mode'],
+      ['/v1/completions', { prompt: 'x', tfs: 0.5 }, 'tfs'],
+      ['/v1/completions', { prompt: 'x', mirostat_mode: 3 }, 'mirostat_mode'],
       ['/v1/completions', { prompt: 'x', suffix: 'end' }, 'suffix'],
       ['/v1/completions', { prompt: 'x', best_of: 3 }, 'best_of'],
-      ['/v1/completions', { prompt: 'x', echo: true, logprobs: 2 }, 'echo'],
-      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
-      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: {} } }, 'response_format'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search' }] }, 'tools[0].type'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'abc' } } } } }], tool_choice: 'required' }, 'tools[0].function.parameters'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function', function: { name: 'nope' } }, tools: [{ type: 'function', function: { name: 'f' } }] }, 'tool_choice'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: {} } }, 'response_format.json_schema.schema'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object', properties: { a: { type: 'number', minimum: 1 } } } } } }, 'response_format.json_schema.schema'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }, 'top_logprobs'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x' } }] }] }, 'messages[0].content[0].type'],
       ['/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }], instruction_template: 'NoSuchTemplate' }, 'instruction_template'],
@@ -94,7 +97,7 @@ t.test('errors without an API key configured', async (t) => {
     t.equal(wrong.headers.allow, 'POST');
     isOpenAIError(t, await call(u('/v1/models'), { method: 'POST', body: {} }), 405);
     isOpenAIError(t, await call(u('/v1/completions'), { body: { prompt: 'x'.repeat(10000) } }), 413, { code: 'request_too_large' });
-    for (const path of ['/v1/images/generations', '/v1/audio/transcriptions']) {
+    for (const path of ['/v1/images/edits', '/v1/audio/transcriptions']) {
       isOpenAIError(t, await call(u(path), { body: { input: 'x' } }), 501, { type: 'server_error', code: 'not_implemented' });
     }
     isOpenAIError(t, await call(u('/v1/edits'), { body: {} }), 410);

@@ -223,7 +223,9 @@ t.test('the prompt cache reuses a slot\'s tokens', async (t) => {
   t.equal(again.text, first.text, 'same output from the cache');
   t.equal(again.result.cachedTokens, again.result.promptTokens - 1, 'all but the last prompt token reused');
   const longer = await collect(s.generate('Once upon a time, there was a dog' + first.text + ' The end', { temperature: 0, maxTokens: 5 }));
-  t.ok(longer.result.cachedTokens >= first.result.promptTokens, `continued turn reused ${longer.result.cachedTokens} tokens`);
+  // The reply's cells were decoded a token at a time, not as a cold prompt decodes them: only the
+  // earlier prompt (but its last token, decoded alone) is reused, so the text cannot depend on it.
+  t.equal(longer.result.cachedTokens, first.result.promptTokens - 1, `a continued turn reuses the earlier prompt, not the reply (${longer.result.cachedTokens} tokens)`);
 });
 
 t.test('promptChunk: prompts that arrive together finish in turn; one long prompt still fills the batch', async (t) => {
@@ -236,14 +238,15 @@ t.test('promptChunk: prompts that arrive together finish in turn; one long promp
     await collect(s.generate(p, { temperature: 0, maxTokens: 1, cachePrompt: false }));
     finished.push(i);
   }));
-  t.equal(s.stats().decodeSteps, 3, 'one prompt per step (each is longer than promptChunk)');
+  // Each prompt's last token is decoded alone (see the cache test below), in the step after its body.
+  t.equal(s.stats().decodeSteps, 4, 'one prompt body per step (each is longer than promptChunk), the last token in the next');
   t.same(finished, [0, 1, 2], 'oldest first');
 
   const long = model.tokenize('Once upon a time, there was a little girl named Lily. She loved to play outside. '.repeat(6), { addSpecial: true });
   t.ok(long.length > 128, `${long.length} prompt tokens`);
   const before = s.stats().decodeSteps;
   await collect(s.generate(long, { temperature: 0, maxTokens: 1, cachePrompt: false }));
-  t.equal(s.stats().decodeSteps - before, Math.ceil(long.length / 64), 'full 64-token batches');
+  t.equal(s.stats().decodeSteps - before, Math.ceil((long.length - 1) / 64) + 1, 'full 64-token batches, then the last token alone');
   t.rejects(async () => model.createScheduler({ promptChunk: -1 }), /promptChunk/);
 
   await t.test('the default on the CPU is 128', { skip: model.offloaded && 'offloaded: the default fills the batch' }, async (t) => {
@@ -251,11 +254,11 @@ t.test('promptChunk: prompts that arrive together finish in turn; one long promp
     t.teardown(() => byDefault.dispose());
     const two = [long.slice(0, 150), long.slice(1, 151)];
     await Promise.all(two.map((p) => collect(byDefault.generate(p, { temperature: 0, maxTokens: 1, cachePrompt: false }))));
-    t.equal(byDefault.stats().decodeSteps, 2, 'two 150-token prompts take two steps, not one');
+    t.equal(byDefault.stats().decodeSteps, 3, 'two 150-token prompts: their bodies in two steps, not one (the first last token rides with the second body)');
   });
 });
 
-t.test('cachePrompt: false gives a seeded text independent of earlier requests', async (t) => {
+t.test('a seeded text is independent of earlier requests, with the prompt cache or without', async (t) => {
   const s = model.createScheduler({ parallel: 1 });
   t.teardown(() => s.dispose());
   const prompt = 'This is a cake recipe:\n\n1.';
@@ -268,7 +271,11 @@ t.test('cachePrompt: false gives a seeded text independent of earlier requests',
     t.equal(uncached.result.cachedTokens, 0);
     t.equal(uncached.text, cold.text, `run ${i + 1} equals the cold run`);
   }
-  t.comment(`with the cache, the text ${warm.text === cold.text ? 'also matched' : 'differed'} (float rounding of other batch shapes)`);
+  t.equal(warm.text, cold.text, 'with the cache the text is the same (only cells a cold run computes the same way are reused)');
+  // Other requests in between, and a neighbour decoding in the same steps.
+  await collect(s.generate('Once upon a time there was a big dog', { temperature: 0, maxTokens: 30 }));
+  const after = await collect(s.generate(prompt, opts));
+  t.equal(after.text, cold.text, 'after another request: the same text');
 });
 
 t.test('dispose is safe twice and fails running generations', async (t) => {

@@ -5,8 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
-import type { EmbedderNative, ModelNative, SchedulerNative } from './native-types.js';
+import type { ChatOutputParserNative, ChatTemplatesNative, EmbedderNative, ModelNative, SchedulerNative } from './native-types.js';
 
 export interface NativeBinding {
   Model: {
@@ -14,8 +15,13 @@ export interface NativeBinding {
   };
   Scheduler: new (model: ModelNative, options: object, onEvents: (events: unknown[]) => void) => SchedulerNative;
   Embedder: new (model: ModelNative, options: object, onEvents: (events: unknown[]) => void) => EmbedderNative;
+  ChatTemplates: new (model: ModelNative, options: { template?: string }) => ChatTemplatesNative;
+  ChatOutputParser: new (options: object) => ChatOutputParserNative;
+  jsonSchemaToGrammar(schemaJson: string): string;
   setLogLevel(level: 'silent' | 'error' | 'warn' | 'info' | 'debug'): void;
   systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; devices: { name: string; description: string }[] };
+  /** Stops and joins every engine thread of the process (older binaries lack it). */
+  stopEngineThreads?(): void;
 }
 
 export const packageRoot = path.join(__dirname, '..', '..');
@@ -115,7 +121,19 @@ export function loadBinding(): NativeBinding {
     else candidates.push(def);
   }
   loaded = loadFirst(candidates, probeAddon, failures);
+  stopEngineThreadsAtExit(loaded.binding);
   return loaded.binding;
+}
+
+/**
+ * process.exit() runs C++ static destructors while an engine thread may still be decoding (a
+ * scheduler's warm-up when a start-up step after the model load fails): stop them in the 'exit'
+ * event, which comes first. The main thread only: a worker's end tears its environment down
+ * properly (cleanup hooks), and the call would stop the other threads' engines too.
+ */
+function stopEngineThreadsAtExit(binding: NativeBinding): void {
+  if (!isMainThread || !binding.stopEngineThreads) return;
+  process.once('exit', () => binding.stopEngineThreads?.());
 }
 
 /** Which binary is in use and which were passed over (after loadBinding()). */

@@ -49,6 +49,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
       this.#text += event.text;
       const chunk: GenerationChunk = { text: event.text, tokens: event.tokens };
       if (event.logprobs) chunk.logprobs = event.logprobs.map(toLogprob);
+      if (event.promptLogprobs) chunk.promptLogprobs = event.promptLogprobs.map(toLogprob);
       this.#chunks.push(chunk);
     } else if (event.type === 'done') {
       this.#finished = true;

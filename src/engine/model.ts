@@ -1,3 +1,4 @@
+import { ChatTemplates } from './chat-templates.js';
 import { loadBinding } from './binding.js';
 import { Embedder } from './embedder.js';
 import { callNative, DisposedError, InvalidArgumentError, wrapNativeError } from './errors.js';
@@ -87,6 +88,15 @@ export class Model {
     const scheduler = new Scheduler(this, this.#native, withDefaults, () => this.#children.delete(scheduler));
     this.#children.add(scheduler);
     return scheduler;
+  }
+
+  /**
+   * The model's chat template as llama.cpp reads it (tools, JSON schema, reasoning), or the given
+   * Jinja source instead of it.
+   */
+  chatTemplates(template?: string): ChatTemplates {
+    this.#check();
+    return new ChatTemplates(this.#native, template);
   }
 
   /** A context for pooled embeddings of this model. */

@@ -19,7 +19,7 @@ export interface NativeLogprob {
 }
 
 export type SchedulerEvent =
-  | { id: number; type: 'chunk'; text: string; tokens: number[]; logprobs?: NativeLogprob[] }
+  | { id: number; type: 'chunk'; text: string; tokens: number[]; logprobs?: NativeLogprob[]; promptLogprobs?: NativeLogprob[] }
   | {
       id: number;
       type: 'done';
@@ -49,4 +49,15 @@ export interface EmbedderNative {
   submit(id: number, inputs: (Int32Array | number[])[]): void;
   info(): { dimensions: number; contextSize: number; pooling: 'mean' | 'cls' | 'last'; normalize: boolean; maxSequences: number };
   dispose(): void;
+}
+
+export interface ChatTemplatesNative {
+  /** OpenAI-shaped request as JSON -> ChatApplyResult as JSON. */
+  apply(requestJson: string): string;
+  info(): { source: string; explicit: boolean; supportsThinking: boolean; caps: Record<string, boolean> };
+}
+
+export interface ChatOutputParserNative {
+  /** Text so far (it only grows) -> {message, diffs} as JSON. */
+  update(text: string, isPartial: boolean): string;
 }

@@ -100,6 +100,49 @@ export interface SamplingOptions {
   logitBias?: Record<number, number> | Map<number, number>;
   /** GBNF grammar (root rule `root`). */
   grammar?: string;
+  /**
+   * The grammar came from a chat template (tools, a JSON schema): the template's generation
+   * prompt is fed to it first. A grammar a user wrote never is.
+   */
+  grammarFromTemplate?: boolean;
+  /** Lazy grammar: free text until a trigger appears, constrained from there (optional tool calls). */
+  grammarLazy?: boolean;
+  grammarTriggers?: GrammarTrigger[];
+  /** Strings that are one special token each and must stay whole (tool-call markers). */
+  preservedTokens?: string[];
+  /** What the template already put at the start of the answer (fed to grammar and reasoning budget). */
+  generationPrompt?: string;
+  /** Mirostat 1 or 2 (0 = off); it replaces the other truncations, as in llama.cpp. */
+  mirostat?: 0 | 1 | 2;
+  mirostatTau?: number;
+  mirostatEta?: number;
+  /** Dynamic temperature: temperature ± range, by entropy (0 = off). */
+  dynatempRange?: number;
+  dynatempExponent?: number;
+  /** DRY repetition penalty (0 = off). */
+  dryMultiplier?: number;
+  dryBase?: number;
+  dryAllowedLength?: number;
+  /** Tokens DRY looks back over (-1 = the whole context). */
+  dryPenaltyLastN?: number;
+  drySequenceBreakers?: string[];
+  /** XTC: with this probability, drop the most likely tokens above the threshold but one. */
+  xtcProbability?: number;
+  xtcThreshold?: number;
+  /** Keep tokens within N standard deviations of the top logit (-1 = off). */
+  topNSigma?: number;
+  /**
+   * Sampler order, llama.cpp's names: penalties, dry, top_n_sigma, top_k, typ_p, top_p, min_p,
+   * xtc, temperature. Default: that order (llama-server's).
+   */
+  samplers?: string[];
+  /** Cut reasoning after `tokens` tokens by forcing `message` + the first end tag. */
+  reasoningBudget?: { tokens: number; start: string; end: string[]; message?: string };
+}
+
+export interface GrammarTrigger {
+  type: 'word' | 'pattern' | 'pattern_full' | 'token';
+  value: string;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -125,6 +168,12 @@ export interface GenerateOptions extends SamplingOptions {
   logprobs?: boolean;
   /** With logprobs: the N most likely alternatives at each step (0..20). */
   topLogprobs?: number;
+  /**
+   * With logprobs: also the log-probability of each prompt token after the first (OpenAI's
+   * echo with logprobs), in the first chunk's promptLogprobs. The whole prompt is evaluated
+   * (no cached prefix: its logits are needed).
+   */
+  promptLogprobs?: boolean;
   signal?: AbortSignal;
 }
 
@@ -146,6 +195,8 @@ export interface GenerationChunk {
   tokens: number[];
   /** Present when logprobs were asked for: one entry per token in `tokens`. */
   logprobs?: SampledTokenLogprob[];
+  /** With promptLogprobs, in the first chunk: prompt tokens 1.. (the first has none). */
+  promptLogprobs?: SampledTokenLogprob[];
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';

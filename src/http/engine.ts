@@ -5,6 +5,9 @@ import type {
   DetokenizeOptions, EmbedderOptions, EmbeddingResult, EmbedOptions, GenerateOptions, GenerationChunk, GenerationResult,
   ModelLoadOptions, ModelMetadata, PoolingType, SchedulerOptions, SchedulerStats, TokenizeOptions,
 } from '../engine/types.js';
+import type {
+  ChatApplyRequest, ChatApplyResult, ChatMessageDiff, ChatMessageParts, ChatOutputParserOptions, ChatTemplateInfo,
+} from '../engine/chat-templates.js';
 
 export interface GenerationLike extends AsyncIterable<GenerationChunk> {
   readonly result: Promise<GenerationResult>;
@@ -33,7 +36,32 @@ export interface ModelLike {
   tokenPiece(token: number, renderSpecial?: boolean): string;
   createScheduler(opts?: SchedulerOptions): SchedulerLike;
   createEmbedder(opts?: EmbedderOptions): EmbedderLike;
+  /** The model's chat template (or the given Jinja source) as llama.cpp reads it. */
+  chatTemplates?(template?: string): ChatTemplatesLike;
   dispose(): void | Promise<void>;
+}
+
+export interface ChatTemplatesLike {
+  apply(request: ChatApplyRequest): ChatApplyResult;
+  info(): ChatTemplateInfo;
+}
+
+export interface ChatOutputParserLike {
+  update(text: string, isPartial: boolean): { message: ChatMessageParts; diffs: ChatMessageDiff[] };
+}
+
+/** A parser for one answer in the format a ChatTemplates.apply() result names. */
+export function chatOutputParser(applied: ChatApplyResult, options: ChatOutputParserOptions): ChatOutputParserLike {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ChatOutputParser } = require('../engine/chat-templates.js') as typeof import('../engine/chat-templates.js');
+  return new ChatOutputParser(applied, options);
+}
+
+/** llama.cpp's JSON-schema-to-grammar converter. */
+export function jsonSchemaToGrammar(schema: unknown): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const engine = require('../engine/chat-templates.js') as typeof import('../engine/chat-templates.js');
+  return engine.jsonSchemaToGrammar(schema);
 }
 
 export type ModelLoader = (path: string, opts?: ModelLoadOptions) => Promise<ModelLike>;

@@ -7,6 +7,7 @@ import { getEngine, getModel, listEngines, listModels } from '../openai/models.j
 import * as internal from '../openai/internal.js';
 import { embeddings } from '../openai/embeddings.js';
 import { moderations } from '../openai/moderations.js';
+import { imageGenerations } from '../openai/images.js';
 import { ApiError, notImplemented } from '../openai/errors.js';
 
 const later = (what: string) => () => { throw notImplemented(what); };
@@ -40,7 +41,9 @@ export function apiRoutes(): Route[] {
     v1({ method: 'GET', path: '/v1/internal/templates', handler: internal.templates, summary: 'Built-in instruction templates and characters', tag: 'Internal' }),
     v1({ method: 'POST', path: '/v1/embeddings', handler: embeddings, summary: 'Sentence embeddings from the embedding model (--embedding-model), else the chat model with mean pooling', tag: 'Embeddings', body: 'EmbeddingRequest' }),
     v1({ method: 'POST', path: '/v1/moderations', handler: moderations, summary: 'Moderation by embedding similarity to category descriptions (a heuristic, not a trained classifier)', tag: 'Moderations', body: 'ModerationRequest' }),
-    v1({ method: '*', path: '/v1/images/*', handler: later('Images'), summary: 'Images (generations, edits, variations)', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: 'POST', path: '/v1/images/generations', handler: imageGenerations, summary: 'Images from a prompt, by a Stable Diffusion WebUI (--sd-webui-url; 503 without one)', tag: 'Images', body: 'ImageGenerationRequest' }),
+    v1({ method: '*', path: '/v1/images/edits', handler: later('Image edits (img2img)'), summary: 'Image edits', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: '*', path: '/v1/images/variations', handler: later('Image variations'), summary: 'Image variations', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/audio/*', handler: later('Audio'), summary: 'Audio (transcriptions, translations, speech)', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/files/*', handler: later('Files'), summary: 'Files', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/fine-tunes/*', handler: later('Fine-tuning'), summary: 'Fine-tunes', tag: 'Not implemented yet', notImplemented: true }),

@@ -5,8 +5,9 @@ import type { LoadedModel } from '../http/model-host.js';
 import { validateRequest } from './validate.js';
 import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
 import { checkPromptFits, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';
-import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf } from './responses.js';
-import { badRequest, unsupported } from './errors.js';
+import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf, type EchoedToken } from './responses.js';
+import { badRequest } from './errors.js';
+import type { SampledTokenLogprob } from '../engine/types.js';
 
 type CompletionRequest = GenerationRequest & {
   prompt: string | string[] | number[] | number[][];
@@ -15,6 +16,19 @@ type CompletionRequest = GenerationRequest & {
 };
 
 interface PreparedPrompt { text: string; tokens: number[] }
+
+/**
+ * The prompt's tokens for echo with logprobs: a leading BOS is not text and is left out; the
+ * first listed token gets null, each later one its log-probability given what precedes it.
+ */
+function echoedTokens(loaded: LoadedModel, tokens: number[], promptLogprobs: SampledTokenLogprob[] = []): EchoedToken[] {
+  const bos = loaded.model.metadata.bos;
+  const start = bos !== null && tokens[0] === bos ? 1 : 0;
+  return tokens.slice(start).map((token, k) => {
+    const i = start + k;
+    return { text: k === 0 ? loaded.model.tokenPiece(token) : promptLogprobs[i - 1]?.text ?? loaded.model.tokenPiece(token), logprob: k === 0 ? null : promptLogprobs[i - 1] ?? null };
+  });
+}
 
 /** Every prompt form -> text (for echo) and tokens (what is generated from). */
 function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt'], addBos: boolean): PreparedPrompt[] {
@@ -42,7 +56,14 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
   const loaded = ctx.host.current();
   const plan = planGeneration(body, 'completion', loaded.model.metadata.vocabSize);
   const echo = body.echo === true;
-  if (echo && plan.logprobs) throw unsupported('echo', 'echo with logprobs needs prompt log-probabilities, which the engine does not compute');
+  // Echo with logprobs scores the prompt: its tokens' log-probabilities come from one pass
+  // (no cached prefix). With max_tokens 0 one token is generated for that pass and dropped.
+  const scorePrompt = echo && plan.logprobs;
+  const scoreOnly = scorePrompt && plan.maxTokens === 0;
+  if (scorePrompt) {
+    plan.options.promptLogprobs = true;
+    if (scoreOnly) plan.options.maxTokens = 1;
+  }
   const prompts = preparePrompts(loaded, body.prompt, plan.addBos);
   ctx.debug(() => `completion prompts: ${JSON.stringify(prompts.map((p) => p.text))}`);
 
@@ -56,7 +77,7 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
     usageOf(prompts.map((p) => p.tokens.length), outcomes,
       prompts.map((_, pi) => Math.max(0, ...outcomes.filter((o) => Math.floor(o.index / plan.n) === pi).map((o) => o.cachedTokens))));
 
-  if (plan.maxTokens === 0) {
+  if (plan.maxTokens === 0 && !scoreOnly) {
     // Nothing to generate: the (echoed) prompt only, as OpenAI does for max_tokens 0.
     const outcomes = jobs.map((j) => ({ index: j.index, text: '', finishReason: 'length' as const, logprobs: [], promptTokens: 0, completionTokens: 0, cachedTokens: 0 }));
     if (!plan.stream) return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes));
@@ -67,9 +88,11 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
     return undefined;
   }
 
+  const drop = (o: ChoiceOutcome): ChoiceOutcome => (scoreOnly ? { ...o, text: '', logprobs: [], completionTokens: 0, finishReason: 'length' } : o);
+  const echoedOf = (o: Pick<ChoiceOutcome, 'index' | 'promptLogprobs'>) => (scorePrompt ? echoedTokens(loaded, promptOf(o.index).tokens, o.promptLogprobs) : []);
   if (!plan.stream) {
-    const outcomes = await runChoices(loaded, ctx.host.counters, jobs, ctx.signal);
-    return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes));
+    const outcomes = (await runChoices(loaded, ctx.host.counters, jobs, ctx.signal)).map(drop);
+    return completionJson(head, outcomes, promptOf, echo, plan.logprobs, usage(outcomes), echoedOf);
   }
 
   const stream = ctx.openStream();
@@ -77,29 +100,37 @@ export async function completions(ctx: ApiContext): Promise<unknown> {
   const offsets = new Map<number, number>();
   const send = (index: number, text: string, logprobs: unknown, finishReason: string | null) =>
     stream.send({ ...head, choices: [{ index, text, logprobs, finish_reason: finishReason }], ...usageField });
-  const begin = async (index: number) => {
+  const begin = async (index: number, promptLogprobs?: SampledTokenLogprob[]) => {
     if (offsets.has(index)) return;
     const echoed = echo ? promptOf(index).text : '';
     offsets.set(index, echoed.length);
-    if (echo) await send(index, echoed, null, null);
+    if (echo) await send(index, echoed, scorePrompt ? legacyLogprobs([], 0, echoedOf({ index, promptLogprobs })) : null, null);
   };
   const outcomes = await runChoices(loaded, ctx.host.counters, jobs, ctx.signal, async (index, c) => {
-    await begin(index);
-    if (c.text === '' && !c.logprobs) return;
+    await begin(index, c.promptLogprobs);
+    if (scoreOnly || (c.text === '' && !c.logprobs)) return;
     const at = offsets.get(index) as number;
     offsets.set(index, at + c.text.length);
     await send(index, c.text, plan.logprobs && c.logprobs ? legacyLogprobs(c.logprobs, at) : null, null);
   });
-  for (const o of outcomes) {
+  for (const o of outcomes.map(drop)) {
     await begin(o.index);
     await send(o.index, '', null, o.finishReason);
   }
-  if (plan.includeUsage) await stream.send({ ...head, choices: [], usage: usage(outcomes) });
+  if (plan.includeUsage) await stream.send({ ...head, choices: [], usage: usage(outcomes.map(drop)) });
   stream.end();
   return undefined;
 }
 
-function completionJson(head: Record<string, unknown>, outcomes: Array<Omit<ChoiceOutcome, 'promptTokens'> & { promptTokens?: number }>, promptOf: (i: number) => PreparedPrompt, echo: boolean, logprobs: boolean, usage: unknown): unknown {
+function completionJson(
+  head: Record<string, unknown>,
+  outcomes: Array<Omit<ChoiceOutcome, 'promptTokens'> & { promptTokens?: number }>,
+  promptOf: (i: number) => PreparedPrompt,
+  echo: boolean,
+  logprobs: boolean,
+  usage: unknown,
+  echoedOf: (o: Pick<ChoiceOutcome, 'index' | 'promptLogprobs'>) => EchoedToken[] = () => [],
+): unknown {
   return {
     ...head,
     choices: outcomes.map((o) => {
@@ -107,7 +138,7 @@ function completionJson(head: Record<string, unknown>, outcomes: Array<Omit<Choi
       return {
         index: o.index,
         text: prefix + o.text,
-        logprobs: logprobs ? legacyLogprobs(o.logprobs, prefix.length) : null,
+        logprobs: logprobs ? legacyLogprobs(o.logprobs, echo ? 0 : prefix.length, echoedOf(o)) : null,
         finish_reason: o.finishReason,
       };
     }),

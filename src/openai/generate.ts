@@ -15,6 +15,8 @@ export interface ChoiceOutcome {
   text: string;
   finishReason: 'stop' | 'length';
   logprobs: SampledTokenLogprob[];
+  /** With options.promptLogprobs: prompt tokens 1.. (echo with logprobs). */
+  promptLogprobs?: SampledTokenLogprob[];
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
@@ -48,11 +50,13 @@ async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: Ch
   let outcome: 'completed' | 'cancelled' | 'failed' = 'failed';
   let text = '';
   const logprobs: SampledTokenLogprob[] = [];
+  let promptLogprobs: SampledTokenLogprob[] | undefined;
   try {
     const generation = loaded.scheduler.generate(job.tokens, { ...job.options, signal });
     for await (const chunk of generation) {
       text += chunk.text;
       if (chunk.logprobs) logprobs.push(...chunk.logprobs);
+      if (chunk.promptLogprobs) promptLogprobs = chunk.promptLogprobs;
       if (onChunk) await onChunk(job.index, chunk);
     }
     const result = await generation.result;
@@ -64,6 +68,7 @@ async function runOne(loaded: LoadedModel, counters: GenerationCounters, job: Ch
       text,
       finishReason: result.finishReason,
       logprobs,
+      promptLogprobs,
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
       cachedTokens: result.cachedTokens,

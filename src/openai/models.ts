@@ -3,6 +3,7 @@
 import type { ApiContext } from '../http/context.js';
 import type { ModelHost } from '../http/model-host.js';
 import { unixNow } from './responses.js';
+import { imagesModelObject } from './images.js';
 
 const OWNER = 'gguf-serve';
 
@@ -41,13 +42,16 @@ function modelObject(host: ModelHost, id: string): Record<string, unknown> {
   };
 }
 
+/** The models, then the Stable Diffusion WebUI's entry when images are available. */
 export function listModels(ctx: ApiContext): unknown {
-  return { object: 'list', data: modelIds(ctx.host).map((id) => modelObject(ctx.host, id)) };
+  const images = imagesModelObject(ctx.config);
+  return { object: 'list', data: [...modelIds(ctx.host).map((id) => modelObject(ctx.host, id)), ...(images ? [images] : [])] };
 }
 
 /** As text-generation-webui does, any id is answered (clients probe with OpenAI model names). */
 export function getModel(ctx: ApiContext): unknown {
-  return modelObject(ctx.host, ctx.params.id);
+  const images = imagesModelObject(ctx.config);
+  return images?.id === ctx.params.id ? images : modelObject(ctx.host, ctx.params.id);
 }
 
 function engineObject(host: ModelHost, id: string): Record<string, unknown> {

@@ -46,21 +46,29 @@ export function chatLogprobs(entries: SampledTokenLogprob[]): { content: unknown
 
 export interface LegacyLogprobs {
   tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Array<Record<string, number>>;
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null>;
   text_offset: number[];
 }
 
-/** Completions (legacy) format; offsets count from `offset` (the echoed prompt's length). */
-export function legacyLogprobs(entries: SampledTokenLogprob[], offset: number): LegacyLogprobs {
+/** A prompt token in echo: the first has no log-probability (nothing comes before it). */
+export interface EchoedToken { text: string; logprob: SampledTokenLogprob | null }
+
+/**
+ * Completions (legacy) format; offsets count from `offset`. With `echoed`, the prompt's tokens
+ * come first (OpenAI's echo with logprobs: the first one null).
+ */
+export function legacyLogprobs(entries: SampledTokenLogprob[], offset: number, echoed: EchoedToken[] = []): LegacyLogprobs {
   const out: LegacyLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   let at = offset;
-  for (const e of entries) {
-    out.tokens.push(e.text);
-    out.token_logprobs.push(e.logprob);
-    out.top_logprobs.push(Object.fromEntries(e.top.map((t) => [t.text, t.logprob])));
+  const push = (text: string, e: SampledTokenLogprob | null) => {
+    out.tokens.push(text);
+    out.token_logprobs.push(e ? e.logprob : null);
+    out.top_logprobs.push(e ? Object.fromEntries(e.top.map((t) => [t.text, t.logprob])) : null);
     out.text_offset.push(at);
-    at += e.text.length;
-  }
+    at += text.length;
+  };
+  for (const p of echoed) push(p.text, p.logprob);
+  for (const e of entries) push(e.text, e);
   return out;
 }

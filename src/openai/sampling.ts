@@ -6,6 +6,8 @@ import type { GenerateOptions } from '../engine/types.js';
 import { badRequest, unsupported } from './errors.js';
 import { unsupportedParams } from './schemas.js';
 import { templatesDir } from '../prompt/data-files.js';
+import { jsonSchemaToGrammar } from '../http/engine.js';
+import { checkJsonSchema, compactJsonWhitespace } from './json-schema-check.js';
 
 /** The generation fields common to chat and text completions (after schema validation). */
 export interface GenerationRequest {
@@ -35,7 +37,7 @@ export interface GenerationRequest {
   add_bos_token?: boolean | null;
   skip_special_tokens?: boolean | null;
   cache_prompt?: boolean | null;
-  response_format?: { type: string } | null;
+  response_format?: { type: string; json_schema?: { schema?: unknown }; schema?: unknown } | null;
   best_of?: number | null;
   [key: string]: unknown;
 }
@@ -59,9 +61,91 @@ function jsonObjectGrammar(): string {
   return jsonGrammar;
 }
 
+/** A JSON schema (checked for constraints the grammar cannot hold) as a grammar. */
+export function schemaGrammar(schema: unknown, param: string): string {
+  const checked = checkJsonSchema(schema, param);
+  try {
+    return compactJsonWhitespace(jsonSchemaToGrammar(checked));
+  } catch (err) {
+    throw badRequest(`${param}: ${(err as Error).message}`, param, 'unsupported_schema');
+  }
+}
+
+/** text-generation-webui's sampler names -> llama.cpp's (those with no sampler here only reorder nothing). */
+const SAMPLER_NAMES: Record<string, string | null> = {
+  repetition_penalty: 'penalties', presence_penalty: 'penalties', frequency_penalty: 'penalties',
+  dry: 'dry', top_n_sigma: 'top_n_sigma', temperature: 'temperature', dynamic_temperature: 'temperature',
+  top_k: 'top_k', top_p: 'top_p', typical_p: 'typ_p', min_p: 'min_p', xtc: 'xtc', mirostat: null,
+  quadratic_sampling: null, epsilon_cutoff: null, eta_cutoff: null, tfs: null, top_a: null,
+  encoder_repetition_penalty: null, no_repeat_ngram: null,
+};
+/** text-generation-webui's default priority, used when temperature_last is false. */
+const WEBUI_ORDER = ['repetition_penalty', 'dry', 'top_n_sigma', 'temperature', 'top_k', 'top_p', 'typical_p', 'min_p', 'xtc'];
+
+function samplerOrder(names: string[], param: string): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    if (!(name in SAMPLER_NAMES)) throw badRequest(`Unknown sampler '${name}' in ${param}; known: ${Object.keys(SAMPLER_NAMES).join(', ')}.`, param, 'invalid_value');
+    const mapped = SAMPLER_NAMES[name];
+    if (mapped && !out.includes(mapped)) out.push(mapped);
+  }
+  return out;
+}
+
+/** Mirostat, dynamic temperature, DRY, XTC, top-n-sigma and the sampler order. */
+function extraSamplers(body: GenerationRequest): GenerateOptions {
+  const o: GenerateOptions = {};
+  const num = (k: string): number | undefined => (typeof body[k] === 'number' ? (body[k] as number) : undefined);
+  const mirostat = num('mirostat_mode');
+  if (mirostat !== undefined && mirostat !== 0) {
+    if (mirostat !== 1 && mirostat !== 2) throw badRequest('mirostat_mode must be 0, 1 or 2.', 'mirostat_mode', 'invalid_value');
+    o.mirostat = mirostat;
+    if (num('mirostat_tau') !== undefined) o.mirostatTau = num('mirostat_tau');
+    if (num('mirostat_eta') !== undefined) o.mirostatEta = num('mirostat_eta');
+  }
+  if (body.dynamic_temperature === true) {
+    const low = num('dynatemp_low') ?? 1;
+    const high = num('dynatemp_high') ?? 1;
+    if (high < low) throw badRequest('dynatemp_high must be at least dynatemp_low.', 'dynatemp_high', 'invalid_value');
+    // text-generation-webui spans [low, high]; llama.cpp spans temperature ± range.
+    o.temperature = (low + high) / 2;
+    o.dynatempRange = (high - low) / 2;
+    if (num('dynatemp_exponent') !== undefined) o.dynatempExponent = num('dynatemp_exponent');
+  }
+  if ((num('dry_multiplier') ?? 0) > 0) {
+    o.dryMultiplier = num('dry_multiplier');
+    if (num('dry_base') !== undefined) o.dryBase = num('dry_base');
+    if (num('dry_allowed_length') !== undefined) o.dryAllowedLength = num('dry_allowed_length');
+    const breakers = body.dry_sequence_breakers;
+    if (typeof breakers === 'string') {
+      // text-generation-webui writes them as a comma-separated list of JSON strings.
+      try {
+        o.drySequenceBreakers = JSON.parse(`[${breakers}]`) as string[];
+      } catch {
+        throw badRequest('dry_sequence_breakers must be JSON strings separated by commas, e.g. "\\n", ":".', 'dry_sequence_breakers', 'invalid_value');
+      }
+    } else if (Array.isArray(breakers)) {
+      o.drySequenceBreakers = breakers as string[];
+    }
+  }
+  if ((num('xtc_probability') ?? 0) > 0) {
+    o.xtcProbability = num('xtc_probability');
+    if (num('xtc_threshold') !== undefined) o.xtcThreshold = num('xtc_threshold');
+  }
+  if ((num('top_n_sigma') ?? 0) > 0) o.topNSigma = num('top_n_sigma');
+  if (Array.isArray(body.sampler_priority) && body.sampler_priority.length > 0) {
+    o.samplers = samplerOrder(body.sampler_priority as string[], 'sampler_priority');
+  } else if (typeof body.sampler_priority === 'string' && body.sampler_priority.trim() !== '') {
+    o.samplers = samplerOrder(body.sampler_priority.split(/[\s,]+/).filter(Boolean), 'sampler_priority');
+  } else if (body.temperature_last === false) {
+    o.samplers = samplerOrder(WEBUI_ORDER, 'temperature_last');
+  }
+  return o;
+}
+
 /** Reject known parameters set to a value the engine cannot honour (a neutral value is fine). */
-function rejectUnsupported(body: Record<string, unknown>): void {
-  for (const [param, { neutral, why }] of Object.entries(unsupportedParams)) {
+export function rejectUnsupported(body: Record<string, unknown>, table = unsupportedParams): void {
+  for (const [param, { neutral, why }] of Object.entries(table)) {
     const value = body[param];
     if (value === undefined || value === null) continue;
     const isNeutral = neutral.some((n) => JSON.stringify(n) === JSON.stringify(value));
@@ -77,7 +161,7 @@ function tokenId(raw: string | number, param: string, vocabSize: number): number
   return id;
 }
 
-export function planGeneration(body: GenerationRequest, kind: 'chat' | 'completion', vocabSize: number): GenerationPlan {
+export function planGeneration(body: GenerationRequest, kind: 'chat' | 'completion', vocabSize: number, formatByTemplate = false): GenerationPlan {
   rejectUnsupported(body);
   const n = body.n ?? 1;
   if (body.best_of != null && body.best_of !== 1 && body.best_of !== n) {
@@ -115,14 +199,24 @@ export function planGeneration(body: GenerationRequest, kind: 'chat' | 'completi
   }
   if (bias.size > 0) options.logitBias = bias;
 
-  const format = body.response_format?.type;
-  if (format === 'json_schema') throw unsupported('response_format', 'json_schema is not implemented; use {"type": "json_object"} or grammar_string');
-  if (format === 'json_object') {
-    if (body.grammar_string) throw badRequest("Give either response_format json_object or grammar_string, not both.", 'grammar_string', 'invalid_value');
-    options.grammar = jsonObjectGrammar();
-  } else if (body.grammar_string) {
-    options.grammar = body.grammar_string;
+  // In instruct chat the template machinery (chat-format.ts) builds the grammar for
+  // response_format and grammar_string; elsewhere they become a grammar here.
+  if (!formatByTemplate) {
+    const format = body.response_format?.type;
+    const schema = format === 'json_schema' ? body.response_format?.json_schema?.schema : format === 'json_object' ? body.response_format?.schema : undefined;
+    if ((format === 'json_object' || format === 'json_schema') && body.grammar_string) {
+      throw badRequest('Give either response_format json or grammar_string, not both.', 'grammar_string', 'invalid_value');
+    }
+    if (format === 'json_schema') {
+      if (schema === undefined) throw badRequest("response_format json_schema needs 'json_schema': {'name', 'schema'}.", 'response_format.json_schema.schema', 'invalid_value');
+      options.grammar = schemaGrammar(schema, 'response_format.json_schema.schema');
+    } else if (format === 'json_object') {
+      options.grammar = schema === undefined ? jsonObjectGrammar() : schemaGrammar(schema, 'response_format.schema');
+    } else if (body.grammar_string) {
+      options.grammar = body.grammar_string;
+    }
   }
+  Object.assign(options, extraSamplers(body));
 
   if (body.stop != null) {
     const stops = (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s !== '');

@@ -55,6 +55,22 @@ const generationProperties: Record<string, Schema> = {
   custom_token_bans: opt({ type: 'string', pattern: '^\\s*([0-9]+\\s*(,\\s*[0-9]+\\s*)*)?$', description: 'Comma-separated token ids that are never generated.' }),
   add_bos_token: opt({ type: 'boolean', default: true, description: 'Add the BOS token at the start of the prompt.' }),
   skip_special_tokens: opt({ type: 'boolean', default: true, description: 'false = render special tokens the model generates as text.' }),
+  mirostat_mode: opt({ type: 'integer', enum: [0, 1, 2], default: 0, description: 'Mirostat sampling (1 or 2); it replaces the other truncation samplers, as in llama.cpp.' }),
+  mirostat_tau: opt({ type: 'number', minimum: 0, maximum: 100, default: 5, description: 'Mirostat target entropy.' }),
+  mirostat_eta: opt({ type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'Mirostat learning rate.' }),
+  dynamic_temperature: opt({ type: 'boolean', default: false, description: 'Temperature from dynatemp_low to dynatemp_high by the entropy of the distribution (replaces temperature).' }),
+  dynatemp_low: opt({ type: 'number', minimum: 0, maximum: 100, default: 1 }),
+  dynatemp_high: opt({ type: 'number', minimum: 0, maximum: 100, default: 1 }),
+  dynatemp_exponent: opt({ type: 'number', minimum: 0, maximum: 100, default: 1 }),
+  dry_multiplier: opt({ type: 'number', minimum: 0, maximum: 100, default: 0, description: 'DRY repetition penalty (0 = off).' }),
+  dry_base: opt({ type: 'number', minimum: 1, maximum: 100, default: 1.75 }),
+  dry_allowed_length: opt({ type: 'integer', minimum: 0, default: 2 }),
+  dry_sequence_breakers: opt({ anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], description: 'text-generation-webui\'s form: JSON strings separated by commas, e.g. "\\n", ":", "\\"", "*".' }),
+  xtc_probability: opt({ type: 'number', minimum: 0, maximum: 1, default: 0, description: 'XTC: probability of removing the most likely tokens above xtc_threshold but one (0 = off).' }),
+  xtc_threshold: opt({ type: 'number', minimum: 0, maximum: 1, default: 0.1 }),
+  top_n_sigma: opt({ type: 'number', minimum: 0, maximum: 100, default: 0, description: 'Keep tokens within N standard deviations of the top logit (0 = off).' }),
+  temperature_last: opt({ type: 'boolean', description: 'Default (absent or true): llama.cpp\'s order, temperature last. false: text-generation-webui\'s default order (temperature before top_k).' }),
+  sampler_priority: opt({ anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }], description: 'Sampler order in text-generation-webui\'s names (repetition_penalty, dry, top_n_sigma, temperature, top_k, top_p, typical_p, min_p, xtc, ...).' }),
   cache_prompt: opt({ type: 'boolean', default: true, description: 'Reuse the longest cached prefix of a slot (faster multi-turn chat). Reused tokens are computed in other batch shapes, so a seeded sampled text may differ from a cold run; false gives results independent of earlier requests.' }),
 };
 
@@ -67,6 +83,16 @@ const contentPart: Schema = {
   },
 };
 
+const toolCall: Schema = {
+  type: 'object',
+  required: ['function'],
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string', enum: ['function'] },
+    function: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, arguments: { type: 'string' } } },
+  },
+};
+
 const message: Schema = {
   type: 'object',
   required: ['role'],
@@ -74,6 +100,21 @@ const message: Schema = {
     role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
     content: { anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] },
     name: { type: 'string' },
+    tool_calls: { anyOf: [{ type: 'array', items: toolCall }, { type: 'null' }], description: 'Calls an assistant made (history).' },
+    tool_call_id: { type: 'string', description: 'On a tool message: the call it answers.' },
+    reasoning_content: { anyOf: [{ type: 'string' }, { type: 'null' }], description: 'An assistant\'s reasoning (history), rendered as the template expects.' },
+    function_call: { anyOf: [{ type: 'object', required: ['name'], properties: { name: { type: 'string' }, arguments: { type: 'string' } } }, { type: 'null' }] },
+  },
+};
+
+const functionDef: Schema = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string' },
+    description: { type: 'string' },
+    parameters: { type: 'object', description: 'A JSON schema; enforced by a grammar whenever the model calls the tool.' },
+    strict: { anyOf: [{ type: 'boolean' }, { type: 'null' }] },
   },
 };
 
@@ -89,8 +130,12 @@ export const chatCompletionRequest: Schema = {
     response_format: opt({
       type: 'object',
       required: ['type'],
-      properties: { type: { type: 'string', enum: ['text', 'json_object', 'json_schema'] } },
-      description: '"json_object" constrains the output to JSON with a grammar; "json_schema" is not supported.',
+      properties: {
+        type: { type: 'string', enum: ['text', 'json_object', 'json_schema'] },
+        json_schema: { type: 'object', properties: { name: { type: 'string' }, schema: { type: 'object' }, strict: { anyOf: [{ type: 'boolean' }, { type: 'null' }] } } },
+        schema: { type: 'object', description: 'With json_object: an optional schema (llama-server\'s extension).' },
+      },
+      description: '"json_object" and "json_schema" constrain the output with a grammar compiled from the schema; a schema keyword the grammar cannot enforce is a 400 naming it.',
     }),
     mode: opt({ type: 'string', enum: ['instruct', 'chat', 'chat-instruct'], default: 'instruct', description: 'instruct: the instruction/chat template; chat: a character persona; chat-instruct: the persona chat wrapped in an instruction.' }),
     instruction_template: str('Name of a built-in instruction template (GET /v1/internal/templates lists them). Default: the model\'s own chat template, else guessed from the model name, else ChatML.'),
@@ -105,8 +150,18 @@ export const chatCompletionRequest: Schema = {
     greeting: str('Overrides the character\'s greeting in chat modes.'),
     chat_template_str: str('A Jinja chat template. In instruct mode it is used like a model\'s tokenizer.chat_template (messages, bos_token, eos_token, add_generation_prompt) unless instruction_template(_str) is given; in chat modes it renders the persona chat (also gets name1, name2, user_bio).'),
     chat_instruct_command: str('chat-instruct wrapper; <|character|> and <|prompt|> are replaced.'),
-    tools: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),
-    functions: opt({ type: 'array', description: 'Not supported (400 when non-empty).' }),
+    tools: opt({ type: 'array', items: { type: 'object', required: ['type'], properties: { type: { type: 'string' }, function: functionDef } }, description: 'Function tools, rendered by the model\'s chat template; calls come back in message.tool_calls (instruct mode).' }),
+    tool_choice: opt({
+      anyOf: [{ type: 'string', enum: ['none', 'auto', 'required'] }, { type: 'object', required: ['type'], properties: { type: { type: 'string' }, function: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } }],
+      description: 'auto (default with tools): the model chooses, a lazy grammar enforces a call once it starts; required or a named function: a grammar forces a call with arguments valid for the parameters schema.',
+    }),
+    parallel_tool_calls: opt({ type: 'boolean', default: true, description: 'Allow several calls in one answer.' }),
+    functions: opt({ type: 'array', items: functionDef, description: 'Legacy form of tools; the answer comes in message.function_call.' }),
+    function_call: opt({ anyOf: [{ type: 'string', enum: ['none', 'auto'] }, { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }], description: 'Legacy form of tool_choice.' }),
+    reasoning_format: opt({ type: 'string', enum: ['none', 'auto', 'deepseek', 'deepseek-legacy'], description: 'auto/deepseek: thinking goes to message.reasoning_content; none: left inline in content. Default: the server\'s --reasoning-format.' }),
+    reasoning_effort: opt({ type: 'string', description: '"none" turns thinking off; other values are passed to the template (e.g. GPT-OSS low/medium/high).' }),
+    chat_template_kwargs: opt({ type: 'object', description: 'Extra template variables, e.g. {"enable_thinking": false}.' }),
+    reasoning_budget_tokens: opt({ type: 'integer', minimum: 0, description: 'Most thinking tokens; then the template\'s end-of-thinking tag is forced.' }),
   },
 };
 
@@ -212,6 +267,48 @@ export const moderationRequest: Schema = {
   },
 };
 
+/** Image sides the proxy accepts (the WebUI's own slider bounds; its latent space is 8 pixels). */
+export const IMAGE_SIDE = { min: 64, max: 2048, multiple: 8 } as const;
+
+export const imageGenerationRequest: Schema = {
+  title: 'ImageGenerationRequest',
+  type: 'object',
+  required: ['prompt'],
+  properties: {
+    prompt: { type: 'string', minLength: 1, maxLength: 32000, description: 'What to draw (the WebUI prompt).' },
+    n: opt({ type: 'integer', minimum: 1, maximum: 10, default: 1, description: 'Images to generate (the WebUI batch_size).' }),
+    size: opt({
+      type: 'string',
+      default: '1024x1024',
+      description: `WIDTHxHEIGHT, each side a multiple of ${IMAGE_SIDE.multiple} from ${IMAGE_SIDE.min} to ${IMAGE_SIDE.max}; "auto" = 1024x1024.`,
+    }),
+    response_format: opt({
+      type: 'string',
+      enum: ['b64_json', 'url'],
+      default: 'b64_json',
+      description: 'b64_json: the image in base64; url: a data: URL with it (there is no file store to link to).',
+    }),
+    model: str('Accepted and ignored: the WebUI draws with its loaded checkpoint.'),
+    quality: str('Accepted and ignored.'),
+    style: str('Accepted and ignored.'),
+    user: str('Accepted and ignored.'),
+    moderation: str('Accepted and ignored (nothing is moderated here).'),
+    output_compression: opt({ type: 'integer', minimum: 0, maximum: 100, description: 'Accepted and ignored (PNG output).' }),
+    output_format: str('"png" only.'),
+    background: str('"auto" or "opaque" only.'),
+    stream: opt({ type: 'boolean', description: 'false only.' }),
+    partial_images: opt({ type: 'integer', minimum: 0, maximum: 3, description: '0 only.' }),
+  },
+};
+
+/** Image parameters the proxy cannot honour, with the values that mean "nothing special". */
+export const unsupportedImageParams: Record<string, { neutral: unknown[]; why: string }> = {
+  output_format: { neutral: ['png'], why: 'the Stable Diffusion WebUI proxy returns PNG' },
+  background: { neutral: ['auto', 'opaque'], why: 'transparent backgrounds are not generated' },
+  stream: { neutral: [false], why: 'streamed image generation is not implemented' },
+  partial_images: { neutral: [0], why: 'streamed image generation is not implemented' },
+};
+
 /** Every request schema by name: validate.ts compiles each once; openapi.ts publishes them. */
 export const requestSchemas = {
   ChatCompletionRequest: chatCompletionRequest,
@@ -222,6 +319,7 @@ export const requestSchemas = {
   ModelLoadRequest: modelLoadRequest,
   EmbeddingRequest: embeddingRequest,
   ModerationRequest: moderationRequest,
+  ImageGenerationRequest: imageGenerationRequest,
 } as const;
 
 export type RequestSchemaName = keyof typeof requestSchemas;
@@ -231,15 +329,11 @@ export type RequestSchemaName = keyof typeof requestSchemas;
  * that means "off". Anything else is a clear 400 naming the parameter (see sampling.ts).
  */
 export const unsupportedParams: Record<string, { neutral: unknown[]; why: string }> = {
-  mirostat_mode: { neutral: [0], why: 'mirostat sampling is not implemented' },
-  dynamic_temperature: { neutral: [false], why: 'dynamic temperature is not implemented' },
   tfs: { neutral: [1], why: 'tail-free sampling is not implemented' },
   top_a: { neutral: [0], why: 'top-a sampling is not implemented' },
   epsilon_cutoff: { neutral: [0], why: 'epsilon sampling is not implemented' },
   eta_cutoff: { neutral: [0], why: 'eta sampling is not implemented' },
   smoothing_factor: { neutral: [0], why: 'quadratic sampling is not implemented' },
-  dry_multiplier: { neutral: [0], why: 'DRY sampling is not implemented' },
-  xtc_probability: { neutral: [0], why: 'XTC sampling is not implemented' },
   guidance_scale: { neutral: [1], why: 'classifier-free guidance is not implemented' },
   negative_prompt: { neutral: [''], why: 'negative prompts (guidance) are not implemented' },
   penalty_alpha: { neutral: [0], why: 'contrastive search is not implemented' },
@@ -247,17 +341,11 @@ export const unsupportedParams: Record<string, { neutral: unknown[]; why: string
   no_repeat_ngram_size: { neutral: [0], why: 'n-gram bans are not implemented' },
   num_beams: { neutral: [1], why: 'beam search is not implemented' },
   min_tokens: { neutral: [0], why: 'a minimum length is not implemented' },
-  temperature_last: { neutral: [false], why: 'the sampler order is fixed' },
-  sampler_priority: { neutral: [[]], why: 'the sampler order is fixed' },
   prompt_lookup_num_tokens: { neutral: [0], why: 'prompt-lookup decoding is not implemented' },
   max_tokens_second: { neutral: [0], why: 'rate limiting output is not implemented' },
   truncation_length: { neutral: [0], why: 'prompts are never truncated; long prompts are rejected' },
   preset: { neutral: ['', 'None'], why: 'presets are not implemented; pass the sampling parameters' },
   suffix: { neutral: [''], why: 'insertion (suffix) is not implemented' },
-  tools: { neutral: [[]], why: 'tool calling is not implemented' },
-  functions: { neutral: [[]], why: 'function calling is not implemented' },
-  tool_choice: { neutral: ['none', 'auto'], why: 'tool calling is not implemented' },
-  function_call: { neutral: ['none', 'auto'], why: 'function calling is not implemented' },
   audio: { neutral: [], why: 'audio output is not implemented' },
   prediction: { neutral: [], why: 'predicted outputs are not implemented' },
 };

@@ -133,6 +133,22 @@ function instructSource(params: ChatPromptParams, model: PromptModelInfo): { sou
   return { source: instructionTemplate(guessed).template, label: `${guessed} (guessed)` };
 }
 
+/**
+ * The instruct-mode template a request selects (request > model's own > guessed), and the stop
+ * strings its turns imply. For rendering by another engine (llama.cpp's, for tools).
+ */
+export function instructTemplate(params: ChatPromptParams, model: PromptModelInfo): { source: string; label: string; modelOwn: boolean; stop: string[] } {
+  const t = instructSource(params, model);
+  const base = { bos_token: model.bosToken, eos_token: model.eosToken };
+  const render: Renderer = (msgs, gen) => renderTemplate(t.source, { ...base, messages: msgs, add_generation_prompt: gen }, `instruction template (${t.label})`);
+  return { ...t, modelOwn: t.label === 'model', stop: dedupe(turnStops(render)) };
+}
+
+/** The tokenizer adds BOS itself (add_bos_token), so a template's leading BOS would double it. */
+export function stripTemplateBos(prompt: string, model: PromptModelInfo): string {
+  return stripLeadingBos(prompt, model.bosToken);
+}
+
 function dedupe(list: string[]): string[] {
   return [...new Set(list)];
 }
