@@ -170,7 +170,7 @@ t.test('an unexpected exception: a generic 500 with the request id, the stack in
   isOpenAIError(t, res, 500, { code: 'internal_error' });
   t.match(res.json.error.message, /request id trace-42/);
   t.notMatch(res.text, /secret|boom|\bat\s/, 'no message, path or stack in the body');
-  t.match(server.logs.join('\n'), /trace-42[\s\S]*TypeError: boom in \/secret/, 'the log has it, under the request id');
+  t.match(server.logs.join('\n'), /Error on POST \/v1\/internal\/encode: TypeError: boom in \/secret[\s\S]*\(request id trace-42\)/, 'the log has it, with the request id');
   t.equal((await call(`${server.url}/health`, { method: 'GET' })).status, 200, 'the server goes on');
 
   const debug = await startServer({ loader: failingTokenizer, args: ['--debug'] });

@@ -142,8 +142,8 @@ function buildServer(opts: ApiServerOptions): ApiServer {
       } else {
         res.destroy();
       }
-      if (internal) logger.error(`Error (request id ${info.id}) on ${req.method} ${path}: ${(err as Error)?.stack ?? String(err)}`);
-      else if (mapped.status >= 500 && mapped.status !== 501 && mapped.status !== 503) logger.error(`Error (request id ${info.id}) on ${req.method} ${path}: ${mapped.message}`);
+      if (internal) logger.error(`Error on ${req.method} ${path}: ${(err as Error)?.stack ?? String(err)} (request id ${info.id})`);
+      else if (mapped.status >= 500 && mapped.status !== 501 && mapped.status !== 503) logger.error(`Error on ${req.method} ${path}: ${mapped.message} (request id ${info.id})`);
     }
   }
 
