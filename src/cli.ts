@@ -91,22 +91,33 @@ async function serve(argv: string[]): Promise<void> {
   }
   // Loaded here, not at the top: it needs the engine (the native addon).
   const { startServing, startupReport, StartError } = require('./serve.js') as typeof import('./serve.js');
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const write = (line: string) => process.stderr.write(`${line}\n`);
+  const { createLogger } = require('./http/access-log.js') as typeof import('./http/access-log.js');
+  const log = createLogger(config.logFormat, write).info;
   let serving;
   try {
-    serving = await startServing(config, { version: version(), log, onProgress: progressPrinter() });
+    serving = await startServing(config, { version: version(), log, serverLog: write, onProgress: progressPrinter() });
   } catch (err) {
     if (err instanceof StartError) fail(err.message, 1);
     throw err;
   }
   process.stdout.write(`${startupReport(loaded, serving)}\n`);
+  const { running, host } = serving;
 
+  // The first signal drains (--shutdown-grace seconds for running requests), a second one cancels
+  // what still runs at once.
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log(`${signal} again: cancelling the requests still running`);
+      void running.close();
+      return;
+    }
     stopping = true;
-    log(`${signal}: shutting down`);
-    await serving.close();
+    log(`${signal}: shutting down; requests in flight have ${config.shutdownGrace} s to finish`);
+    await running.shutdown(config.shutdownGrace * 1000);
+    await host.close();
+    log('Stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -58,6 +58,22 @@ export interface ServerConfig {
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
   maxBodyBytes: number;
+  /** --admin-key: guards model load/unload; null = the API key guards them (text-generation-webui). */
+  adminKey: string | null;
+  /** --cors-origin: comma-separated origins, or *; null = * on a loopback bind, none otherwise. */
+  corsOrigin: string | null;
+  /** Access log and server log lines: plain text, or one JSON object per line. */
+  logFormat: 'text' | 'json';
+  /** Seconds a client may take to send its request headers (408 after). */
+  headerTimeout: number;
+  /** Seconds a client may take to send its whole request, headers and body (408 after). */
+  bodyTimeout: number;
+  /** Seconds an idle keep-alive connection stays open. */
+  keepAliveTimeout: number;
+  /** Largest request header block in bytes (431 above). */
+  maxHeaderBytes: number;
+  /** Seconds SIGTERM/SIGINT lets running requests finish before cancelling them. */
+  shutdownGrace: number;
   /** Default reasoning_format of chat requests: where a reasoning model's thinking goes. */
   reasoningFormat: string;
   /** Stored responses (Responses API) kept at most: by count and by JSON bytes; oldest evicted. */
@@ -80,6 +96,8 @@ interface OptionSpec {
   /** Extra settings.yaml keys (text-generation-webui's names); the flag name always works too. */
   settingsKeys?: string[];
   default: unknown;
+  /** A string option that takes one of these values. */
+  choices?: string[];
   min?: number;
   max?: number;
   help: string;
@@ -102,7 +120,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
   { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
   { key: 'promptChunk', flag: 'prompt-chunk', kind: 'integer', default: null, min: 0, max: 1 << 16, help: 'Prompt tokens after which a decode step starts no further prompt; 0 = fill the batch (default 128 on the CPU, 0 on a GPU)' },
-  { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded)' },
+  { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
@@ -117,6 +135,14 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'responsesStoreFile', flag: 'responses-store-file', kind: 'string', default: null, help: 'Responses API: keep stored responses in this file (JSON lines) so they survive a restart; default: memory only' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'integer', default: 8 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest request body in bytes (413 above)' },
   { key: 'noWebui', flag: 'no-webui', kind: 'boolean', default: false, help: 'Do not serve the chat playground at /' },
+  { key: 'adminKey', flag: 'admin-key', kind: 'string', default: null, help: 'Require "Authorization: Bearer KEY" on the routes that load models (default: --api-key guards them)' },
+  { key: 'corsOrigin', flag: 'cors-origin', kind: 'string', default: null, help: 'Origins browsers may call from, comma-separated, or * (default: * when bound to 127.0.0.1, none with --listen)' },
+  { key: 'logFormat', flag: 'log-format', kind: 'string', choices: ['text', 'json'], default: 'text', help: 'Log lines (one access line per request): text or json' },
+  { key: 'headerTimeout', flag: 'header-timeout', kind: 'integer', default: 20, min: 1, max: 3600, help: 'Seconds a client may take to send its request headers (408 after)' },
+  { key: 'bodyTimeout', flag: 'body-timeout', kind: 'integer', default: 120, min: 1, max: 86400, help: 'Seconds a client may take to send its whole request, at least --header-timeout (408 after)' },
+  { key: 'keepAliveTimeout', flag: 'keep-alive-timeout', kind: 'integer', default: 5, min: 0, max: 3600, help: 'Seconds an idle keep-alive connection stays open (0 = close after each response)' },
+  { key: 'maxHeaderBytes', flag: 'max-header-bytes', kind: 'integer', default: 16384, min: 1024, max: 1 << 20, help: 'Largest request header block in bytes (431 above)' },
+  { key: 'shutdownGrace', flag: 'shutdown-grace', kind: 'integer', default: 30, min: 0, max: 86400, help: 'Seconds SIGTERM/SIGINT lets running requests finish before cancelling them' },
 ];
 
 /** Flags only the command line knows (not config values). */
@@ -201,7 +227,8 @@ function convert(spec: OptionSpec, raw: unknown, source: ConfigSource, baseDir: 
     }
     default:
       if (typeof raw === 'object') return bad('expected a string');
-      return String(raw);
+      if (spec.choices && !spec.choices.includes(String(raw).trim())) return bad(`expected one of ${spec.choices.join(', ')}`);
+      return spec.choices ? String(raw).trim() : String(raw);
   }
 }
 
@@ -261,6 +288,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
     throw new ConfigError('HTTPS needs both --ssl-keyfile (OPENEDAI_KEY_PATH) and --ssl-certfile (OPENEDAI_CERT_PATH).');
   }
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
+  if (c.adminKey !== null && c.adminKey.trim() === '') throw new ConfigError('--admin-key must not be empty.');
+  if (c.bodyTimeout < c.headerTimeout) throw new ConfigError(`--body-timeout (${c.bodyTimeout}) must be at least --header-timeout (${c.headerTimeout}): it counts the headers too.`);
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
@@ -337,7 +366,7 @@ export function formatConfig(loaded: LoadedConfig, resolved: Partial<Record<keyo
   const width = Math.max(...OPTIONS.map((o) => o.flag.length));
   for (const spec of OPTIONS) {
     let value = config[spec.key] as unknown;
-    if ((spec.key === 'apiKey' || spec.key === 'sdWebuiAuth') && value) value = '<redacted>';
+    if ((spec.key === 'apiKey' || spec.key === 'adminKey' || spec.key === 'sdWebuiAuth') && value) value = '<redacted>';
     if (spec.key === 'sdWebuiUrl' && value) value = redactUrl(value as string);
     const shown = resolved[spec.key] ?? (value === null ? '(none)' : String(value));
     lines.push(`  ${spec.flag.padEnd(width)}  ${shown}  [${sources[spec.key]}${sources[spec.key] === 'env' ? `: ${spec.env}` : ''}]`);

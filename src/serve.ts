@@ -17,7 +17,7 @@ export interface Serving {
 }
 
 /** Load the models and listen; throws StartError with a message for the user. */
-export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
+export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
   if (!config.model && config.maxModels === null) throw new StartError('no model given');
   const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
   const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
@@ -46,7 +46,7 @@ export async function startServing(config: ServerConfig, opts: { version: string
     throw new StartError((err as Error).message);
   }
   try {
-    const running = await startApiServer({ config, host, version: opts.version, log: opts.log });
+    const running = await startApiServer({ config, host, version: opts.version, log: opts.serverLog ?? opts.log });
     return { running, host, loaded, close: async () => { await running.close(); await host.close(); } };
   } catch (err) {
     await host.close();

@@ -38,5 +38,10 @@ export interface ApiContext {
   debug(message: string | (() => string)): void;
 }
 
-/** Returns the JSON body to send (status 200), or undefined after streaming. */
+/** A 200 answer that is not JSON (e.g. the Prometheus text of /metrics). */
+export class RawResponse {
+  constructor(readonly contentType: string, readonly body: string) {}
+}
+
+/** Returns the JSON body to send (status 200), a RawResponse, or undefined after streaming. */
 export type Handler = (ctx: ApiContext) => Promise<unknown> | unknown;

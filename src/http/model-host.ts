@@ -14,6 +14,8 @@ import { describeChatFormat } from '../openai/chat-format.js';
 import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
 import { resolveModelSource } from '../host/model-source.js';
 import { ModelRouter } from '../host/model-router.js';
+import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
+import { availableMemory, checkModelFits } from './memory-check.js';
 
 export interface LoadedModel {
   id: string;
@@ -42,6 +44,8 @@ export interface ModelHostOptions {
   maxModels?: number | null;
   /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
   keepAliveSeconds?: number | null;
+  /** Bytes of memory a model may use (checked before each load); default: what the OS says is available. */
+  memoryAvailable?: () => number;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -61,6 +65,16 @@ export interface GenerationCounters {
   failed: number;
 }
 
+/** The last load of each kind of model, and how loads went (for /metrics). */
+export interface LoadRecord {
+  id: string;
+  seconds: number;
+}
+export interface LoadCounts {
+  ok: number;
+  failed: number;
+}
+
 export function modelIdFromPath(file: string): string {
   return path.basename(file).replace(/\.gguf$/i, '');
 }
@@ -68,6 +82,10 @@ export function modelIdFromPath(file: string): string {
 export class ModelHost {
   readonly modelsDir: string;
   readonly counters: GenerationCounters = { started: 0, active: 0, completed: 0, cancelled: 0, failed: 0 };
+  readonly lastLoad: { chat: LoadRecord | null; embedding: LoadRecord | null } = { chat: null, embedding: null };
+  readonly loads: { chat: LoadCounts; embedding: LoadCounts } = { chat: { ok: 0, failed: 0 }, embedding: { ok: 0, failed: 0 } };
+  /** Told about every generation of the chat model (the metrics). */
+  private readonly observers = new Set<GenerationObserver>();
   private loaded: LoadedModel | null = null;
   private embeddingLoad: Promise<HostedEmbedder> | null = null;
   private dedicated: HostedEmbedder | null = null;
@@ -143,6 +161,12 @@ export class ModelHost {
     this.leases.delete(request);
   }
 
+  /** Watch the generations of every model loaded now or later; returns the way to stop. */
+  observeGenerations(observer: GenerationObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
   listModelIds(): string[] {
     let files: string[];
@@ -171,7 +195,7 @@ export class ModelHost {
       // Router mode: added beside the others (and made the most recently used), not swapped.
       return this.router.lease(id ?? modelIdFromPath(file), () => file).then((lease) => { lease.release(); return lease.loaded; });
     }
-    const run = this.queue.then(() => this.swap(file, id));
+    const run = this.queue.then(() => counted(this.loads.chat, this.swap(file, id)));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -211,6 +235,7 @@ export class ModelHost {
     const gpuLayers = this.opts.gpuLayers ?? 0;
     const place = placement(gpuLayers, `--gpu-layers ${gpuLayers}`, 'the model');
     if (place.warning) this.opts.log?.(place.warning);
+    this.checkFits(file, gpuLayers, place.cpuOnly);
     this.opts.log?.(`Loading model ${file}`);
     let model: ModelLike;
     try {
@@ -223,12 +248,13 @@ export class ModelHost {
     }
     let scheduler: SchedulerLike;
     try {
-      scheduler = model.createScheduler(this.opts.scheduler ?? {});
+      scheduler = meteredScheduler(model.createScheduler(this.opts.scheduler ?? {}), this.observers);
     } catch (err) {
       await model.dispose();
       throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     const loaded = { id, path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
+    this.lastLoad.chat = { id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Model ${id} ready in ${Date.now() - started} ms, on ${place.where}`);
     this.logChatFormat(loaded);
     return loaded;
@@ -255,7 +281,7 @@ export class ModelHost {
       this.opts.log?.('No embedding model configured (--embedding-model): /v1/embeddings and /v1/moderations use the chat model with mean pooling.');
       return null;
     }
-    this.embeddingLoad ??= this.loadEmbedder(name);
+    this.embeddingLoad ??= counted(this.loads.embedding, this.loadEmbedder(name));
     return this.embeddingLoad;
   }
 
@@ -264,6 +290,7 @@ export class ModelHost {
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
     const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
     if (place.warning) this.opts.log?.(place.warning);
+    this.checkFits(file, gpuLayers, place.cpuOnly);
     const started = Date.now();
     this.opts.log?.(`Loading embedding model ${file}`);
     let model: ModelLike;
@@ -280,8 +307,14 @@ export class ModelHost {
       throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
     }
     this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
+    this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
     return this.dedicated;
+  }
+
+  /** A model bound for the CPU must fit in the memory available (a CPU-only build runs every model there). */
+  private checkFits(file: string, gpuLayers: number, cpuOnly: boolean): void {
+    checkModelFits(file, cpuOnly ? 0 : gpuLayers, (this.opts.memoryAvailable ?? availableMemory)());
   }
 
   /** What serves embeddings now (loads the embedding model on first use when configured). */
@@ -309,6 +342,18 @@ export class ModelHost {
     return { id, source: 'chat-model', dimensions: model.metadata.embeddingSize, pooling: 'mean', maxInputTokens: fallbackContextSize(this.loaded) };
   }
 
+  /** Unload the chat model (after the loads queued before); its generations end with DisposedError. */
+  unload(): Promise<void> {
+    const run = this.queue.then(async () => {
+      const previous = this.loaded;
+      this.loaded = null;
+      if (this.fallback?.model === previous?.model) this.fallback = null;
+      if (previous) await disposeLoaded(previous);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Dispose the models (generations in flight are cancelled by the scheduler). */
   async close(): Promise<void> {
     await this.queue;
@@ -321,6 +366,18 @@ export class ModelHost {
     this.embeddingLoad = null;
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
+  }
+}
+
+/** Counts a load's outcome (a model already loaded counts as a load that went well). */
+async function counted<T>(counts: LoadCounts, load: Promise<T>): Promise<T> {
+  try {
+    const result = await load;
+    counts.ok++;
+    return result;
+  } catch (err) {
+    counts.failed++;
+    throw err;
   }
 }
 
@@ -350,9 +407,10 @@ function promptInfo(model: ModelLike, file: string): PromptModelInfo {
 }
 
 /** Where a model loaded with `gpuLayers` runs, and a warning when a CPU-only build was asked to offload. */
-function placement(gpuLayers: number, asked: string, what: string): { where: string; warning: string | null } {
+function placement(gpuLayers: number, asked: string, what: string): { where: string; warning: string | null; cpuOnly: boolean } {
   const cpuOnly = gpuLayers !== 0 && !gpuOffloadSupported();
   return {
+    cpuOnly,
     where: gpuLayers === 0 || cpuOnly ? 'the CPU' : `the GPU (gpu layers ${gpuLayers})`,
     warning: cpuOnly
       ? `${asked} asked for GPU offload, but this build of gguf-serve is CPU-only: ${what} runs on the CPU. Build with GGUF_SERVE_GPU=cuda (or vulkan, metal) to use a GPU.`

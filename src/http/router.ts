@@ -12,6 +12,8 @@ export interface Route {
   tag: string;
   /** Needs the API key when one is configured (every /v1 route). */
   auth: boolean;
+  /** Loads or unloads models: needs --admin-key when set, else the API key (text-generation-webui). */
+  admin?: boolean;
   /** The schema of its JSON body (published in /openapi.json). */
   body?: RequestSchemaName;
   /** Answers 501 (documented as not implemented). */

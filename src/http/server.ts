@@ -1,17 +1,26 @@
-// The HTTP(S) server: CORS, routing, API key, body parsing, one error handler that renders every
-// failure in OpenAI's error shape, and cancellation of the generation when the client goes away.
+// The HTTP(S) server: CORS, routing, API and admin keys, body parsing, one error handler that
+// renders every failure in OpenAI's error shape, cancellation of the generation when the client
+// goes away, a request id, an access log line and metrics per request, and a graceful drain.
 import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { ServerConfig } from '../config.js';
 import type { ModelHost } from './model-host.js';
-import type { ApiContext } from './context.js';
+import { RawResponse, type ApiContext } from './context.js';
 import { Router, type Route } from './router.js';
 import { apiRoutes } from './routes.js';
 import { readJsonBody } from './body.js';
-import { checkApiKey } from './auth.js';
+import { checkAdminKey, checkApiKey } from './auth.js';
 import { SseStream } from './sse.js';
+import { corsPolicy } from './cors.js';
+import { requestIdOf } from './request-id.js';
+import { createLogger, type Logger } from './access-log.js';
+import { publicError } from './public-error.js';
+import { ServerMetrics } from './metrics.js';
+import { operationsRoutes } from './operations.js';
+import { clientErrorHandler, clientErrorStatus, serverOptions } from './limits.js';
+import { InFlight, ShutdownCancel } from './drain.js';
 import { ApiError, notFound, renderError, toApiError, type ErrorShape } from '../openai/errors.js';
 import { buildOpenApi, docsHtml } from '../openai/openapi.js';
 import { ResponseStore } from '../openai/responses-store.js';
@@ -21,15 +30,9 @@ export interface ApiServerOptions {
   config: ServerConfig;
   host: ModelHost;
   version?: string;
+  /** Where log lines go (default stderr); they are formatted as --log-format says. */
   log?: (line: string) => void;
 }
-
-const CORS_HEADERS = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, OpenAI-Beta, X-Stainless-*, X-Api-Key, Anthropic-Version, Anthropic-Beta, *',
-  'Access-Control-Max-Age': '86400',
-};
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -37,36 +40,66 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, heade
   res.end(text);
 }
 
-export function createApiServer(opts: ApiServerOptions): http.Server {
+const shuttingDown = () => new ApiError(503, 'The server is shutting down; retry on another instance or after it restarts.', { type: 'server_error', code: 'shutting_down' });
+
+/** Headers an error answer carries: Allow for a 405, Retry-After when the queue is full. */
+function errorHeaders(error: ApiError, err: unknown): Record<string, string> {
+  const allow = (err as { allow?: string[] }).allow;
+  if (allow) return { Allow: allow.join(', ') };
+  if (error.code === 'overloaded') return { 'Retry-After': '1' };
+  return {};
+}
+
+/** What the listener knows of a request, for its access line and metrics. */
+interface RequestInfo {
+  id: string;
+  path: string;
+  route: string | null;
+  abort: AbortController;
+}
+
+interface ApiServer {
+  server: http.Server;
+  routes: readonly Route[];
+  inFlight: InFlight;
+  metrics: ServerMetrics;
+}
+
+function buildServer(opts: ApiServerOptions): ApiServer {
   const { config, host } = opts;
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const logger: Logger = createLogger(config.logFormat, opts.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
   const version = opts.version ?? '0.0.0';
+  const inFlight = new InFlight();
+  const metrics = new ServerMetrics(host, () => inFlight.size);
+  const cors = corsPolicy(config.corsOrigin, !config.listen);
   const docsRoutes: Route[] = [
     { method: 'GET', path: '/openapi.json', handler: () => openapi, summary: 'This API as OpenAPI 3.1 (from the validating schemas)', tag: 'Server', auth: false },
     { method: 'GET', path: '/docs', handler: () => undefined, summary: 'This documentation', tag: 'Server', auth: false },
   ];
-  const routes = [...apiRoutes(), ...docsRoutes];
+  const routes = [...apiRoutes(), ...operationsRoutes(metrics), ...docsRoutes];
   const router = new Router(routes);
   const openapi = buildOpenApi(routes, version);
   const docs = docsHtml(routes, version);
   const responseStore = new ResponseStore({ maxCount: config.responsesStoreMax, maxBytes: config.responsesStoreBytes, file: config.responsesStoreFile });
   const webui = config.noWebui ? null : new WebUi();
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const started = Date.now();
-    const abort = new AbortController();
-    // 'close' before the response finished = the client went away: cancel its generation.
-    res.on('close', () => { if (!res.writableFinished) abort.abort(); });
-    for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, info: RequestInfo): Promise<void> {
+    const { abort } = info;
+    res.setHeader('X-Request-Id', info.id);
+    cors(req, res);
     let stream: SseStream | null = null;
-    const [rawPath, rawQuery = ''] = (req.url ?? '/').split('?', 2);
-    const path = rawPath.replace(/\/+$/, '') || '/';
+    const path = info.path;
+    const rawQuery = (req.url ?? '/').split('?', 2)[1] ?? '';
     let errorShape: ErrorShape = 'openai';
     try {
       if (req.method === 'OPTIONS') {
         res.writeHead(204);
         res.end();
         return;
+      }
+      if (inFlight.draining) {
+        res.setHeader('Connection', 'close');
+        throw shuttingDown();
       }
       if (webui?.serve(req, res, path)) return;
       if (path === '/docs' && req.method === 'GET') {
@@ -79,9 +112,11 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
       if ('allow' in match) {
         throw Object.assign(new ApiError(405, `Method ${req.method} is not allowed on ${path}; use ${match.allow.join(', ')}.`, { code: 'method_not_allowed' }), { allow: match.allow });
       }
+      info.route = match.route.path;
       errorShape = match.route.errorShape ?? 'openai';
-      if (match.route.auth && config.apiKey) checkApiKey(req, config.apiKey, { xApiKey: errorShape === 'anthropic' });
-      const body = req.method === 'POST' && !match.route.notImplemented ? await readJsonBody(req, config.maxBodyBytes) : undefined;
+      if (match.route.admin) checkAdminKey(req, config.adminKey, config.apiKey);
+      else if (match.route.auth && config.apiKey) checkApiKey(req, config.apiKey, { xApiKey: errorShape === 'anthropic' });
+      const body = req.method === 'POST' && !match.route.notImplemented ? await readJsonBody(req, config.maxBodyBytes, !match.route.body) : undefined;
       const ctx: ApiContext = {
         host,
         config,
@@ -91,59 +126,88 @@ export function createApiServer(opts: ApiServerOptions): http.Server {
         signal: abort.signal,
         openStream: (streamOpts) => (stream ??= new SseStream(res, streamOpts)),
         responseStore,
-        debug: (message) => { if (config.debug) log(`[debug] ${typeof message === 'function' ? message() : message}`); },
+        debug: (message) => { if (config.debug) logger.info(`[debug] ${typeof message === 'function' ? message() : message}`); },
       };
       const result = await match.route.handler(ctx);
-      if (!stream && !res.headersSent) sendJson(res, 200, result);
+      if (result instanceof RawResponse) {
+        res.writeHead(200, { 'Content-Type': result.contentType, 'Content-Length': Buffer.byteLength(result.body) });
+        res.end(result.body);
+      } else if (!stream && !res.headersSent) {
+        sendJson(res, 200, result);
+      }
     } catch (err) {
-      const error = toApiError(err);
+      let mapped = toApiError(err);
+      // Cancelled by the drain, not by the client: the client is still there and hears why.
+      if (mapped.status === 499 && abort.signal.reason instanceof ShutdownCancel) mapped = shuttingDown();
+      const { error, internal } = publicError(mapped, config.debug, info.id);
       if (error.status === 499 || res.destroyed) {
         // The client is gone; nothing to answer.
       } else if (stream && (stream as SseStream).started) {
         // Mid-stream: the error goes out as an event (in the route's API's form); then the stream ends.
         await (stream as SseStream).fail(error).catch(() => undefined);
       } else if (!res.headersSent) {
-        const allow = (err as { allow?: string[] }).allow;
-        sendJson(res, error.status, renderError(error, errorShape), allow ? { Allow: allow.join(', ') } : {});
+        sendJson(res, error.status, renderError(error, errorShape), errorHeaders(error, err));
         if (error.status === 413) req.socket.end(); // the rest of the body is never read
       } else {
         res.destroy();
       }
-      if (error.status >= 500 && error.status !== 501 && error.status !== 503) log(`Error on ${req.method} ${path}: ${error.message}`);
-    } finally {
-      if (config.debug) log(`${req.method} ${path} ${res.statusCode} ${Date.now() - started}ms`);
+      if (internal) logger.error(`Error on ${req.method} ${path}: ${(err as Error)?.stack ?? String(err)} (request id ${info.id})`);
+      else if (mapped.status >= 500 && mapped.status !== 501 && mapped.status !== 503) logger.error(`Error on ${req.method} ${path}: ${mapped.message} (request id ${info.id})`);
     }
   }
 
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    handle(req, res).catch((err) => {
+    const started = performance.now();
+    const info: RequestInfo = { id: requestIdOf(req), path: (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/', route: null, abort: new AbortController() };
+    const done = inFlight.add(info.abort);
+    res.on('close', () => {
+      done();
+      const completed = res.writableFinished;
+      // 'close' before the response finished = the client went away: cancel its generation.
+      if (!completed) info.abort.abort();
+      // 499 (as nginx): the client left before an answer was sent (or a 408 cut its request short).
+      const status = res.headersSent ? res.statusCode : clientErrorStatus(req.socket) ?? 499;
+      const ms = performance.now() - started;
+      metrics.request(req.method ?? 'GET', info.route, status, ms / 1000);
+      logger.access({ id: info.id, method: req.method ?? 'GET', path: info.path, route: info.route, status, durationMs: Math.round(ms), completed, remote: req.socket.remoteAddress ?? null });
+    });
+    handle(req, res, info).catch((err) => {
       // Last line of defence: nothing a client sends may crash the process.
-      log(`Unhandled error: ${(err as Error).stack ?? err}`);
-      if (!res.headersSent) sendJson(res, 500, toApiError(err).toJSON());
+      logger.error(`Unhandled error (request id ${info.id}): ${(err as Error).stack ?? err}`);
+      if (!res.headersSent) sendJson(res, 500, publicError(toApiError(err), config.debug, info.id).error.toJSON());
       else res.destroy();
     });
   };
 
+  const options = serverOptions(config);
   const server = config.sslKeyfile && config.sslCertfile
-    ? https.createServer({ key: fs.readFileSync(config.sslKeyfile), cert: fs.readFileSync(config.sslCertfile) }, listener)
-    : http.createServer(listener);
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  return server;
+    ? https.createServer({ ...options, key: fs.readFileSync(config.sslKeyfile), cert: fs.readFileSync(config.sslCertfile) }, listener)
+    : http.createServer(options, listener);
+  server.keepAliveTimeout = config.keepAliveTimeout * 1000;
+  server.on('clientError', clientErrorHandler(config));
+  server.on('close', () => metrics.close());
+  return { server, routes, inFlight, metrics };
+}
+
+export function createApiServer(opts: ApiServerOptions): http.Server {
+  return buildServer(opts).server;
 }
 
 export interface RunningServer {
   server: http.Server;
   url: string;
   port: number;
+  /** Every route the server answers (the route table; tests walk it). */
+  routes: readonly Route[];
+  /** Close at once: connections are cut, generations cancelled. */
   close(): Promise<void>;
+  /** Stop accepting, let requests in flight finish for `graceMs`, then cancel them and close. */
+  shutdown(graceMs: number): Promise<void>;
 }
 
 /** Create the server and listen on config.host:config.port. */
 export async function startApiServer(opts: ApiServerOptions): Promise<RunningServer> {
-  const server = createApiServer(opts);
+  const { server, routes, inFlight } = buildServer(opts);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.config.port, opts.config.host, () => { server.off('error', reject); resolve(); });
@@ -155,6 +219,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningSer
     server,
     port,
     url: `${scheme}://${shownHost}:${port}`,
+    routes,
+    shutdown: (graceMs) => inFlight.drain(server, graceMs),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

@@ -94,8 +94,9 @@ function imageObject(image: GeneratedImage, format: 'b64_json' | 'url'): Record<
 
 export async function imageGenerations(ctx: ApiContext): Promise<unknown> {
   const { config } = ctx;
-  if (!config.sdWebuiUrl) throw notConfigured();
+  // A malformed request is a 400 whether or not a WebUI is configured (found by npm run fuzz).
   const body = validateRequest<ImageGenerationRequest>('ImageGenerationRequest', ctx.body);
+  if (!config.sdWebuiUrl) throw notConfigured();
   rejectUnsupported(body as unknown as Record<string, unknown>, unsupportedImageParams);
   const n = body.n ?? 1;
   const payload = txt2imgPayload(body.prompt, parseSize(body.size), n, config.sdBaseModelSize);

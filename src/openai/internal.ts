@@ -58,6 +58,11 @@ export async function modelLoad(ctx: ApiContext): Promise<unknown> {
   return { status: 'ok', model_name: loaded.id };
 }
 
+export async function modelUnload(ctx: ApiContext): Promise<unknown> {
+  await ctx.host.unload();
+  return { status: 'ok' };
+}
+
 export function templates(): unknown {
   return { instruction_templates: instructionTemplateNames(), characters: characterNames() };
 }

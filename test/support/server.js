@@ -21,9 +21,10 @@ function engineAvailable() {
 
 /**
  * Start a server in this process. `args` are serve flags (as on the command line); `env` is the
- * environment the configuration sees; `hub`: Hugging Face options (default: from process.env). Returns { url, port, host, config, close }.
+ * environment the configuration sees; `hub`: Hugging Face options (default: from process.env);
+ * `hostOptions` are extra ModelHost options. Returns { url, port, host, config, close }.
  */
-async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub } = {}) {
+async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub, hostOptions = {} } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
   const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
@@ -43,6 +44,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     hub,
     maxModels: config.maxModels,
     keepAliveSeconds: config.keepAlive,
+    ...hostOptions,
   });
   try {
     if (config.model) await host.loadReference(config.model);
@@ -58,6 +60,11 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     host,
     config,
     logs,
+    routes: running.routes,
+    async shutdown(graceMs) {
+      await running.shutdown(graceMs);
+      await host.close();
+    },
     async close() {
       await running.close();
       await host.close();

@@ -1,0 +1,31 @@
+// Before loading a model onto the CPU: is there memory for its weights? A file larger than the
+// memory available would be paged from disk on every token, or end in the OOM killer once the
+// context and compute buffers are added: refuse it with a clear error instead.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiError } from '../openai/errors.js';
+
+/** Bytes of memory available for new allocations: MemAvailable on Linux, else free memory. */
+export function availableMemory(): number {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return os.freemem();
+}
+
+const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/**
+ * Throws a 507 `model_too_large` when the model's file is larger than `available` bytes.
+ * Offloaded models (gpuLayers != 0) are not checked: their weights go to the GPU's memory.
+ */
+export function checkModelFits(file: string, gpuLayers: number, available: number): void {
+  if (gpuLayers !== 0) return;
+  let size: number;
+  try { size = fs.statSync(file).size; } catch { return; } // the loader names a missing file
+  if (size > available) {
+    throw new ApiError(507, `Model ${path.basename(file)} is ${gib(size)}, more than the ${gib(available)} of memory available: not loaded (the current model stays). Free memory, or offload it with --gpu-layers on a GPU build.`, { type: 'server_error', code: 'model_too_large' });
+  }
+}
