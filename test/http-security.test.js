@@ -114,7 +114,15 @@ t.test('the route table walk: every route needs the API key, except the public l
       t.not(bare.status, 401, `${probe.key} is open`);
       continue;
     }
-    isOpenAIError(t, bare, 401, { code: 'invalid_api_key' }, `${probe.key} without a key`);
+    if (probe.route.errorShape === 'anthropic') {
+      // Anthropic's routes answer in Anthropic's shape (and also take the key as x-api-key).
+      t.equal(bare.status, 401, `${probe.key} without a key`);
+      t.same([bare.json?.type, bare.json?.error?.type], ['error', 'authentication_error'], `${probe.key}: Anthropic's error shape`);
+      const xKey = await call(url, { method: probe.method, headers: { 'x-api-key': 'sk-api' } });
+      t.not(xKey.status, 401, `${probe.key} with the API key in x-api-key`);
+    } else {
+      isOpenAIError(t, bare, 401, { code: 'invalid_api_key' }, `${probe.key} without a key`);
+    }
     const wrong = await call(url, { method: probe.method, headers: { authorization: 'Bearer sk-wrong' } });
     t.equal(wrong.status, 401, `${probe.key} with a wrong key`);
     const withApi = await call(url, { method: probe.method, headers: { authorization: 'Bearer sk-api' } });
