@@ -53,8 +53,16 @@ export function meteredScheduler(scheduler: SchedulerLike, observers: ReadonlySe
       try { observe(event); } catch { /* a metrics failure must never fail a generation */ }
     }
   };
+  const shared = scheduler.generateShared?.bind(scheduler);
   return {
+    options: scheduler.options,
     generate: (prompt: string | number[], opts?: GenerateOptions) => new MeteredGeneration(scheduler.generate(prompt, opts), emit, now()),
+    ...(shared ? {
+      generateShared: (prompt: string | number[], optionsList: GenerateOptions[]) => {
+        const started = now();
+        return shared(prompt, optionsList).map((g) => new MeteredGeneration(g, emit, started));
+      },
+    } : {}),
     stats: () => scheduler.stats(),
     dispose: () => scheduler.dispose(),
   };
