@@ -133,10 +133,13 @@ function extraSamplers(body: GenerationRequest): GenerateOptions {
     if (num('xtc_threshold') !== undefined) o.xtcThreshold = num('xtc_threshold');
   }
   if ((num('top_n_sigma') ?? 0) > 0) o.topNSigma = num('top_n_sigma');
-  if (Array.isArray(body.sampler_priority) && body.sampler_priority.length > 0) {
-    o.samplers = samplerOrder(body.sampler_priority as string[], 'sampler_priority');
-  } else if (typeof body.sampler_priority === 'string' && body.sampler_priority.trim() !== '') {
-    o.samplers = samplerOrder(body.sampler_priority.split(/[\s,]+/).filter(Boolean), 'sampler_priority');
+  const priority = typeof body.sampler_priority === 'string' ? body.sampler_priority.split(/[\s,]+/).filter(Boolean) : body.sampler_priority;
+  if (Array.isArray(priority) && priority.length > 0) {
+    o.samplers = samplerOrder(priority as string[], 'sampler_priority');
+    // As text-generation-webui: temperature_last moves temperature to the end of the given order.
+    if (body.temperature_last === true && o.samplers.includes('temperature')) {
+      o.samplers = [...o.samplers.filter((s) => s !== 'temperature'), 'temperature'];
+    }
   } else if (body.temperature_last === false) {
     o.samplers = samplerOrder(WEBUI_ORDER, 'temperature_last');
   }
