@@ -91,35 +91,43 @@ t.test('samplers through /v1/completions', async (t) => {
   });
 
   // Greedy with additive penalties: the chosen token maximises logprob - penalty(count), counting
-  // the generated tokens in the last `range` (the prompt is BOS only, so it adds nothing).
-  function checkGreedyPenalty(t, run, penalty, range = Infinity) {
+  // the generated tokens in the last `range` (the prompt is BOS only, so it adds nothing). `rival`
+  // is a penalty a broken mapping might apply instead: the run must tell them apart somewhere.
+  function checkGreedyPenalty(t, run, penalty, { range = Infinity, rival } = {}) {
     const history = [];
     const wrong = [];
     let moved = 0;
-    let windowMatters = 0;
+    let rivalDiffers = 0;
     for (const s of run) {
       const window = history.slice(Math.max(0, history.length - range));
-      const score = (a, w = window) => a.logprob - penalty(w.filter((x) => x === a.text).length);
-      const argmax = (w) => s.top.reduce((b, a) => (score(a, w) > score(b, w) ? a : b));
-      if (score(s) < score(argmax(window)) - 1e-4) wrong.push(`step ${history.length}: ${JSON.stringify(s.token)}, expected ${JSON.stringify(argmax(window).text)}`);
+      const score = (a, pen = penalty, w = window) => a.logprob - pen(w.filter((x) => x === a.text).length);
+      const argmax = (pen, w) => s.top.reduce((b, a) => (score(a, pen, w) > score(b, pen, w) ? a : b)).text;
+      const expected = argmax(penalty, window);
+      if (s.token !== expected) wrong.push(`step ${history.length}: ${JSON.stringify(s.token)}, expected ${JSON.stringify(expected)}`);
       if (s.token !== s.top[0].text) moved++;
-      if (argmax(window).text !== argmax(history).text) windowMatters++;
+      if (rival && argmax(rival.penalty, rival.window ? history : window) !== expected) rivalDiffers++;
       history.push(s.token);
     }
     t.same(wrong, [], 'each greedy choice has the best penalised score');
     t.ok(moved > 0, `the penalty changed the greedy choice (${moved} steps)`);
-    if (range !== Infinity) t.ok(windowMatters > 0, `the window of ${range} decided ${windowMatters} steps`);
+    if (rival) t.ok(rivalDiffers > 0, `${rival.name} would have chosen otherwise at ${rivalDiffers} steps`);
   }
-  const penalised = (extra) => complete({ prompt: '', temperature: 0, max_tokens: 48, logprobs: 20, ...extra });
+  const penalised = (extra) => complete({ prompt: '', temperature: 0, max_tokens: 64, logprobs: 20, ...extra });
+  const presence = (v) => (n) => (n > 0 ? v : 0);
+  const frequency = (v) => (n) => v * n;
 
-  t.test('presence_penalty subtracts once per seen token', async (t) => {
-    checkGreedyPenalty(t, steps(await penalised({ presence_penalty: 1.5 })), (n) => (n > 0 ? 1.5 : 0));
+  t.test('presence_penalty adds its value once per seen token', async (t) => {
+    checkGreedyPenalty(t, steps(await penalised({ presence_penalty: 1.5 })), presence(1.5));
+    // A negative one favours repeats: counts grow, and a per-occurrence penalty would differ.
+    checkGreedyPenalty(t, steps(await penalised({ presence_penalty: -1 })), presence(-1), { rival: { name: 'frequency_penalty -1', penalty: frequency(-1) } });
   });
-  t.test('frequency_penalty subtracts per occurrence', async (t) => {
-    checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: 0.7 })), (n) => 0.7 * n);
+  t.test('frequency_penalty adds its value per occurrence', async (t) => {
+    checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: -1 })), frequency(-1), { rival: { name: 'presence_penalty -1', penalty: presence(-1) } });
   });
   t.test('repetition_penalty_range limits the window', async (t) => {
-    checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: 1.2, repetition_penalty_range: 6 })), (n) => 1.2 * n, 6);
+    checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: 1.2, repetition_penalty_range: 6 })), frequency(1.2), {
+      range: 6, rival: { name: 'the whole history', penalty: frequency(1.2), window: 'all' },
+    });
   });
   t.test('repetition_penalty only ever demotes tokens in its window', async (t) => {
     // Its effect on a logit depends on the logit's sign, which log-probabilities do not give;
