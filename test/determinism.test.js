@@ -13,7 +13,7 @@ if (!hasModel || !engineAvailable()) {
 
 const CAKE = { prompt: 'This is a cake recipe:\n\n1.', max_tokens: 200, temperature: 1, top_p: 0.9, seed: 10 };
 
-t.test('the cake recipe twice, other requests between', { todo: 'prompt-cache reuse is being made batch-invariant' }, async (t) => {
+t.test('the cake recipe twice, other requests between', async (t) => {
   const server = await startServer();
   t.teardown(() => server.close());
   const complete = async (body) => {
@@ -33,6 +33,6 @@ t.test('the cake recipe twice, other requests between', { todo: 'prompt-cache re
     complete({ prompt: 'Once upon a time', max_tokens: 60, temperature: 1, seed: 4 }),
     call(`${server.url}/v1/chat/completions`, { body: { messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 60, seed: 5 } }),
   ]);
-  t.equal(await complete(CAKE), first, 'the same text again, the prompt cache on');
+  t.equal(await complete(CAKE), first, 'the same text again, the prompt cache on', { todo: 'prompt-cache reuse is being made batch-invariant' });
   t.equal(await complete({ ...CAKE, cache_prompt: false }), first, 'the same text as a cold run');
 });
