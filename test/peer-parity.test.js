@@ -2,7 +2,7 @@
 // Peer parity: for the same request and seed on stories260K, our text equals llama.cpp's own,
 // built from the same vendored tree (both run common_sampler). The peer is llama-server
 // ($GGUF_SERVE_PEER_SERVER or build-peer/bin/llama-server, asked on /completion) or, failing that,
-// llama-completion ($GGUF_SERVE_PEER_COMPLETION or build-peer/llama-completion, the same sampler
+// llama-completion ($GGUF_SERVE_PEER_COMPLETION or build-peer/[bin/]llama-completion, the same sampler
 // chain from the command line). Without either the test skips; docs/api.md (Sampling) says how to
 // build them and records which samplers match.
 const t = require('tap');
@@ -14,7 +14,7 @@ const { startServer, hasModel, engineAvailable, MODEL, root } = require('./suppo
 const { call } = require('./support/http.js');
 const { peerServerPath, startPeerServer } = require('./support/peer-server.js');
 
-const completionBin = [process.env.GGUF_SERVE_PEER_COMPLETION, path.join(root, 'build-peer', 'llama-completion')].find((p) => p && fs.existsSync(p));
+const completionBin = [process.env.GGUF_SERVE_PEER_COMPLETION, path.join(root, 'build-peer', 'bin', 'llama-completion'), path.join(root, 'build-peer', 'llama-completion')].find((p) => p && fs.existsSync(p));
 const serverBin = peerServerPath();
 if (!hasModel || !engineAvailable()) {
   t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
