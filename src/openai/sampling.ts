@@ -92,6 +92,23 @@ function samplerOrder(names: string[], param: string): string[] {
   return out;
 }
 
+/** llama.cpp's names of the samplers a request sets to a non-neutral value. */
+function activeSamplers(body: GenerationRequest): string[] {
+  const n = (k: string): number | undefined => (typeof body[k] === 'number' ? (body[k] as number) : undefined);
+  const active: Array<[string, boolean]> = [
+    ['penalties', (n('repetition_penalty') ?? 1) !== 1 || (n('presence_penalty') ?? 0) !== 0 || (n('frequency_penalty') ?? 0) !== 0],
+    ['dry', (n('dry_multiplier') ?? 0) > 0],
+    ['top_n_sigma', (n('top_n_sigma') ?? 0) > 0],
+    ['top_k', (n('top_k') ?? 0) > 0],
+    ['typ_p', (n('typical_p') ?? 1) < 1],
+    ['top_p', (n('top_p') ?? 1) < 1],
+    ['min_p', (n('min_p') ?? 0) > 0],
+    ['xtc', (n('xtc_probability') ?? 0) > 0],
+    ['temperature', (n('temperature') ?? 1) !== 1 || body.dynamic_temperature === true],
+  ];
+  return active.filter(([, on]) => on).map(([name]) => name);
+}
+
 /** Mirostat, dynamic temperature, DRY, XTC, top-n-sigma and the sampler order. */
 function extraSamplers(body: GenerationRequest): GenerateOptions {
   const o: GenerateOptions = {};
@@ -133,10 +150,18 @@ function extraSamplers(body: GenerationRequest): GenerateOptions {
     if (num('xtc_threshold') !== undefined) o.xtcThreshold = num('xtc_threshold');
   }
   if ((num('top_n_sigma') ?? 0) > 0) o.topNSigma = num('top_n_sigma');
-  if (Array.isArray(body.sampler_priority) && body.sampler_priority.length > 0) {
-    o.samplers = samplerOrder(body.sampler_priority as string[], 'sampler_priority');
-  } else if (typeof body.sampler_priority === 'string' && body.sampler_priority.trim() !== '') {
-    o.samplers = samplerOrder(body.sampler_priority.split(/[\s,]+/).filter(Boolean), 'sampler_priority');
+  const priority = typeof body.sampler_priority === 'string' ? body.sampler_priority.split(/[\s,]+/).filter(Boolean) : body.sampler_priority;
+  if (Array.isArray(priority) && priority.length > 0) {
+    o.samplers = samplerOrder(priority as string[], 'sampler_priority');
+    // As text-generation-webui: temperature_last moves temperature to the end of the given order.
+    if (body.temperature_last === true && o.samplers.includes('temperature')) {
+      o.samplers = [...o.samplers.filter((s) => s !== 'temperature'), 'temperature'];
+    }
+    // A sampler the request sets but the order leaves out would silently not run: refuse it.
+    const missing = activeSamplers(body).filter((s) => !o.samplers!.includes(s));
+    if (missing.length > 0) {
+      throw badRequest(`sampler_priority leaves out ${missing.join(', ')}, which this request sets; list it or drop its parameter.`, 'sampler_priority', 'invalid_value');
+    }
   } else if (body.temperature_last === false) {
     o.samplers = samplerOrder(WEBUI_ORDER, 'temperature_last');
   }
