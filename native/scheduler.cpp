@@ -98,21 +98,20 @@ Scheduler::~Scheduler() {
 
 bool Scheduler::AbortDecode(void* self) { return static_cast<Scheduler*>(self)->abort_decode_.load(); }
 
-std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const Napi::CallbackInfo& info) {
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsObject()) {
-    Throw(env, kCodeInvalidArgument, "submit(id, promptTokens, options)");
-  }
+std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, Napi::Value id, Napi::Value prompt,
+                                                            Napi::Value options) {
+  if (!id.IsNumber() || !options.IsObject()) Throw(env, kCodeInvalidArgument, "submit(id, promptTokens, options)");
   const llama_vocab* vocab = llama_model_get_vocab(model_.get());
   auto req = std::make_unique<Request>();
-  req->id = info[0].As<Napi::Number>().DoubleValue();
-  req->prompt = TokensFromValue(env, info[1], vocab, "prompt");
+  req->id = id.As<Napi::Number>().DoubleValue();
+  req->prompt = TokensFromValue(env, prompt, vocab, "prompt");
   if (req->prompt.empty()) Throw(env, kCodeInvalidArgument, "the prompt is empty: at least one token is needed");
   if (req->prompt.size() >= static_cast<size_t>(context_size_)) {
     Throw(env, kCodeContextLength, "the prompt has " + std::to_string(req->prompt.size()) +
                                        " tokens but a slot's context holds " + std::to_string(context_size_) +
                                        " (prompt plus at least one generated token)");
   }
-  Napi::Object o = info[2].As<Napi::Object>();
+  Napi::Object o = options.As<Napi::Object>();
   req->max_tokens = IntOption(env, o, "maxTokens", -1, -1, 1 << 30);
   if (o.Has("stop") && o.Get("stop").IsArray()) {
     Napi::Array stops = o.Get("stop").As<Napi::Array>();
@@ -126,10 +125,6 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
   req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
   if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
-  if (IsSet(o, "sharePromptWith")) {
-    if (!o.Get("sharePromptWith").IsNumber()) Throw(env, kCodeInvalidArgument, "sharePromptWith must be a request id");
-    req->share_with = o.Get("sharePromptWith").As<Napi::Number>().DoubleValue();
-  }
   req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
   req->submitted = Clock::now();
   return req;
@@ -138,18 +133,36 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, const
 Napi::Value Scheduler::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (shut_down_) Throw(env, kCodeDisposed, "the scheduler has been disposed");
-  std::unique_ptr<Request> req = ParseRequest(env, info);
+  if (info.Length() < 3) Throw(env, kCodeInvalidArgument, "submit(id, promptTokens, options)");
+  // (ids[], prompt, options[]): choices of one prompt, queued at once so the first (the leader)
+  // never starts before the others can wait for its cells, and all or none are accepted.
+  std::vector<std::unique_ptr<Request>> group;
+  if (info[0].IsArray() && info[2].IsArray()) {
+    Napi::Array ids = info[0].As<Napi::Array>();
+    Napi::Array options = info[2].As<Napi::Array>();
+    if (ids.Length() == 0 || ids.Length() != options.Length()) {
+      Throw(env, kCodeInvalidArgument, "submit(ids, promptTokens, options): one options object per id");
+    }
+    for (uint32_t i = 0; i < ids.Length(); i++) {
+      group.push_back(ParseRequest(env, ids.Get(i), info[1], options.Get(i)));
+      if (i > 0) group.back()->share_with = group.front()->id;
+    }
+  } else {
+    group.push_back(ParseRequest(env, info[0], info[1], info[2]));
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (in_flight_ >= parallel_ + max_queue_) {
+    if (in_flight_ + static_cast<int>(group.size()) > parallel_ + max_queue_) {
       Throw(env, kCodeOverloaded, "overloaded: all " + std::to_string(parallel_) + " slots are busy and " +
                                       std::to_string(max_queue_) + " requests are already waiting");
     }
-    in_flight_++;
-    stat_queued_++;
-    queue_.push_back(std::move(req));
+    for (auto& req : group) {
+      in_flight_++;
+      stat_queued_++;
+      queue_.push_back(std::move(req));
+    }
   }
-  channel_->Retain(env);
+  for (size_t i = 0; i < group.size(); i++) channel_->Retain(env);
   cv_.notify_one();
   return env.Undefined();
 }

@@ -101,7 +101,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  std::unique_ptr<Request> ParseRequest(Napi::Env env, const Napi::CallbackInfo& info);
+  std::unique_ptr<Request> ParseRequest(Napi::Env env, Napi::Value id, Napi::Value prompt, Napi::Value options);
   void Shutdown();
   void StopThread() override;
   static Napi::Value ConvertEvents(Napi::Env env, std::vector<Event>& events);

@@ -35,7 +35,8 @@ export type SchedulerEvent =
   | { id: number; type: 'error'; message: string };
 
 export interface SchedulerNative {
-  submit(id: number, prompt: Int32Array | number[], options: object): void;
+  /** One request, or (ids, prompt, options[]) the choices of one prompt, queued together. */
+  submit(id: number | number[], prompt: Int32Array | number[], options: object | object[]): void;
   cancel(id: number): void;
   stats(): SchedulerStats;
   dispose(): void;

@@ -29,44 +29,42 @@ export class Scheduler {
   }
 
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {
-    return this.#submit(prompt, options, 0);
+    return this.generateShared(prompt, [options])[0];
   }
 
   /**
-   * Several generations of one prompt (n choices): when they start together the prompt is
-   * evaluated once and its KV cells copied to the other slots; each samples with its own options.
+   * Several generations of one prompt (n choices), queued together: the prompt is evaluated once
+   * and its KV cells copied to the other slots; each samples with its own options. All are
+   * accepted or none (a full queue throws for the group).
    */
   generateShared(prompt: string | ArrayLike<number>, optionsList: GenerateOptions[]): Generation[] {
-    if (optionsList.length === 0) return [];
-    const tokens = typeof prompt === 'string'
-      ? this.model.tokenize(prompt, { addSpecial: optionsList[0].addBos ?? true, parseSpecial: optionsList[0].parseSpecial ?? true })
-      : Array.from(prompt);
-    const leader = this.#submit(tokens, optionsList[0], 0);
-    return [leader, ...optionsList.slice(1).map((o) => this.#submit(tokens, o, leader.id))];
-  }
-
-  #submit(prompt: string | ArrayLike<number>, options: GenerateOptions, shareWith: number): Generation {
     if (this.#disposed) throw new DisposedError('the scheduler has been disposed');
-    options.signal?.throwIfAborted();
-    const tokens =
-      typeof prompt === 'string'
-        ? this.model.tokenize(prompt, { addSpecial: options.addBos ?? true, parseSpecial: options.parseSpecial ?? true })
-        : Array.from(prompt);
-    const stop = options.stop ?? [];
-    if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string')) throw new InvalidArgumentError('stop must be an array of strings');
-    const id = this.#nextId++;
-    const generation = new Generation(id, stop, () => this.#native.cancel(id));
-    const native = toNativeOptions(options, stop);
-    if (shareWith) native.sharePromptWith = shareWith;
-    callNative(() => this.#native.submit(id, Int32Array.from(tokens), native));
-    this.#running.set(id, generation);
-    const signal = options.signal;
-    if (signal) {
-      const onAbort = () => generation.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-      generation.result.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
-    }
-    return generation;
+    if (optionsList.length === 0) return [];
+    for (const o of optionsList) o.signal?.throwIfAborted();
+    const first = optionsList[0];
+    const tokens = Int32Array.from(typeof prompt === 'string'
+      ? this.model.tokenize(prompt, { addSpecial: first.addBos ?? true, parseSpecial: first.parseSpecial ?? true })
+      : Array.from(prompt));
+    const stops = optionsList.map((o) => {
+      const stop = o.stop ?? [];
+      if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string')) throw new InvalidArgumentError('stop must be an array of strings');
+      return stop;
+    });
+    const ids = optionsList.map(() => this.#nextId++);
+    const natives = optionsList.map((o, i) => toNativeOptions(o, stops[i]));
+    if (ids.length === 1) callNative(() => this.#native.submit(ids[0], tokens, natives[0]));
+    else callNative(() => this.#native.submit(ids, tokens, natives));
+    return ids.map((id, i) => {
+      const generation = new Generation(id, stops[i], () => this.#native.cancel(id));
+      this.#running.set(id, generation);
+      const signal = optionsList[i].signal;
+      if (signal) {
+        const onAbort = () => generation.cancel();
+        signal.addEventListener('abort', onAbort, { once: true });
+        generation.result.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
+      }
+      return generation;
+    });
   }
 
   stats(): SchedulerStats {
