@@ -91,10 +91,26 @@ void ReadReasoningBudget(Napi::Env env, Napi::Object o, const llama_vocab* vocab
   }
 }
 
+// The generation-prompt tokens llama.cpp feeds a template's grammar before the answer (common/
+// sampling.cpp does the same: a space some tokenizers put before the first token is not fed).
+std::vector<llama_token> GrammarPrefill(const llama_vocab* vocab, const std::string& generation_prompt) {
+  std::vector<llama_token> out;
+  const auto tokens = common_tokenize(vocab, generation_prompt, false, true);
+  for (size_t i = 0; i < tokens.size(); i++) {
+    const std::string piece = common_token_to_piece(vocab, tokens[i], true);
+    if (i == 0 && !piece.empty() && std::isspace(static_cast<unsigned char>(piece[0])) &&
+        !std::isspace(static_cast<unsigned char>(generation_prompt[0]))) {
+      continue;
+    }
+    out.push_back(tokens[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
-SamplerPtr BuildSampler(Napi::Env env, Napi::Object o, const llama_model* model, int32_t context_size,
-                        const std::vector<llama_token>& eog_tokens) {
+RequestSampler BuildSampler(Napi::Env env, Napi::Object o, const llama_model* model, int32_t context_size,
+                            const std::vector<llama_token>& eog_tokens) {
   const llama_vocab* vocab = llama_model_get_vocab(model);
   const int32_t n_vocab = llama_vocab_n_tokens(vocab);
   common_params_sampling p;
@@ -184,12 +200,51 @@ SamplerPtr BuildSampler(Napi::Env env, Napi::Object o, const llama_model* model,
     std::string reason = TakeRecentErrors();
     Throw(env, kCodeInvalidArgument, "invalid grammar" + (reason.empty() ? std::string() : ": " + reason));
   }
-  return SamplerPtr(s);
+  RequestSampler out;
+  out.chain = SamplerPtr(s);
+  // The reasoning budget forces its own tokens; with it the closer stays out of the way.
+  const bool bounded = IntOption(env, o, "maxTokens", -1, -1, 1 << 30) >= 0;
+  if (!grammar.empty() && !p.grammar_lazy && bounded && p.reasoning_budget_start.empty() &&
+      BoolOption(o, "closeGrammar", true)) {
+    const bool prefill = common_grammar_needs_prefill(p.grammar) && !p.generation_prompt.empty();
+    auto closer = std::make_unique<GrammarCloser>(model, grammar, prefill ? GrammarPrefill(vocab, p.generation_prompt)
+                                                                          : std::vector<llama_token>());
+    if (closer->valid()) out.closer = std::move(closer);
+  }
+  return out;
 }
 
-llama_token SampleToken(common_sampler* sampler, llama_context* ctx, int32_t batch_index) {
-  const llama_token token = common_sampler_sample(sampler, ctx, batch_index);
-  common_sampler_accept(sampler, token, true);
+llama_token SampleToken(RequestSampler& sampler, llama_context* ctx, int32_t batch_index, int64_t tokens_left) {
+  common_sampler* chain = sampler.chain.get();
+  llama_token token = common_sampler_sample(chain, ctx, batch_index);
+  GrammarCloser* closer = sampler.closer.get();
+  if (closer && tokens_left >= 1 && !closer->Fits(token, tokens_left - 1)) {
+    // Sample this step again among the tokens that keep the answer closable: mask the others in
+    // the step's logits for the chain, then put the logits back (logprobs report the model's).
+    float* logits = llama_get_logits_ith(ctx, batch_index);
+    const int32_t n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+    const std::vector<llama_token> allowed = closer->Allowed(logits, n_vocab, tokens_left - 1, 40);
+    if (!allowed.empty()) {
+      std::vector<float> saved(logits, logits + n_vocab);
+      std::fill(logits, logits + n_vocab, -INFINITY);
+      for (llama_token t : allowed) logits[t] = saved[t];
+      try {
+        token = common_sampler_sample(chain, ctx, batch_index);
+      } catch (...) {
+        std::copy(saved.begin(), saved.end(), logits);
+        throw;
+      }
+      std::copy(saved.begin(), saved.end(), logits);
+    }
+  }
+  common_sampler_accept(chain, token, true);
+  if (closer) {
+    try {
+      closer->Accept(token);
+    } catch (const std::exception&) {
+      sampler.closer.reset();  // its copy of the grammar lost track: steer no more, the chain still constrains
+    }
+  }
   return token;
 }
 

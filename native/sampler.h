@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "grammar_closer.h"
 #include "llama.h"
 
 struct common_sampler;
@@ -22,10 +23,18 @@ using SamplerPtr = std::unique_ptr<common_sampler, CommonSamplerFree>;
 // their order, grammars (lazy ones that wake at a trigger), preserved tokens and the reasoning
 // budget behave as they do there, and a seeded request can be compared with llama-server's text.
 // Reads the options of a generate() call (camelCase names, ranges checked, errors name the option).
-SamplerPtr BuildSampler(Napi::Env env, Napi::Object options, const llama_model* model, int32_t context_size,
-                        const std::vector<llama_token>& eog_tokens);
+struct RequestSampler {
+  SamplerPtr chain;
+  // With a grammar that constrains the whole answer and a maxTokens bound: keeps the answer
+  // closable in the tokens left (a JSON answer still parses when the budget runs out).
+  std::unique_ptr<GrammarCloser> closer;
+};
 
-llama_token SampleToken(common_sampler* sampler, llama_context* ctx, int32_t batch_index);
+RequestSampler BuildSampler(Napi::Env env, Napi::Object options, const llama_model* model, int32_t context_size,
+                            const std::vector<llama_token>& eog_tokens);
+
+// Samples and accepts one token; tokens_left counts this one (-1: no bound).
+llama_token SampleToken(RequestSampler& sampler, llama_context* ctx, int32_t batch_index, int64_t tokens_left);
 
 struct TokenProb {
   llama_token token;

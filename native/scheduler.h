@@ -59,7 +59,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   struct Request {
     double id = 0;
     std::vector<llama_token> prompt;
-    SamplerPtr sampler;
+    RequestSampler sampler;
     int32_t max_tokens = -1;
     std::vector<std::string> stops;
     bool render_special = false;

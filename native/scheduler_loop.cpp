@@ -268,7 +268,7 @@ void Scheduler::SampleSlots(std::vector<Event>* events) {
     Request& req = *slot.req;
     llama_token token;
     try {
-      token = SampleToken(req.sampler.get(), ctx_, slot.batch_index);
+      token = SampleToken(req.sampler, ctx_, slot.batch_index, req.max_tokens >= 0 ? req.max_tokens - slot.generated : -1);
     } catch (const std::exception& e) {
       // llama.cpp's grammar code throws when no token can continue; fail this request only.
       FailSlot(slot, std::string("sampling failed: ") + e.what(), events);

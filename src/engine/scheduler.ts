@@ -117,6 +117,7 @@ function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unk
     grammar: o.grammar,
     grammarFromTemplate: o.grammarFromTemplate,
     grammarLazy: o.grammarLazy,
+    closeGrammar: o.closeGrammar,
     grammarTriggers: o.grammarTriggers,
     preservedTokens: o.preservedTokens,
     generationPrompt: o.generationPrompt,

@@ -105,6 +105,12 @@ export interface SamplingOptions {
    * prompt is fed to it first. A grammar a user wrote never is.
    */
   grammarFromTemplate?: boolean;
+  /**
+   * With a (non-lazy) grammar and maxTokens: as the budget runs out, keep the answer closable
+   * in the tokens left, one token per character it still needs, so a JSON answer cut by
+   * maxTokens still parses. Default true; false samples as if there were no budget.
+   */
+  closeGrammar?: boolean;
   /** Lazy grammar: free text until a trigger appears, constrained from there (optional tool calls). */
   grammarLazy?: boolean;
   grammarTriggers?: GrammarTrigger[];
