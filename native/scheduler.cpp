@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "js_options.h"
 #include "log.h"
+#include "sampling.h"  // llama.cpp's common/sampling.h
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -126,6 +127,9 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, Napi:
   req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
   if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
   req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
+  // The prompt is history for the repetition penalties and DRY (not for the grammar), as in
+  // llama-server and text-generation-webui: a token the prompt already used counts as seen.
+  for (llama_token t : req->prompt) common_sampler_accept(req->sampler.chain.get(), t, false);
   req->submitted = Clock::now();
   return req;
 }
