@@ -191,6 +191,32 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
+  std::vector<SlotView> views;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    views = views_;
+  }
+  views.resize(parallel_);  // before the first step: all idle
+  Napi::Array slots = Napi::Array::New(env, views.size());
+  int64_t cells = 0;
+  for (size_t i = 0; i < views.size(); i++) {
+    const SlotView& v = views[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", static_cast<double>(i));
+    o.Set("state", v.state);
+    if (v.request >= 0) o.Set("request", v.request);
+    o.Set("promptTokens", v.prompt_tokens);
+    o.Set("promptTokensDone", v.prompt_done);
+    o.Set("cachedTokens", v.cached);
+    o.Set("generated", v.generated);
+    o.Set("maxTokens", v.max_tokens);
+    o.Set("kvCells", v.cells);
+    slots.Set(static_cast<uint32_t>(i), o);
+    cells += v.cells;
+  }
+  out.Set("slots", slots);
+  // Cells held by the slots' sequences (a cell copied to n > 1 choices counts once per choice).
+  out.Set("kvCellsUsed", Napi::Number::New(env, static_cast<double>(cells)));
   return out;
 }
 

@@ -122,7 +122,15 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);
+  void PublishSlotViews();
   static bool AbortDecode(void* self);
+
+  // What each slot is doing, copied by the engine thread after every step for stats() (/slots).
+  struct SlotView {
+    const char* state = "idle";  // idle | waiting (for a shared prompt) | prompt | generating
+    double request = -1;
+    int32_t prompt_tokens = 0, prompt_done = 0, cached = 0, generated = 0, max_tokens = -1, cells = 0;
+  };
 
   ModelHandle model_;
   llama_context* ctx_ = nullptr;
@@ -146,6 +154,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int> stat_active_{0}, stat_queued_{0};
   std::atomic<int64_t> stat_decodes_{0};
   std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
+  std::mutex views_mu_;
+  std::vector<SlotView> views_;
   bool shut_down_ = false;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
   bool has_cleanup_hook_ = false;

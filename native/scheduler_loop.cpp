@@ -68,8 +68,28 @@ void Scheduler::Run() {
         SampleSlots(&events);
       }
     }
+    PublishSlotViews();
     channel_->Post(std::move(events));
   }
+}
+
+void Scheduler::PublishSlotViews() {
+  std::vector<SlotView> views(slots_.size());
+  for (size_t i = 0; i < slots_.size(); i++) {
+    const Slot& slot = slots_[i];
+    SlotView& v = views[i];
+    v.cells = static_cast<int32_t>(slot.cache.size());
+    if (!slot.req) continue;
+    v.state = slot.awaiting_share ? "waiting" : slot.prompt_done < slot.req->prompt.size() ? "prompt" : "generating";
+    v.request = slot.req->id;
+    v.prompt_tokens = static_cast<int32_t>(slot.req->prompt.size());
+    v.prompt_done = static_cast<int32_t>(slot.prompt_done);
+    v.cached = static_cast<int32_t>(slot.cached);
+    v.generated = slot.generated;
+    v.max_tokens = slot.req->max_tokens;
+  }
+  std::lock_guard<std::mutex> lock(views_mu_);
+  views_ = std::move(views);
 }
 
 void Scheduler::TakeCancellationsAndAssign(std::vector<Event>* events) {

@@ -228,6 +228,28 @@ export interface SchedulerStats {
   decodeSteps: number;
   /** Prompt tokens decoded so far (a prompt shared by n choices counts once). */
   promptTokensDecoded: number;
+  /** Each slot as of the engine's last step. */
+  slots: SlotState[];
+  /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
+  kvCellsUsed: number;
+}
+
+export interface SlotState {
+  id: number;
+  /** waiting: for the prompt cells of the first of its n choices. */
+  state: 'idle' | 'waiting' | 'prompt' | 'generating';
+  /** The generation's id (absent when idle). */
+  request?: number;
+  promptTokens: number;
+  /** Prompt tokens in the KV cache so far (cached ones included). */
+  promptTokensDone: number;
+  /** Of those, reused from the slot's previous request. */
+  cachedTokens: number;
+  generated: number;
+  /** -1: no bound. */
+  maxTokens: number;
+  /** KV cells this slot's sequence holds (kept after a request ends, for the prompt cache). */
+  kvCells: number;
 }
 
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';
