@@ -23,6 +23,25 @@ Napi::Function Scheduler::Define(Napi::Env env) {
                      });
 }
 
+namespace {
+
+// The KV cache types llama-server accepts (--cache-type-k/-v), by ggml's names.
+ggml_type CacheType(Napi::Env env, Napi::Object o, const char* key) {
+  if (!IsSet(o, key)) return GGML_TYPE_F16;
+  static const ggml_type kTypes[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q4_1, GGML_TYPE_IQ4_NL, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+  const std::string name = o.Get(key).IsString() ? o.Get(key).As<Napi::String>().Utf8Value() : "";
+  std::string names;
+  for (ggml_type t : kTypes) {
+    if (name == ggml_type_name(t)) return t;
+    names += std::string(names.empty() ? "" : ", ") + ggml_type_name(t);
+  }
+  Throw(env, kCodeInvalidArgument, std::string(key) + " must be one of " + names);
+  return GGML_TYPE_F16;
+}
+
+}  // namespace
+
 Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Scheduler>(info) {
   Napi::Env env = info.Env();
   Model* model = Model::FromValue(env, info.Length() > 0 ? info[0] : env.Undefined());
@@ -65,6 +84,10 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   // One KV stream per slot (as llama-server with --parallel): a token attends over its own
   // sequence's cells only, not over every slot's. kvUnified shares one buffer instead.
   params.kv_unified = BoolOption(o, "kvUnified", false);
+  params.type_k = CacheType(env, o, "cacheTypeK");
+  params.type_v = CacheType(env, o, "cacheTypeV");
+  cache_type_k_ = ggml_type_name(params.type_k);
+  cache_type_v_ = ggml_type_name(params.type_v);
   params.no_perf = true;
   params.embeddings = false;
   params.abort_callback = &Scheduler::AbortDecode;
@@ -191,6 +214,8 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
+  out.Set("cacheTypeK", cache_type_k_);
+  out.Set("cacheTypeV", cache_type_v_);
   std::vector<SlotView> views;
   {
     std::lock_guard<std::mutex> lock(views_mu_);

@@ -137,6 +137,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   llama_batch batch_{};
   int32_t parallel_ = 0, context_size_ = 0, batch_size_ = 0, prompt_chunk_ = 0, max_queue_ = 0, n_vocab_ = 0;
   std::vector<llama_token> eog_tokens_;
+  std::string cache_type_k_, cache_type_v_;
   std::vector<Slot> slots_;
   uint64_t use_counter_ = 0;
   int active_slots_ = 0;  // engine thread only

@@ -2,7 +2,7 @@
 //   environment (OPENEDAI_*, SD_WEBUI_URL) > CLI flags > settings.yaml > defaults
 // Each value remembers where it came from, so the effective configuration can be printed at start.
 import fs from 'node:fs';
-import type { SchedulerOptions } from './engine/types.js';
+import type { KvCacheType, SchedulerOptions } from './engine/types.js';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,9 @@ export interface ServerConfig {
   ubatchSize: number | null;
   /** Prompt tokens per step before no further prompt starts in it; null = the engine's default. */
   promptChunk: number | null;
+  cacheType: string | null;
+  cacheTypeK: string | null;
+  cacheTypeV: string | null;
   /** Requests waiting for a free slot before the server answers 503. */
   maxQueue: number;
   gpuLayers: number;
@@ -103,6 +106,8 @@ interface OptionSpec {
   help: string;
 }
 
+const KV_CACHE_TYPES: string[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'iq4_nl', 'q5_0', 'q5_1'];
+
 /** Every option: flag, environment variable, settings.yaml keys, default, and what it means. */
 export const OPTIONS: OptionSpec[] = [
   { key: 'port', flag: 'api-port', kind: 'integer', env: 'OPENEDAI_PORT', default: 5000, min: 0, max: 65535, help: 'Port to listen on (0 = any free port)' },
@@ -120,6 +125,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
   { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
   { key: 'promptChunk', flag: 'prompt-chunk', kind: 'integer', default: null, min: 0, max: 1 << 16, help: 'Prompt tokens after which a decode step starts no further prompt; 0 = fill the batch (default 128 on the CPU, 0 on a GPU)' },
+  { key: 'cacheType', flag: 'cache-type', kind: 'string', default: null, choices: ['fp16', 'f16', 'q8_0', 'q4_0'], help: 'KV cache type for keys and values (text-generation-webui\'s flag): fp16 (default), q8_0 (about half the memory), q4_0 (about a quarter)' },
+  { key: 'cacheTypeK', flag: 'cache-type-k', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for keys (llama-server\'s flag; beats --cache-type): f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1' },
+  { key: 'cacheTypeV', flag: 'cache-type-v', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for values (beats --cache-type); a quantized one needs flash attention, which is on where the backend supports it' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
@@ -327,7 +335,16 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
     ...(config.batchSize !== null ? { batchSize: config.batchSize } : {}),
     ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
     ...(config.promptChunk !== null ? { promptChunk: config.promptChunk } : {}),
+    ...kvCacheTypes(config),
   };
+}
+
+/** --cache-type-k / -v, else --cache-type for both (its fp16 is ggml's f16), else the default. */
+function kvCacheTypes(config: ServerConfig): Pick<SchedulerOptions, 'cacheTypeK' | 'cacheTypeV'> {
+  const both = config.cacheType === null ? null : config.cacheType === 'fp16' ? 'f16' : config.cacheType;
+  const k = config.cacheTypeK ?? both;
+  const v = config.cacheTypeV ?? both;
+  return { ...(k !== null ? { cacheTypeK: k as KvCacheType } : {}), ...(v !== null ? { cacheTypeV: v as KvCacheType } : {}) };
 }
 
 export function embeddingGpuLayers(config: Pick<ServerConfig, 'embeddingDevice' | 'gpuLayers'>): number {

@@ -97,22 +97,32 @@ function compact(n: number): string {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 
-/** Keys and values of every slot's context at f16 (llama.cpp's default cache type). */
-function kvCacheBytes(loaded: LoadedModel, cells: number): number {
+/** Bytes per cached element of each KV cache type (ggml's block sizes: 32 values per block). */
+const KV_TYPE_BYTES: Record<string, number> = {
+  f32: 4, f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32, iq4_nl: 18 / 32, q5_0: 22 / 32, q5_1: 24 / 32,
+};
+
+/** Keys and values of every slot's context at the given cache types. */
+function kvCacheBytes(loaded: LoadedModel, cells: number, typeK = 'f16', typeV = 'f16'): number {
   const md = loaded.model.metadata;
   const headDim = md.headCount > 0 ? md.embeddingSize / md.headCount : 0;
   const keyDim = Number(md.kv[`${md.architecture}.attention.key_length`]) || headDim;
   const valueDim = Number(md.kv[`${md.architecture}.attention.value_length`]) || headDim;
-  return md.layerCount * cells * md.headCountKv * (keyDim + valueDim) * 2;
+  return md.layerCount * cells * md.headCountKv * (keyDim * KV_TYPE_BYTES[typeK] + valueDim * KV_TYPE_BYTES[typeV]);
 }
 
 /** One line: parameters, weight type, context and slots, memory for the weights and the KV cache. */
 export function modelSummary(loaded: LoadedModel): string {
   const md = loaded.model.metadata;
-  const { contextSize, parallel } = loaded.scheduler.stats();
+  const { contextSize, parallel, cacheTypeK, cacheTypeV } = loaded.scheduler.stats();
+  const cells = contextSize * parallel;
+  const kv = kvCacheBytes(loaded, cells, cacheTypeK, cacheTypeV);
+  const f16 = kvCacheBytes(loaded, cells);
+  const types = cacheTypeK === cacheTypeV ? cacheTypeK : `K ${cacheTypeK}, V ${cacheTypeV}`;
+  const saved = kv < f16 ? `, ${mib(f16 - kv)} less than f16` : '';
   return `Model ${loaded.id}: ${md.architecture}, ${compact(md.parameterCount)} parameters, ${weightType(md.description)}, `
     + `context ${contextSize} x ${parallel} slots (trained ${md.contextLengthTrained}), `
-    + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kvCacheBytes(loaded, contextSize * parallel))} (f16)`;
+    + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kv)} (${types}${saved})`;
 }
 
 /** What `serve` prints once it listens. */

@@ -77,6 +77,13 @@ export interface SchedulerOptions {
    * with --parallel): per-slot buffers keep each token's attention to its own sequence.
    */
   kvUnified?: boolean;
+  /**
+   * KV cache types (ggml names: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1; default f16).
+   * q8_0 holds keys or values in about half the memory of f16, q4_0 in about a quarter, at some
+   * cost in precision. A quantized V cache needs flash attention (on by default where supported).
+   */
+  cacheTypeK?: KvCacheType;
+  cacheTypeV?: KvCacheType;
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
@@ -219,6 +226,8 @@ export interface GenerationResult {
   timings: { queueMs: number; promptMs: number; generationMs: number };
 }
 
+export type KvCacheType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'iq4_nl' | 'q5_0' | 'q5_1';
+
 export interface SchedulerStats {
   parallel: number;
   contextSize: number;
@@ -232,6 +241,8 @@ export interface SchedulerStats {
   slots: SlotState[];
   /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
   kvCellsUsed: number;
+  cacheTypeK: KvCacheType;
+  cacheTypeV: KvCacheType;
 }
 
 export interface SlotState {
