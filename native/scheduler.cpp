@@ -84,6 +84,7 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   // One KV stream per slot (as llama-server with --parallel): a token attends over its own
   // sequence's cells only, not over every slot's. kvUnified shares one buffer instead.
   params.kv_unified = BoolOption(o, "kvUnified", false);
+  kv_unified_ = params.kv_unified;
   params.type_k = CacheType(env, o, "cacheTypeK");
   params.type_v = CacheType(env, o, "cacheTypeV");
   cache_type_k_ = ggml_type_name(params.type_k);
@@ -214,6 +215,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
+  out.Set("sharedPrefixTokens", Napi::Number::New(env, static_cast<double>(stat_shared_prefix_tokens_.load())));
   out.Set("cacheTypeK", cache_type_k_);
   out.Set("cacheTypeV", cache_type_v_);
   std::vector<SlotView> views;

@@ -122,6 +122,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);
+  bool CopySharedPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep);
   void PublishSlotViews();
   static bool AbortDecode(void* self);
 
@@ -155,6 +156,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int> stat_active_{0}, stat_queued_{0};
   std::atomic<int64_t> stat_decodes_{0};
   std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
+  std::atomic<int64_t> stat_shared_prefix_tokens_{0};  // prompt tokens copied from another slot's cells
+  bool kv_unified_ = false;
   std::mutex views_mu_;
   std::vector<SlotView> views_;
   bool shut_down_ = false;

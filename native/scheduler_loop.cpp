@@ -165,7 +165,9 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
   llama_memory_t mem = llama_get_memory(ctx_);
-  if (keep < slot.cache.size()) {
+  if (req->cache_prompt && !follower && CopySharedPrefix(slot, req->prompt, &keep)) {
+    // cells copied from another slot: slot.cache already holds the shared prefix
+  } else if (keep < slot.cache.size()) {
     if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(keep), -1)) {
       llama_memory_seq_rm(mem, slot.seq, -1, -1);
       keep = 0;
@@ -191,6 +193,39 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   active_slots_++;
   stat_active_++;
   if (slot.req->max_tokens == 0) Finish(slot, "length", -1, events);
+}
+
+// A prompt whose prefix another slot holds (busy or not: a common system prompt and tool list)
+// starts from a copy of those cells instead of evaluating them again, when that beats what the
+// slot it lands in has by kMinSharedPrefix tokens. With a KV stream per slot the copy is of the
+// whole stream buffer (llama.cpp copies across streams no other way), then trimmed to the prefix;
+// in a unified buffer it is the prefix's cells only. Only cells a cold evaluation computes the
+// same way are copied (exact), so texts do not depend on which slot served what.
+bool Scheduler::CopySharedPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep) {
+  constexpr size_t kMinSharedPrefix = 32;
+  const Slot* donor = nullptr;
+  size_t donor_prefix = *keep + kMinSharedPrefix - 1;
+  for (const Slot& other : slots_) {
+    if (&other == &slot || other.awaiting_share) continue;
+    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, prompt.size() - 1});
+    if (p > donor_prefix) {
+      donor = &other;
+      donor_prefix = p;
+    }
+  }
+  if (!donor) return false;
+  llama_memory_t mem = llama_get_memory(ctx_);
+  llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  if (kv_unified_) {
+    llama_memory_seq_cp(mem, donor->seq, slot.seq, 0, static_cast<llama_pos>(donor_prefix));
+  } else {
+    llama_memory_seq_cp(mem, donor->seq, slot.seq, -1, -1);
+    llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(donor_prefix), -1);
+  }
+  slot.cache.assign(prompt.begin(), prompt.begin() + donor_prefix);
+  *keep = donor_prefix;
+  stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(donor_prefix), std::memory_order_relaxed);
+  return true;
 }
 
 bool Scheduler::BuildBatch() {

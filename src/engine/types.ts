@@ -237,6 +237,8 @@ export interface SchedulerStats {
   decodeSteps: number;
   /** Prompt tokens decoded so far (a prompt shared by n choices counts once). */
   promptTokensDecoded: number;
+  /** Prompt tokens a slot took as a copy of another slot's cells (a shared prefix) instead of evaluating them. */
+  sharedPrefixTokens: number;
   /** Each slot as of the engine's last step. */
   slots: SlotState[];
   /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
