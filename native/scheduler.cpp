@@ -85,6 +85,8 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   // sequence's cells only, not over every slot's. kvUnified shares one buffer instead.
   params.kv_unified = BoolOption(o, "kvUnified", false);
   kv_unified_ = params.kv_unified;
+  const int32_t cache_ram_mib = IntOption(env, o, "cacheRamMiB", 0, 0, 1 << 24);
+  if (cache_ram_mib > 0) ram_cache_ = std::make_unique<HostPromptCache>(static_cast<size_t>(cache_ram_mib) << 20);
   params.type_k = CacheType(env, o, "cacheTypeK");
   params.type_v = CacheType(env, o, "cacheTypeV");
   cache_type_k_ = ggml_type_name(params.type_k);
@@ -216,6 +218,13 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
   out.Set("sharedPrefixTokens", Napi::Number::New(env, static_cast<double>(stat_shared_prefix_tokens_.load())));
+  Napi::Object ram = Napi::Object::New(env);
+  ram.Set("enabled", ram_cache_ != nullptr);
+  ram.Set("bytes", Napi::Number::New(env, static_cast<double>(stat_ram_bytes_.load())));
+  ram.Set("entries", Napi::Number::New(env, static_cast<double>(stat_ram_entries_.load())));
+  ram.Set("hits", Napi::Number::New(env, static_cast<double>(stat_ram_hits_.load())));
+  ram.Set("tokens", Napi::Number::New(env, static_cast<double>(stat_ram_tokens_.load())));
+  out.Set("hostCache", ram);
   out.Set("cacheTypeK", cache_type_k_);
   out.Set("cacheTypeV", cache_type_v_);
   std::vector<SlotView> views;

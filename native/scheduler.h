@@ -14,6 +14,7 @@
 
 #include "event_channel.h"
 #include "exit_guard.h"
+#include "host_prompt_cache.h"
 #include "model.h"
 #include "sampler.h"
 #include "text_stream.h"
@@ -79,6 +80,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     // Only these are reused, so a request's text never depends on what ran before.
     size_t exact = 0;
     bool awaiting_share = false;  // its prompt's cells will be copied from the leader's slot
+    bool copy_pending = false;    // its cells were copied from another stream; the data lands at the next decode
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step
@@ -122,7 +124,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);
-  bool CopySharedPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep);
+  void TrimSlotCache(Slot& slot, size_t* keep);
+  void StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep);
   void PublishSlotViews();
   static bool AbortDecode(void* self);
 
@@ -157,6 +160,9 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int64_t> stat_decodes_{0};
   std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
   std::atomic<int64_t> stat_shared_prefix_tokens_{0};  // prompt tokens copied from another slot's cells
+  std::atomic<int64_t> stat_ram_hits_{0}, stat_ram_tokens_{0};  // prompts started from host memory, their tokens
+  std::unique_ptr<HostPromptCache> ram_cache_;  // null: off
+  std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0};
   bool kv_unified_ = false;
   std::mutex views_mu_;
   std::vector<SlotView> views_;

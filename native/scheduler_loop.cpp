@@ -63,6 +63,7 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        for (Slot& slot : slots_) slot.copy_pending = false;  // this decode copied the buffers
         SharePrompts();
         CollectPromptLogprobs();
         SampleSlots(&events);
@@ -87,6 +88,10 @@ void Scheduler::PublishSlotViews() {
     v.cached = static_cast<int32_t>(slot.cached);
     v.generated = slot.generated;
     v.max_tokens = slot.req->max_tokens;
+  }
+  if (ram_cache_) {
+    stat_ram_bytes_.store(static_cast<int64_t>(ram_cache_->bytes()), std::memory_order_relaxed);
+    stat_ram_entries_.store(static_cast<int64_t>(ram_cache_->entries()), std::memory_order_relaxed);
   }
   std::lock_guard<std::mutex> lock(views_mu_);
   views_ = std::move(views);
@@ -164,15 +169,10 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
   // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
-  llama_memory_t mem = llama_get_memory(ctx_);
-  if (req->cache_prompt && !follower && CopySharedPrefix(slot, req->prompt, &keep)) {
-    // cells copied from another slot: slot.cache already holds the shared prefix
-  } else if (keep < slot.cache.size()) {
-    if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(keep), -1)) {
-      llama_memory_seq_rm(mem, slot.seq, -1, -1);
-      keep = 0;
-    }
-    slot.cache.resize(keep);
+  if (req->cache_prompt && !follower) {
+    StartFromLongestPrefix(slot, req->prompt, &keep);
+  } else {
+    TrimSlotCache(slot, &keep);
   }
   slot.exact = keep;
   slot.awaiting_share = follower;
@@ -195,37 +195,76 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   if (slot.req->max_tokens == 0) Finish(slot, "length", -1, events);
 }
 
-// A prompt whose prefix another slot holds (busy or not: a common system prompt and tool list)
-// starts from a copy of those cells instead of evaluating them again, when that beats what the
-// slot it lands in has by kMinSharedPrefix tokens. With a KV stream per slot the copy is of the
-// whole stream buffer (llama.cpp copies across streams no other way), then trimmed to the prefix;
-// in a unified buffer it is the prefix's cells only. Only cells a cold evaluation computes the
-// same way are copied (exact), so texts do not depend on which slot served what.
-bool Scheduler::CopySharedPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep) {
-  constexpr size_t kMinSharedPrefix = 32;
+void Scheduler::TrimSlotCache(Slot& slot, size_t* keep) {
+  if (*keep >= slot.cache.size()) return;
+  llama_memory_t mem = llama_get_memory(ctx_);
+  if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(*keep), -1)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    *keep = 0;
+  }
+  slot.cache.resize(*keep);
+}
+
+// Where a prompt starts: the cells its slot already holds (*keep), or, when either beats them by
+// kMinGain tokens, a copy of another slot's cells (busy or not: a common system prompt and tool
+// list is evaluated once while it stays cached) or a state saved in host memory. With a KV stream
+// per slot the copy is of the whole stream buffer (llama.cpp copies across streams no other way),
+// then trimmed to the prefix; in a unified buffer it is the prefix's cells only. Only cells a cold
+// evaluation computes the same way count (exact), so texts do not depend on what ran before.
+// Cells the slot would lose are saved to host memory first.
+void Scheduler::StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep) {
+  constexpr size_t kMinGain = 32;
+  constexpr size_t kMinSaved = 64;
+  const size_t limit = prompt.size() - 1;
   const Slot* donor = nullptr;
-  size_t donor_prefix = *keep + kMinSharedPrefix - 1;
+  size_t donor_prefix = 0;
   for (const Slot& other : slots_) {
     if (&other == &slot || other.awaiting_share) continue;
-    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, prompt.size() - 1});
+    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, limit});
     if (p > donor_prefix) {
       donor = &other;
       donor_prefix = p;
     }
   }
-  if (!donor) return false;
+  size_t saved_prefix = 0;
+  // (A restore writes the buffer now; a copy still pending into this stream would overwrite it.)
+  if (ram_cache_ && !slot.copy_pending) ram_cache_->Find(prompt, &saved_prefix);
+  const size_t other_prefix = std::max(donor_prefix, saved_prefix);
+  const bool replace = other_prefix >= *keep + kMinGain;
+  if (ram_cache_ && slot.exact >= kMinSaved && slot.exact > (replace ? 0 : *keep) && !slot.copy_pending) {
+    ram_cache_->Save(ctx_, slot.seq, slot.cache, slot.exact);
+  }
+  if (!replace) {
+    TrimSlotCache(slot, keep);
+    return;
+  }
   llama_memory_t mem = llama_get_memory(ctx_);
   llama_memory_seq_rm(mem, slot.seq, -1, -1);
-  if (kv_unified_) {
-    llama_memory_seq_cp(mem, donor->seq, slot.seq, 0, static_cast<llama_pos>(donor_prefix));
+  slot.cache.clear();
+  size_t prefix = 0;
+  if (donor_prefix >= saved_prefix) {
+    if (kv_unified_) {
+      llama_memory_seq_cp(mem, donor->seq, slot.seq, 0, static_cast<llama_pos>(donor_prefix));
+    } else {
+      llama_memory_seq_cp(mem, donor->seq, slot.seq, -1, -1);
+      slot.copy_pending = true;  // the buffer is copied at the next decode
+    }
+    prefix = donor_prefix;
+    stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
   } else {
-    llama_memory_seq_cp(mem, donor->seq, slot.seq, -1, -1);
-    llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(donor_prefix), -1);
+    const HostPromptCache::Entry* entry = ram_cache_->Find(prompt, &saved_prefix);
+    if (!entry || !ram_cache_->Restore(ctx_, *entry, slot.seq)) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      *keep = 0;
+      return;
+    }
+    prefix = saved_prefix;
+    stat_ram_hits_.fetch_add(1, std::memory_order_relaxed);
+    stat_ram_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
   }
-  slot.cache.assign(prompt.begin(), prompt.begin() + donor_prefix);
-  *keep = donor_prefix;
-  stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(donor_prefix), std::memory_order_relaxed);
-  return true;
+  llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(prefix), -1);
+  slot.cache.assign(prompt.begin(), prompt.begin() + prefix);
+  *keep = prefix;
 }
 
 bool Scheduler::BuildBatch() {
@@ -382,6 +421,7 @@ void Scheduler::SharePrompts() {
       llama_memory_seq_cp(mem, leader.seq, f.seq, -1, -1);
       f.cache = leader.cache;
       f.exact = leader.exact;
+      f.copy_pending = !kv_unified_;
       f.prompt_done = f.req->prompt.size();
       f.batch_index = leader.batch_index;
       f.awaiting_share = false;

@@ -43,6 +43,7 @@ export interface ServerConfig {
   /** Prompt tokens per step before no further prompt starts in it; null = the engine's default. */
   promptChunk: number | null;
   cacheType: string | null;
+  cacheRam: number;
   cacheTypeK: string | null;
   cacheTypeV: string | null;
   /** Requests waiting for a free slot before the server answers 503. */
@@ -128,6 +129,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'cacheType', flag: 'cache-type', kind: 'string', default: null, choices: ['fp16', 'f16', 'q8_0', 'q4_0'], help: 'KV cache type for keys and values (text-generation-webui\'s flag): fp16 (default), q8_0 (about half the memory), q4_0 (about a quarter)' },
   { key: 'cacheTypeK', flag: 'cache-type-k', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for keys (llama-server\'s flag; beats --cache-type): f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1' },
   { key: 'cacheTypeV', flag: 'cache-type-v', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for values (beats --cache-type); a quantized one needs flash attention, which is on where the backend supports it' },
+  { key: 'cacheRam', flag: 'cache-ram', kind: 'integer', default: 0, min: 0, max: 1 << 24, help: 'MiB of host memory for slots\' saved KV states (llama-server\'s flag): a prompt that starts as an earlier one did restores its cells instead of evaluating them again; 0 = off' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
@@ -336,6 +338,7 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
     ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
     ...(config.promptChunk !== null ? { promptChunk: config.promptChunk } : {}),
     ...kvCacheTypes(config),
+    ...(config.cacheRam > 0 ? { cacheRamMiB: config.cacheRam } : {}),
   };
 }
 

@@ -84,6 +84,12 @@ export interface SchedulerOptions {
    */
   cacheTypeK?: KvCacheType;
   cacheTypeV?: KvCacheType;
+  /**
+   * Host memory (MiB) for slots' saved KV states (llama-server's --cache-ram): a slot about to
+   * serve another prompt saves its cells, and a later prompt with the same start restores them
+   * instead of evaluating them again. Least recently used evicted first. Default 0 (off).
+   */
+  cacheRamMiB?: number;
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
@@ -239,6 +245,8 @@ export interface SchedulerStats {
   promptTokensDecoded: number;
   /** Prompt tokens a slot took as a copy of another slot's cells (a shared prefix) instead of evaluating them. */
   sharedPrefixTokens: number;
+  /** The host-memory prompt cache (cacheRamMiB). */
+  hostCache: { enabled: boolean; bytes: number; entries: number; hits: number; tokens: number };
   /** Each slot as of the engine's last step. */
   slots: SlotState[];
   /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
