@@ -8,6 +8,7 @@
 #include "js_options.h"
 #include "log.h"
 #include "sampling.h"  // llama.cpp's common/sampling.h
+#include "speculative.h"  // llama.cpp's common/speculative.h
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -95,9 +96,12 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   params.embeddings = false;
   params.abort_callback = &Scheduler::AbortDecode;
   params.abort_callback_data = this;
+  InitSpeculation(env, o);
   TakeRecentErrors();
   ctx_ = llama_init_from_model(model_.get(), params);
   if (!ctx_) {
+    if (spec_) common_speculative_free(spec_);
+    spec_ = nullptr;
     std::string reason = TakeRecentErrors();
     Throw(env, kCodeEngine, "cannot create a context of " + std::to_string(params.n_ctx) + " tokens" +
                                 (reason.empty() ? "" : ": " + reason));
@@ -149,6 +153,7 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, Napi:
   }
   req->render_special = BoolOption(o, "renderSpecial", false);
   req->cache_prompt = BoolOption(o, "cachePrompt", true);
+  req->speculative = BoolOption(o, "speculative", true);
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
   req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
   if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
@@ -225,6 +230,11 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   ram.Set("hits", Napi::Number::New(env, static_cast<double>(stat_ram_hits_.load())));
   ram.Set("tokens", Napi::Number::New(env, static_cast<double>(stat_ram_tokens_.load())));
   out.Set("hostCache", ram);
+  Napi::Object spec = Napi::Object::New(env);
+  spec.Set("enabled", spec_ != nullptr);
+  spec.Set("drafted", Napi::Number::New(env, static_cast<double>(stat_drafted_.load())));
+  spec.Set("accepted", Napi::Number::New(env, static_cast<double>(stat_draft_accepted_.load())));
+  out.Set("speculation", spec);
   out.Set("cacheTypeK", cache_type_k_);
   out.Set("cacheTypeV", cache_type_v_);
   std::vector<SlotView> views;
@@ -286,6 +296,8 @@ void Scheduler::Shutdown() {
   slots_.clear();
   if (batch_.token) llama_batch_free(batch_);
   batch_ = {};
+  if (spec_) common_speculative_free(spec_);
+  spec_ = nullptr;
   if (ctx_) llama_free(ctx_);
   ctx_ = nullptr;
   model_.reset();

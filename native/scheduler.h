@@ -19,6 +19,8 @@
 #include "sampler.h"
 #include "text_stream.h"
 
+struct common_speculative;
+
 namespace gguf_serve {
 
 // JS class Scheduler: one llama.cpp context with N sequence slots, served by one native thread
@@ -67,6 +69,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
     bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
+    bool speculative = true;       // draft with the server's drafter, if it has one
     double share_with = 0;  // the id of a request with the same prompt whose KV cells this one copies
     Clock::time_point submitted;
   };
@@ -86,6 +89,8 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     llama_token pending = 0;         // sampled, to be decoded next step
     bool has_pending = false;
     int32_t batch_index = -1;        // row of this step's logits, -1 if none
+    std::vector<llama_token> draft;  // tokens drafted after the pending one, decoded with it to be verified
+    std::vector<int32_t> draft_rows;
     int32_t generated = 0;
     uint64_t last_used = 0;
     uint64_t assigned_order = 0;
@@ -117,6 +122,12 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailBatch(int code, std::vector<Event>* events);
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
+  bool AcceptToken(Slot& slot, llama_token token, int32_t row, std::vector<Event>* events);
+  // speculative decoding (scheduler_speculation.cpp)
+  void InitSpeculation(Napi::Env env, Napi::Object options);
+  void DraftSlots();
+  void AddDrafts(Slot& slot);
+  std::vector<llama_token> VerifyDrafts(Slot& slot);
   void CollectPromptLogprobs();
   void SharePrompts();
   void ReleaseFollowers(double leader_id);
@@ -162,6 +173,9 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int64_t> stat_shared_prefix_tokens_{0};  // prompt tokens copied from another slot's cells
   std::atomic<int64_t> stat_ram_hits_{0}, stat_ram_tokens_{0};  // prompts started from host memory, their tokens
   std::unique_ptr<HostPromptCache> ram_cache_;  // null: off
+  common_speculative* spec_ = nullptr;          // llama.cpp's n-gram drafter; null: off
+  int32_t spec_max_ = 0;
+  std::atomic<int64_t> stat_drafted_{0}, stat_draft_accepted_{0};
   std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0};
   bool kv_unified_ = false;
   std::mutex views_mu_;

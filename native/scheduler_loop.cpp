@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "scheduler.h"
+#include "speculative.h"  // llama.cpp's common/speculative.h
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -55,6 +56,7 @@ void Scheduler::Run() {
       if (stopping_) return;
     }
     TakeCancellationsAndAssign(&events);
+    DraftSlots();
     if (BuildBatch()) {
       stat_decodes_.fetch_add(1, std::memory_order_relaxed);
       const int rc = llama_decode(ctx_, batch_);
@@ -64,6 +66,7 @@ void Scheduler::Run() {
       } else {
         InstallExitGuardAfterCompute();
         for (Slot& slot : slots_) slot.copy_pending = false;  // this decode copied the buffers
+        if (spec_) common_speculative_process(spec_, batch_);
         SharePrompts();
         CollectPromptLogprobs();
         SampleSlots(&events);
@@ -285,6 +288,7 @@ bool Scheduler::BuildBatch() {
     slot.batch_index = add(slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.seq, true);
     slot.cache.push_back(slot.pending);
     slot.has_pending = false;
+    if (!slot.draft.empty()) AddDrafts(slot);
   }
   // Then prompt chunks, oldest request first, in what room the batch has left. Once the step
   // holds promptChunk prompt tokens no further prompt starts in it: prompts that arrive together
@@ -356,43 +360,61 @@ void Scheduler::FailSlot(Slot& slot, const std::string& message, std::vector<Eve
 }
 
 void Scheduler::SampleSlots(std::vector<Event>* events) {
-  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
   for (Slot& slot : slots_) {
     if (!slot.req || slot.batch_index < 0) continue;
     Request& req = *slot.req;
-    llama_token token;
+    if (slot.generated == 0 && spec_ && req.speculative) common_speculative_begin(spec_, slot.seq, req.prompt);
+    std::vector<llama_token> tokens;
+    std::vector<int32_t> rows;
     try {
-      token = SampleToken(req.sampler, ctx_, slot.batch_index, req.max_tokens >= 0 ? req.max_tokens - slot.generated : -1);
+      if (!slot.draft_rows.empty()) {
+        tokens = VerifyDrafts(slot);
+        rows = {slot.batch_index};
+        rows.insert(rows.end(), slot.draft_rows.begin(), slot.draft_rows.end());
+      } else {
+        tokens = {SampleToken(req.sampler, ctx_, slot.batch_index, req.max_tokens >= 0 ? req.max_tokens - slot.generated : -1)};
+        rows = {slot.batch_index};
+      }
     } catch (const std::exception& e) {
       // llama.cpp's grammar code throws when no token can continue; fail this request only.
       FailSlot(slot, std::string("sampling failed: ") + e.what(), events);
       continue;
     }
     if (slot.generated == 0) slot.first_token = Clock::now();
-    if (llama_vocab_is_eog(vocab, token)) {
-      Finish(slot, "stop", -1, events);
-      continue;
-    }
-    slot.generated++;
-    const std::string piece = TokenToPiece(vocab, token, req.render_special);
-    slot.out_tokens.push_back(token);
-    if (req.top_logprobs >= 0) {
-      slot.out_logprobs.push_back(MakeLogprob(req, slot.batch_index, token));
-    }
-    TextStream::Step step = slot.text.Push(piece);
-    slot.out_text += step.emit;
-    if (step.stop_index >= 0) {
-      Finish(slot, "stop", step.stop_index, events);
-    } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
-      Finish(slot, "length", -1, events);
-    } else if (slot.cache.size() + 1 >= static_cast<size_t>(context_size_)) {
-      Finish(slot, "length", -1, events);  // prompt + completion fill the slot's context
-    } else {
-      slot.pending = token;
-      slot.has_pending = true;
-      if (!slot.out_text.empty()) EmitChunk(slot, events);
-    }
+    bool going = true;
+    for (size_t i = 0; going && i < tokens.size(); i++) going = AcceptToken(slot, tokens[i], rows[i], events);
+    if (!going) continue;
+    slot.pending = tokens.back();
+    slot.has_pending = true;
+    if (!slot.out_text.empty()) EmitChunk(slot, events);
   }
+}
+
+// One generated token (sampled from batch row `row`) into the slot's output; false when it ends
+// the generation (end of generation, a stop string, max_tokens, a full context).
+bool Scheduler::AcceptToken(Slot& slot, llama_token token, int32_t row, std::vector<Event>* events) {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  Request& req = *slot.req;
+  if (llama_vocab_is_eog(vocab, token)) {
+    Finish(slot, "stop", -1, events);
+    return false;
+  }
+  slot.generated++;
+  const std::string piece = TokenToPiece(vocab, token, req.render_special);
+  slot.out_tokens.push_back(token);
+  if (req.top_logprobs >= 0) slot.out_logprobs.push_back(MakeLogprob(req, row, token));
+  TextStream::Step step = slot.text.Push(piece);
+  slot.out_text += step.emit;
+  if (step.stop_index >= 0) {
+    Finish(slot, "stop", step.stop_index, events);
+  } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
+    Finish(slot, "length", -1, events);
+  } else if (slot.cache.size() + 1 >= static_cast<size_t>(context_size_)) {
+    Finish(slot, "length", -1, events);  // prompt + completion fill the slot's context
+  } else {
+    return true;
+  }
+  return false;
 }
 
 Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, llama_token token) const {

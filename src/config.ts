@@ -44,6 +44,10 @@ export interface ServerConfig {
   promptChunk: number | null;
   cacheType: string | null;
   cacheRam: number;
+  specType: string | null;
+  specNgramSize: number | null;
+  specDraftMax: number | null;
+  specDraftModel: string | null;
   cacheTypeK: string | null;
   cacheTypeV: string | null;
   /** Requests waiting for a free slot before the server answers 503. */
@@ -130,6 +134,10 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'cacheTypeK', flag: 'cache-type-k', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for keys (llama-server\'s flag; beats --cache-type): f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1' },
   { key: 'cacheTypeV', flag: 'cache-type-v', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for values (beats --cache-type); a quantized one needs flash attention, which is on where the backend supports it' },
   { key: 'cacheRam', flag: 'cache-ram', kind: 'integer', default: 0, min: 0, max: 1 << 24, help: 'MiB of host memory for slots\' saved KV states (llama-server\'s flag): a prompt that starts as an earlier one did restores its cells instead of evaluating them again; 0 = off' },
+  { key: 'specType', flag: 'spec-type', kind: 'string', default: null, choices: ['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'], help: 'Speculative decoding with one of llama.cpp\'s n-gram drafters (llama-server\'s flag): drafts continue the text from n-grams of its own history and one step verifies them; the same tokens, faster on repetitive output. Default off' },
+  { key: 'specNgramSize', flag: 'spec-ngram-size', kind: 'integer', default: null, min: 1, max: 1024, help: 'N-gram length the drafter matches (default 12)' },
+  { key: 'specDraftMax', flag: 'spec-draft-max', kind: 'integer', default: null, min: 1, max: 1024, help: 'Most tokens drafted per step (default 48)' },
+  { key: 'specDraftModel', flag: 'spec-draft-model', kind: 'string', default: null, help: 'A draft model for speculative decoding: not supported yet (the server refuses to start with it; use --spec-type)' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
@@ -300,6 +308,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.adminKey !== null && c.adminKey.trim() === '') throw new ConfigError('--admin-key must not be empty.');
   if (c.bodyTimeout < c.headerTimeout) throw new ConfigError(`--body-timeout (${c.bodyTimeout}) must be at least --header-timeout (${c.headerTimeout}): it counts the headers too.`);
+  if (c.specDraftModel !== null) throw new ConfigError('--spec-draft-model: speculative decoding with a draft model is not supported yet; --spec-type ngram-simple (or ngram-map-k, ngram-map-k4v, ngram-mod) drafts from the text itself.');
+  if ((c.specNgramSize !== null || c.specDraftMax !== null) && c.specType === null) throw new ConfigError('--spec-ngram-size and --spec-draft-max need --spec-type.');
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
@@ -339,6 +349,9 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
     ...(config.promptChunk !== null ? { promptChunk: config.promptChunk } : {}),
     ...kvCacheTypes(config),
     ...(config.cacheRam > 0 ? { cacheRamMiB: config.cacheRam } : {}),
+    ...(config.specType !== null ? { specType: config.specType as SchedulerOptions['specType'] } : {}),
+    ...(config.specNgramSize !== null ? { specNgramSize: config.specNgramSize } : {}),
+    ...(config.specDraftMax !== null ? { specDraftMax: config.specDraftMax } : {}),
   };
 }
 

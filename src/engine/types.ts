@@ -90,6 +90,17 @@ export interface SchedulerOptions {
    * instead of evaluating them again. Least recently used evicted first. Default 0 (off).
    */
   cacheRamMiB?: number;
+  /**
+   * Speculative decoding with one of llama.cpp's n-gram drafters ('ngram-simple', 'ngram-map-k',
+   * 'ngram-map-k4v', 'ngram-mod'; default off): a generating slot drafts tokens that continue its
+   * text from n-grams of its own history, and one step decodes and verifies them (its sampler
+   * keeps the drafts it would have sampled). Fast on repetitive output: code edits, JSON, quotes.
+   */
+  specType?: 'ngram-simple' | 'ngram-map-k' | 'ngram-map-k4v' | 'ngram-mod';
+  /** N-gram length the drafter matches. Default 12. */
+  specNgramSize?: number;
+  /** Most tokens drafted per step. Default 48. */
+  specDraftMax?: number;
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
@@ -183,6 +194,8 @@ export interface GenerateOptions extends SamplingOptions {
    * from a cold run's; false evaluates the whole prompt, for results independent of history.
    */
   cachePrompt?: boolean;
+  /** Draft with the scheduler's drafter (specType), if it has one. Default true. */
+  speculative?: boolean;
   /** Report the log-probability of each sampled token. */
   logprobs?: boolean;
   /** With logprobs: the N most likely alternatives at each step (0..20). */
@@ -247,6 +260,8 @@ export interface SchedulerStats {
   sharedPrefixTokens: number;
   /** The host-memory prompt cache (cacheRamMiB). */
   hostCache: { enabled: boolean; bytes: number; entries: number; hits: number; tokens: number };
+  /** Speculative decoding: tokens drafted and, of those, accepted since the scheduler started. */
+  speculation: { enabled: boolean; drafted: number; accepted: number };
   /** Each slot as of the engine's last step. */
   slots: SlotState[];
   /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
