@@ -354,6 +354,8 @@ Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) 
         o.Set("promptTokens", e.prompt_tokens);
         o.Set("completionTokens", e.completion_tokens);
         o.Set("cachedTokens", e.cached_tokens);
+        o.Set("draftTokens", e.draft_tokens);
+        o.Set("draftAccepted", e.draft_accepted);
         o.Set("queueMs", e.queue_ms);
         o.Set("promptMs", e.prompt_ms);
         o.Set("generationMs", e.generation_ms);

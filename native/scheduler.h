@@ -53,7 +53,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::vector<TokenLogprob> prompt_logprobs;  // of prompt tokens 1.., once, in the first chunk
     const char* finish_reason = "";
     int stop_index = -1;
-    int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+    int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0, draft_tokens = 0, draft_accepted = 0;
     double queue_ms = 0, prompt_ms = 0, generation_ms = 0;
     std::string message;
   };
@@ -91,6 +91,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     int32_t batch_index = -1;        // row of this step's logits, -1 if none
     std::vector<llama_token> draft;  // tokens drafted after the pending one, decoded with it to be verified
     std::vector<int32_t> draft_rows;
+    int32_t drafted = 0, draft_accepted = 0;  // this request's
     int32_t generated = 0;
     uint64_t last_used = 0;
     uint64_t assigned_order = 0;

@@ -185,6 +185,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.has_pending = false;
   slot.batch_index = -1;
   slot.generated = 0;
+  slot.drafted = slot.draft_accepted = 0;
   slot.assigned_order = ++use_counter_;
   slot.text = TextStream(slot.req->stops);
   slot.out_text.clear();
@@ -496,6 +497,8 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
   e.prompt_tokens = static_cast<int>(req.prompt.size());
   e.completion_tokens = slot.generated;
   e.cached_tokens = static_cast<int>(slot.cached);
+  e.draft_tokens = slot.drafted;
+  e.draft_accepted = slot.draft_accepted;
   e.queue_ms = MsBetween(req.submitted, slot.assigned);
   const bool started = slot.generated > 0 || std::strcmp(reason, "cancelled") != 0;
   e.prompt_ms = started ? MsBetween(slot.assigned, slot.first_token) : MsBetween(slot.assigned, now);

@@ -74,6 +74,7 @@ void Scheduler::AddDrafts(Slot& slot) {
     slot.cache.push_back(t);
   }
   stat_drafted_.fetch_add(static_cast<int64_t>(slot.draft.size()), std::memory_order_relaxed);
+  slot.drafted += static_cast<int32_t>(slot.draft.size());
 }
 
 // Samples the pending token's row and the draft's rows; returns the tokens this step yields
@@ -85,6 +86,7 @@ std::vector<llama_token> Scheduler::VerifyDrafts(Slot& slot) {
   const size_t accepted = ids.size() - 1;
   common_speculative_accept(spec_, slot.seq, static_cast<uint16_t>(accepted));
   stat_draft_accepted_.fetch_add(static_cast<int64_t>(accepted), std::memory_order_relaxed);
+  slot.draft_accepted += static_cast<int32_t>(accepted);
   const size_t rejected = slot.draft.size() - accepted;
   if (rejected > 0) {
     slot.cache.resize(slot.cache.size() - rejected);

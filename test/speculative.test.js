@@ -87,6 +87,11 @@ t.test('HTTP: --spec-type, the request\'s speculative flag, /health and the flag
   t.equal(b.json.choices[0].text, a.json.choices[0].text, 'the same text');
   const h = await health();
   t.ok(h.enabled && h.accepted > 0, `/health: ${h.accepted} of ${h.drafted} accepted`);
+  t.notOk('completion_tokens_details' in a.json.usage, 'no drafts, no prediction counts');
+  t.same(b.json.usage.completion_tokens_details, { accepted_prediction_tokens: h.accepted, rejected_prediction_tokens: h.drafted - h.accepted },
+    'usage: accepted and rejected drafted tokens, in OpenAI\'s predicted-outputs fields');
+  const m = (await call(`${server.url}/metrics`, { method: 'GET' })).text;
+  t.match(m, new RegExp(`^gguf_serve_spec_accepted_tokens ${h.accepted}$`, 'm'), 'the metric');
   t.throws(() => loadConfig(['--spec-draft-model', 'x.gguf'], {}, process.cwd()), /not supported yet/);
   t.throws(() => loadConfig(['--spec-type', 'eagle3'], {}, process.cwd()), /spec-type/);
   t.throws(() => loadConfig(['--spec-draft-max', '8'], {}, process.cwd()), /need --spec-type/);

@@ -242,6 +242,9 @@ export interface GenerationResult {
   completionTokens: number;
   /** Prompt tokens taken from the slot's cache instead of being evaluated. */
   cachedTokens: number;
+  /** Speculative decoding: tokens drafted for this generation and, of those, accepted. */
+  draftTokens: number;
+  draftAccepted: number;
   timings: { queueMs: number; promptMs: number; generationMs: number };
 }
 
