@@ -27,7 +27,10 @@ const { llamaServerArgs, ourServerArgs, readRss } = lib('servers.js');
 
 const CLI = path.join(root, 'lib', 'cli.js');
 
-function runCli(args, timeout = 60000) {
+// No deadline of its own: the bench CLI runs whole rounds of servers, and a 60 s kill made this
+// file fail on a loaded machine (seen once in CI); tap's file timeout (below) still ends a hang.
+t.setTimeout(900000);
+function runCli(args, timeout = 0) {
   return new Promise((resolve) => {
     execFile(process.execPath, [CLI, ...args], { cwd: root, timeout, env: { ...process.env } }, (err, stdout, stderr) => {
       resolve({ code: err ? (err.code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
