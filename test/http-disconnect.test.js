@@ -6,14 +6,12 @@
 // Every wait is for a counter, with no deadline of its own (tap's timeout ends a hung run).
 const t = require('tap');
 const net = require('node:net');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 const { createHolds, heldLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const health = async (url) => (await call(`${url}/health`, { method: 'GET' })).json;
 

@@ -2,14 +2,12 @@
 // Every error case in OpenAI's shape: bad JSON, schema violations (type, range, missing),
 // unsupported parameters, 404, 405, 413, 501, 401 with --api-key; CORS; nothing crashes the server.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { createHolds, heldLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 t.test('errors without an API key configured', async (t) => {
   const server = await startServer({ args: ['--max-body-bytes', '4096', '--ctx-size', '256'] });

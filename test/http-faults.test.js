@@ -5,14 +5,12 @@ const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const { request } = require('undici');
-const { startServer, spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, spawnCli, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { createHolds, heldLoader, overridingLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** POST a streaming request; resolves once its first event arrived, with `rest` = the whole text. */
 async function openStream(url, body) {

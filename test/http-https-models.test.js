@@ -6,12 +6,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { request, Agent } = require('undici');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const get = async (url, opts = {}) => {
   const res = await request(url, opts);

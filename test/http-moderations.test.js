@@ -9,13 +9,11 @@ const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
 const { call, isBadRequest } = require('./support/http.js');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { acrossBatches } = require('./support/models.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const OpenAI = require('openai').default ?? require('openai');
 const { Model } = require('../lib/index.js');
 const { ensureBertModel } = require('../lib/gguf/bert-model.js');

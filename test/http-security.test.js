@@ -6,7 +6,8 @@
 const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { overridingLoader } = require('./support/model-doubles.js');
 
@@ -96,10 +97,7 @@ t.test('unit: CORS open on loopback by default, closed with --listen, or the lis
   t.equal(answer(corsPolicy('*', false), 'https://x.example')['access-control-allow-origin'], '*', 'an explicit * opens it with --listen');
 });
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(5, 'the HTTP tests need ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t, 5)) return;
 
 t.test('the route table walk: every route needs the API key, except the public list', async (t) => {
   const server = await startServer({ args: ['--api-key', 'sk-api', '--admin-key', 'sk-admin'] });

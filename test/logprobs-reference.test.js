@@ -8,13 +8,11 @@
 // and the sampled token's logprob is its own entry among the alternatives.
 const t = require('tap');
 const { stories } = require('./support/models.js');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const { Model } = require('../lib/index.js');
 const { LlamaReference, logSoftmax } = require('../lib/reference/llama.js');
 const { collect } = require('./support/generate.js');
