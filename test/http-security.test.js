@@ -160,6 +160,20 @@ t.test('--admin-key alone: API routes open, model loading guarded; --api-key alo
   isOpenAIError(t, await call(v('/v1/completions'), { body: { prompt: 'x', max_tokens: 1 }, headers: { authorization: 'Bearer sk-api' } }), 503, { code: 'model_not_loaded' });
 });
 
+t.test('127.0.0.1 only, unless --listen binds every interface', async (t) => {
+  // 127.0.0.2 is another address of the loopback interface: a socket bound to 127.0.0.1 does not
+  // answer it, one bound to every interface (0.0.0.0) does. No traffic leaves the machine.
+  const other = (server) => call(`http://127.0.0.2:${server.port}/health`, { method: 'GET' });
+  const local = await startServer({ model: null });
+  t.teardown(() => local.close());
+  t.equal(local.config.host, '127.0.0.1');
+  await t.rejects(other(local), { code: 'ECONNREFUSED' }, 'the default bind refuses another address');
+  const listening = await startServer({ model: null, args: ['--listen'] });
+  t.teardown(() => listening.close());
+  t.equal(listening.config.host, '0.0.0.0');
+  t.equal((await other(listening)).status, 503, '--listen answers on another address (503: no model loaded)');
+});
+
 t.test('a NUL byte or a path in a model name is refused over HTTP', async (t) => {
   const server = await startServer({ args: ['--models-dir', path.dirname(MODEL)] });
   t.teardown(() => server.close());
