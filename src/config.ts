@@ -62,6 +62,8 @@ export interface ServerConfig {
   sdWebuiTimeout: number;
   /** The checkpoint's native side (512 SD 1.5, 1024 SDXL): bigger requests use the hires fix. */
   sdBaseModelSize: number;
+  /** --moderation-categories: the categories file of /v1/moderations; null = the shipped one. */
+  moderationCategories: string | null;
   debug: boolean;
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
@@ -146,6 +148,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sdWebuiAuth', flag: 'sd-webui-auth', kind: 'string', env: 'SD_WEBUI_AUTH', default: null, help: 'user:password of a WebUI started with --api-auth (instead of putting them in the URL)' },
   { key: 'sdWebuiTimeout', flag: 'sd-webui-timeout', kind: 'integer', default: 600, min: 1, max: 86400, help: 'Seconds an image request may take at the WebUI before the answer is 504' },
   { key: 'sdBaseModelSize', flag: 'sd-base-model-size', kind: 'integer', env: 'SD_BASE_MODEL_SIZE', default: 512, min: 64, max: 2048, help: 'Native image side of the WebUI\'s checkpoint (512 SD 1.5, 1024 SDXL); sizes from 1.2 x it are drawn at it and upscaled' },
+  { key: 'moderationCategories', flag: 'moderation-categories', kind: 'path', default: null, help: 'Categories of /v1/moderations: a YAML file like moderation/categories.yaml (descriptions, thresholds) to tune for your embedding model (default: the shipped file)' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
   { key: 'reasoningFormat', flag: 'reasoning-format', kind: 'string', default: 'auto', help: 'Where a reasoning model\'s thinking goes by default: auto (message.reasoning_content) or none (inline in content); a request\'s reasoning_format wins' },
   { key: 'responsesStoreMax', flag: 'responses-store-max', kind: 'integer', default: 1000, min: 0, max: 1 << 24, help: 'Responses API: stored responses kept at most (oldest evicted; 0 = store nothing)' },

@@ -7,6 +7,7 @@ import { embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig
 import type { LoadedModel, ModelHost } from './http/model-host.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
+import { loadCategories } from './openai/moderations.js';
 
 export class StartError extends Error {}
 
@@ -19,6 +20,10 @@ export interface Serving {
 /** Load the models and listen; throws StartError with a message for the user. */
 export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
   if (!config.model && config.maxModels === null) throw new StartError('no model given');
+  // A malformed categories file is said at start, not on the first moderation request.
+  if (config.moderationCategories) {
+    try { loadCategories(config.moderationCategories); } catch (err) { throw new StartError((err as Error).message); }
+  }
   const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
   const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).

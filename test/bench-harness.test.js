@@ -9,9 +9,10 @@ const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { root, tmpDir } = require('./support/gguf-paths.js');
 const { stories } = require('./support/models.js');
-const { hasModel, engineAvailable } = require('./support/server.js');
+const { hasModel } = require('./support/server.js');
+const { engineSkip } = require('./support/requirements.js');
 
-const needsEngine = { skip: !(hasModel && engineAvailable()) && 'needs stories260K and the addon' };
+const needsEngine = { skip: engineSkip(t) };
 
 const lib = (p) => require(path.join(root, 'lib', 'bench', p));
 const { percentile, median, distribution, ratio } = lib('stats.js');

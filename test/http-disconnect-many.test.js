@@ -9,13 +9,11 @@ const path = require('node:path');
 const t = require('tap');
 const net = require('node:net');
 const fc = require('fast-check');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 // DISCONNECTS=1000 for the long run of docs/RELIABILITY.md (it also prints RSS before and after).
 const COUNT = Number(process.env.DISCONNECTS || 120);

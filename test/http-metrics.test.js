@@ -2,13 +2,11 @@
 // GET /metrics (Prometheus text from prom-client) and GET /slots: the counts match what the
 // requests' own responses report.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** The value of one sample line (`name{labels} value`); undefined when absent. */
 function sample(text, name, labels = '') {

@@ -5,13 +5,11 @@
 // the set they define, penalties move the greedy choice as their formula says, neutral values
 // change nothing, and each of text-generation-webui's extra samplers changes a seeded text.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const PROMPT = 'Once upon a time';
 const EPS = 1e-5;
