@@ -6,14 +6,12 @@ const t = require('tap');
 const { Model, InvalidArgumentError } = require('../lib/index.js');
 const { ensureBenchModel } = require('../lib/gguf/llama-model.js');
 const { collect } = require('./support/generate.js');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { loadConfig, schedulerOptionsOf } = require('../lib/config.js');
 const { modelSummary } = require('../lib/serve.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const PROMPT = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her';
 // Quantized cache types store whole 32-value blocks per head: stories260K's heads have 8

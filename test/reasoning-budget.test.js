@@ -7,13 +7,11 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const r1 = fs.readFileSync(path.join(__dirname, 'fixtures', 'chat-templates', 'deepseek-r1.jinja'), 'utf8');
 
 t.test('reasoning_budget_tokens cuts the thinking at its budget', async (t) => {
