@@ -130,25 +130,20 @@ void GrammarCloser::ComputeMinima() {
       }
     }
   }
-  rest_.assign(rules.size(), {});
-  for (size_t r = 0; r < rules.size(); r++) {
-    const llama_grammar_rule& rule = rules[r];
-    rest_[r].assign(rule.size(), 0);
+  rest_.clear();
+  for (const llama_grammar_rule& rule : rules) {
+    int64_t rest = 0;
     for (size_t i = rule.size(); i-- > 0;) {
       const llama_gretype t = rule[i].type;
-      if (t == LLAMA_GRETYPE_ALT || t == LLAMA_GRETYPE_END || i + 1 >= rule.size()) continue;
-      rest_[r][i] = Add(element_cost(rule[i]), rest_[r][i + 1]);
+      rest = t == LLAMA_GRETYPE_ALT || t == LLAMA_GRETYPE_END ? 0 : Add(element_cost(rule[i]), rest);
+      rest_[&rule[i]] = rest;
     }
   }
 }
 
 int64_t GrammarCloser::SequenceRest(const llama_grammar_element* pos) const {
-  const llama_grammar_rules& rules = llama_grammar_get_rules(grammar_);
-  for (size_t r = 0; r < rules.size(); r++) {
-    const llama_grammar_rule& rule = rules[r];
-    if (!rule.empty() && pos >= rule.data() && pos < rule.data() + rule.size()) return rest_[r][pos - rule.data()];
-  }
-  return kUnreachable;
+  const auto it = rest_.find(pos);
+  return it == rest_.end() ? kUnreachable : it->second;
 }
 
 int64_t GrammarCloser::Distance() const {

@@ -48,7 +48,8 @@ class GrammarCloser {
 
   const llama_vocab* vocab_;
   llama_grammar* grammar_ = nullptr;
-  std::vector<std::vector<int64_t>> rest_;  // per rule, per element: characters to the end of its alternative
+  // per grammar element (by address): characters from it to the end of its alternative
+  std::unordered_map<const llama_grammar_element*, int64_t> rest_;
   std::unordered_map<uint32_t, llama_token> single_char_tokens_;  // by code point
 };
 

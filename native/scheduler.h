@@ -127,7 +127,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   // speculative decoding (scheduler_speculation.cpp)
   void InitSpeculation(Napi::Env env, Napi::Object options);
   void DraftSlots();
-  void AddDrafts(Slot& slot);
+  void AddDrafts(Slot& slot, int32_t room);
   std::vector<llama_token> VerifyDrafts(Slot& slot);
   void CollectPromptLogprobs();
   void SharePrompts();

@@ -283,13 +283,17 @@ bool Scheduler::BuildBatch() {
     return i;
   };
   // One new token for every generating sequence first: they never wait behind long prompts.
+  // (Drafts follow their slot's token, in the room the later slots' tokens leave.)
+  int32_t pending_left = 0;
+  for (const Slot& slot : slots_) pending_left += slot.req && slot.has_pending ? 1 : 0;
   for (Slot& slot : slots_) {
     slot.batch_index = -1;
     if (!slot.req || !slot.has_pending) continue;
     slot.batch_index = add(slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.seq, true);
     slot.cache.push_back(slot.pending);
     slot.has_pending = false;
-    if (!slot.draft.empty()) AddDrafts(slot);
+    pending_left--;
+    if (!slot.draft.empty()) AddDrafts(slot, batch_size_ - batch_.n_tokens - pending_left);
   }
   // Then prompt chunks, oldest request first, in what room the batch has left. Once the step
   // holds promptChunk prompt tokens no further prompt starts in it: prompts that arrive together

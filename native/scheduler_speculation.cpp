@@ -59,10 +59,9 @@ void Scheduler::DraftSlots() {
   if (any) common_speculative_draft(spec_);
 }
 
-// The slot's draft into the batch after its pending token (what room the batch has).
-void Scheduler::AddDrafts(Slot& slot) {
-  const size_t room = static_cast<size_t>(batch_size_ - batch_.n_tokens);
-  if (slot.draft.size() > room) slot.draft.resize(room);
+// The slot's draft into the batch after its pending token, at most `room` tokens of it.
+void Scheduler::AddDrafts(Slot& slot, int32_t room) {
+  if (slot.draft.size() > static_cast<size_t>(std::max(0, room))) slot.draft.resize(static_cast<size_t>(std::max(0, room)));
   for (llama_token t : slot.draft) {
     const int32_t i = batch_.n_tokens++;
     batch_.token[i] = t;

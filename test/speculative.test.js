@@ -49,6 +49,20 @@ t.test('the same texts with each n-gram drafter, in fewer steps', async (t) => {
   }
 });
 
+t.test('drafts share a small batch with other slots\' tokens', async (t) => {
+  // batchSize 6 with 4 slots: a slot's draft gets only the room the others' tokens leave.
+  const s = model.createScheduler({ parallel: 4, batchSize: 6, specType: 'ngram-simple', specNgramSize: 3, specDraftMax: 16 });
+  t.teardown(() => s.dispose());
+  const plain = model.createScheduler({ parallel: 1 });
+  t.teardown(() => plain.dispose());
+  const four = prompts.slice(0, 4);
+  const alone = [];
+  for (const p of four) alone.push((await collect(plain.generate(p, { temperature: 0, maxTokens: 80 }))).text);
+  const together = await Promise.all(four.map((p) => collect(s.generate(p, { temperature: 0, maxTokens: 80 }))));
+  for (let i = 0; i < four.length; i++) t.equal(together[i].text, alone[i], four[i]);
+  t.ok(s.stats().speculation.accepted > 0, 'drafts were accepted');
+});
+
 t.test('max_tokens and stop strings hold; opting out and grammars draft nothing', async (t) => {
   const s = model.createScheduler({ parallel: 1, specType: 'ngram-simple', specNgramSize: 4, specDraftMax: 16 });
   t.teardown(() => s.dispose());
