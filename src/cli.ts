@@ -153,7 +153,7 @@ async function info(argv: string[]): Promise<void> {
   } catch (err) {
     fail((err as Error).message, err instanceof ConfigError ? 2 : 1);
   }
-  const { loadModel } = require('./http/engine.js') as typeof import('./http/engine.js');
+  const { loadModel } = require('./host/engine.js') as typeof import('./host/engine.js');
   let model;
   try {
     model = await loadModel(file, { onProgress: progressPrinter() });

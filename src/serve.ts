@@ -4,7 +4,7 @@
 // The engine (native addon) is required here, on first use: --help never loads it.
 import os from 'node:os';
 import { embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
-import type { LoadedModel, ModelHost } from './http/model-host.js';
+import type { LoadedModel, ModelHost } from './host/model-host.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
 
@@ -20,10 +20,11 @@ export interface Serving {
 export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
   if (!config.model && config.maxModels === null) throw new StartError('no model given');
   const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
-  const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
+  const { ModelHost } = require('./host/model-host.js') as typeof import('./host/model-host.js');
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
+  const { chatFormatLogLine } = require('./openai/chat-format.js') as typeof import('./openai/chat-format.js');
   const host = new ModelHost({
     modelsDir: config.modelsDir,
     gpuLayers: config.gpuLayers,
@@ -35,6 +36,7 @@ export async function startServing(config: ServerConfig, opts: { version: string
     hub: cliHubOptions(),
     maxModels: config.maxModels,
     keepAliveSeconds: config.keepAlive,
+    describeLoaded: chatFormatLogLine,
   });
   // Router mode (--max-models) may start with no model: requests name the one they want.
   let loaded: LoadedModel | null = null;

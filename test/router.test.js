@@ -76,7 +76,7 @@ t.test('--max-models 2 unloads the least recently used', { skip }, async (t) => 
 });
 
 t.test('a burst for an unloaded model: one load, every request answered', { skip }, async (t) => {
-  const { loadModel } = require('../lib/http/engine.js');
+  const { loadModel } = require('../lib/host/engine.js');
   const loads = [];
   const { complete } = await router(t, ['--max-models', '2'], (file, opts) => { loads.push(path.basename(file)); return loadModel(file, opts); });
   const burst = await Promise.all(Array.from({ length: 20 }, () => complete('tiny-a', { max_tokens: 4 })));

@@ -1,6 +1,6 @@
 // A tiny router: "/v1/models/:id" parameters, a trailing "*" for a whole subtree, method "*" for any.
 // A path that matches with another method is a 405 (with Allow), none at all a 404.
-import type { Handler } from './context.js';
+import type { Handler } from '../openai/context.js';
 import type { RequestSchemaName } from '../openai/schemas.js';
 import type { ErrorShape } from '../openai/errors.js';
 

@@ -1,6 +1,6 @@
 // The route table: every endpoint, its handler, and what /docs and /openapi.json say about it.
 import type { Route } from './router.js';
-import type { ApiContext, Handler } from './context.js';
+import type { ApiContext, Handler } from '../openai/context.js';
 import { chatCompletions } from '../openai/chat.js';
 import { completions } from '../openai/completions.js';
 import { getEngine, getModel, listEngines, listModels } from '../openai/models.js';

@@ -2,8 +2,8 @@
 // tools, response_format, reasoning: chat-format.ts), the generations (generate.ts), and each
 // answer read as it grows into deltas and a final message (chat-stream.ts). Chat completions,
 // the Responses API and Anthropic's Messages API are formats around this one path.
-import type { ApiContext } from '../http/context.js';
-import type { LoadedModel } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { LoadedModel } from '../host/model-host.js';
 import type { SampledTokenLogprob } from '../engine/types.js';
 import { planGeneration, optionsForChoice, type GenerationPlan, type GenerationRequest } from './sampling.js';
 import { buildChatPrompt } from '../prompt/chat-prompt.js';

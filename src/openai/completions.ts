@@ -1,7 +1,7 @@
 // POST /v1/completions (and the legacy /v1/engines/{id}/completions|generate): one or more prompts
 // (text or token ids), n choices each (choice index = prompt * n + i), JSON or SSE.
-import type { ApiContext } from '../http/context.js';
-import type { LoadedModel } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { LoadedModel } from '../host/model-host.js';
 import { validateRequest } from './validate.js';
 import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
 import { checkPromptFits, emptyOutcome, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';

@@ -1,7 +1,7 @@
 // GET /v1/models, /v1/models/{id} and the legacy /v1/engines routes. The loaded model comes
 // first, then the other .gguf files of --models-dir. GET /v1/engines/{id} loads that model.
-import type { ApiContext } from '../http/context.js';
-import type { ModelHost } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { ModelHost } from '../host/model-host.js';
 import { unixNow } from './responses.js';
 import { imagesModelObject } from './images.js';
 import { describeChatFormat } from './chat-format.js';

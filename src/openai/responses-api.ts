@@ -2,7 +2,7 @@
 // input (after a stored previous_response_id's conversation) becomes chat messages; tools,
 // tool_choice, text.format and reasoning become their chat forms; the answer's blocks
 // (output-blocks.ts) become output items, streamed as OpenAI's named events with sequence numbers.
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import { validateRequest } from './validate.js';
 import { badRequest, notFound, unsupported, type ApiError } from './errors.js';
 import { rejectUnsupported } from './sampling.js';

@@ -26,7 +26,8 @@ function engineAvailable() {
  */
 async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub, hostOptions = {} } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
-  const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
+  const { ModelHost } = require(path.join(root, 'lib', 'host', 'model-host.js'));
+  const { chatFormatLogLine } = require(path.join(root, 'lib', 'openai', 'chat-format.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
   // GGUF_SERVE_GPU_LAYERS=-1 npm test offloads every test's model (a GPU build on a GPU machine).
@@ -44,6 +45,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     hub,
     maxModels: config.maxModels,
     keepAliveSeconds: config.keepAlive,
+    describeLoaded: chatFormatLogLine,
     ...hostOptions,
   });
   try {

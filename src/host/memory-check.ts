@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ApiError } from '../openai/errors.js';
+import { HostError } from './errors.js';
 
 /** Bytes of memory available for new allocations: MemAvailable on Linux, else free memory. */
 export function availableMemory(): number {
@@ -18,7 +18,7 @@ export function availableMemory(): number {
 const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 /**
- * Throws a 507 `model_too_large` when the model's file is larger than `available` bytes.
+ * Throws HostError `model_too_large` (a 507) when the model's file is larger than `available` bytes.
  * Offloaded models (gpuLayers != 0) are not checked: their weights go to the GPU's memory.
  */
 export function checkModelFits(file: string, gpuLayers: number, available: number): void {
@@ -26,6 +26,6 @@ export function checkModelFits(file: string, gpuLayers: number, available: numbe
   let size: number;
   try { size = fs.statSync(file).size; } catch { return; } // the loader names a missing file
   if (size > available) {
-    throw new ApiError(507, `Model ${path.basename(file)} is ${gib(size)}, more than the ${gib(available)} of memory available: not loaded (the current model stays). Free memory, or offload it with --gpu-layers on a GPU build.`, { type: 'server_error', code: 'model_too_large' });
+    throw new HostError('model_too_large', `Model ${path.basename(file)} is ${gib(size)}, more than the ${gib(available)} of memory available: not loaded (the current model stays). Free memory, or offload it with --gpu-layers on a GPU build.`);
   }
 }

@@ -9,11 +9,10 @@ import type { SchedulerOptions } from '../engine/types.js';
 import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
 import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
-import { ApiError, badRequest, notFound } from '../openai/errors.js';
-import { describeChatFormat } from '../openai/chat-format.js';
+import { HostError } from './errors.js';
 import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
-import { resolveModelSource } from '../host/model-source.js';
-import { ModelRouter } from '../host/model-router.js';
+import { resolveModelSource } from './model-source.js';
+import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
 import { availableMemory, checkModelFits } from './memory-check.js';
 
@@ -44,6 +43,11 @@ export interface ModelHostOptions {
   maxModels?: number | null;
   /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
   keepAliveSeconds?: number | null;
+  /**
+   * A log line about each chat model loaded, after its 'ready' line: the OpenAI layer names the
+   * template and tool-call format agents will get (chatFormatLogLine); the host knows no formats.
+   */
+  describeLoaded?: (loaded: LoadedModel) => string | null;
   /** Bytes of memory a model may use (checked before each load); default: what the OS says is available. */
   memoryAvailable?: () => number;
 }
@@ -113,7 +117,7 @@ export class ModelHost {
   /** The loaded model (router mode: the most recently used); 503 when none is. */
   current(): LoadedModel {
     const loaded = this.currentOrNull;
-    if (!loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
+    if (!loaded) throw new HostError('model_not_loaded', 'No model is loaded. Load one with POST /v1/internal/model/load.');
     return loaded;
   }
 
@@ -177,7 +181,7 @@ export class ModelHost {
   /** A model name from a request -> a file inside --models-dir; 400 for paths, 404 for unknown. */
   resolveName(name: string): string {
     if (!name || name.includes('/') || name.includes('\\') || name.includes('\0') || name === '.' || name.startsWith('..') || path.isAbsolute(name)) {
-      throw badRequest(`Invalid model name '${name}': give a file name inside the models folder, not a path.`, 'model', 'invalid_model_name');
+      throw new HostError('invalid_model_name', `Invalid model name '${name}': give a file name inside the models folder, not a path.`, 'model');
     }
     const realDir = safeRealpath(this.modelsDir);
     for (const candidate of [name, `${name}.gguf`]) {
@@ -186,7 +190,7 @@ export class ModelHost {
       // The real path must still be inside the folder (a symlink may not point out of it).
       if (real && realDir && real.startsWith(realDir + path.sep) && /\.gguf$/i.test(real) && fs.statSync(real).isFile()) return file;
     }
-    throw notFound(`Model '${name}' not found in the models folder (${this.listModelIds().join(', ') || 'it is empty'}).`, 'model_not_found');
+    throw new HostError('model_not_found', `Model '${name}' not found in the models folder (${this.listModelIds().join(', ') || 'it is empty'}).`);
   }
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
@@ -244,31 +248,21 @@ export class ModelHost {
         onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
       });
     } catch (err) {
-      throw new ApiError(500, `Failed to load model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to load model ${path.basename(file)}: ${(err as Error).message}`);
     }
     let scheduler: SchedulerLike;
     try {
       scheduler = meteredScheduler(model.createScheduler(this.opts.scheduler ?? {}), this.observers);
     } catch (err) {
       await model.dispose();
-      throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`);
     }
     const loaded = { id, path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
     this.lastLoad.chat = { id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Model ${id} ready in ${Date.now() - started} ms, on ${place.where}`);
-    this.logChatFormat(loaded);
+    const described = this.opts.describeLoaded?.(loaded);
+    if (described) this.opts.log?.(described);
     return loaded;
-  }
-
-  /** Names the template and tool-call format agents will get (engines without templates say nothing). */
-  private logChatFormat(loaded: LoadedModel): void {
-    if (!loaded.model.chatTemplates) return;
-    try {
-      const d = describeChatFormat(loaded);
-      this.opts.log?.(`Chat template: ${d.template}; tool calls: ${d.format === 'generic-json' ? 'generic JSON (the template has no tool format)' : `the template's own format (${d.format})`}; reasoning: ${d.supportsThinking ? 'yes' : 'no'}`);
-    } catch (err) {
-      this.opts.log?.(`Chat template: cannot be read by llama.cpp (${(err as Error).message}); tools and json_schema requests will fail`);
-    }
   }
 
   /**
@@ -297,14 +291,14 @@ export class ModelHost {
     try {
       model = await (this.opts.loader ?? defaultLoader)(file, { gpuLayers });
     } catch (err) {
-      throw new ApiError(500, `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`);
     }
     let embedder: EmbedderLike;
     try {
       embedder = model.createEmbedder(this.opts.scheduler?.threads ? { threads: this.opts.scheduler.threads } : {});
     } catch (err) {
       await model.dispose();
-      throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`);
     }
     this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
     this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };

@@ -1,7 +1,7 @@
 // /openapi.json and /docs, generated from the route table and the same schemas that validate
 // requests (schemas.ts): one source of truth for the parameters.
-import type { Route } from '../http/router.js';
-import { requestSchemas, unsupportedParams, type Schema } from './schemas.js';
+import type { Route } from './router.js';
+import { requestSchemas, unsupportedParams, type Schema } from '../openai/schemas.js';
 
 const errorSchema: Schema = {
   type: 'object',
