@@ -73,6 +73,7 @@ t.test('errors of the lower layers become the same OpenAI errors', async (t) => 
   t.same(shape(new HostError('model_not_found', 'nope')), { status: 404, message: 'nope', type: 'not_found_error', param: null, code: 'model_not_found' });
   t.same(shape(new HostError('model_load_failed', 'broken')), { status: 500, message: 'broken', type: 'server_error', param: null, code: 'model_load_failed' });
   t.same(shape(new HostError('model_too_large', 'big')), { status: 507, message: 'big', type: 'server_error', param: null, code: 'model_too_large' });
+  t.same(shape(new HostError('model_exceeds_max_memory', 'over', 'model')), { status: 507, message: 'over', type: 'server_error', param: 'model', code: 'model_exceeds_max_memory' });
   // The prompt layer raises its own class (not the OpenAI layer's ApiError).
   const { instructionTemplate } = require('../lib/prompt/instruction-templates.js');
   t.throws(() => instructionTemplate('no-such-template'), PromptError);

@@ -10,11 +10,11 @@ import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, typ
 import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { HostError } from './errors.js';
-import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
+import { HUB_PREFIX, cachedModelReference, listCachedModels, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
 import { resolveModelSource } from './model-source.js';
 import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
-import { availableMemory, checkModelFits } from './memory-check.js';
+import { availableMemory, checkModelFits, estimateModelMemory } from './memory-check.js';
 
 export interface LoadedModel {
   id: string;
@@ -43,6 +43,8 @@ export interface ModelHostOptions {
   maxModels?: number | null;
   /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
   keepAliveSeconds?: number | null;
+  /** --max-memory: bytes the models loaded in router mode may take together (estimated); null = no budget. */
+  maxMemoryBytes?: number | null;
   /**
    * A log line about each chat model loaded, after its 'ready' line: the OpenAI layer names the
    * template and tool-call format agents will get (chatFormatLogLine); the host knows no formats.
@@ -79,6 +81,26 @@ export interface LoadCounts {
   failed: number;
 }
 
+/** A model router mode can serve: a --models-dir file or a model in the Hugging Face cache. */
+export interface AvailableModel {
+  /** What a request names it by: the file name without .gguf, or the hub reference (hf:owner/repo:QUANT). */
+  id: string;
+  path: string;
+  source: 'models-dir' | 'hub-cache';
+}
+
+/** How a router-mode model stands: loaded (with its slots), being loaded, or loaded on first use. */
+export type RoutedModel =
+  | { id: string; status: 'loaded'; loaded: LoadedModel }
+  | { id: string; status: 'loading' }
+  | { id: string; status: 'available'; source: AvailableModel['source'] };
+
+/** Per-request settings of the model a request leases (router mode). */
+export interface ModelRequestOptions {
+  /** The request's keep_alive in seconds (null: keep loaded; undefined: --keep-alive). */
+  keepAliveSeconds?: number | null;
+}
+
 export function modelIdFromPath(file: string): string {
   return path.basename(file).replace(/\.gguf$/i, '');
 }
@@ -107,7 +129,9 @@ export class ModelHost {
     this.modelsDir = path.resolve(opts.modelsDir);
     this.router = opts.maxModels ? new ModelRouter<LoadedModel>({
       maxModels: opts.maxModels,
-      keepAliveMs: opts.keepAliveSeconds != null && opts.keepAliveSeconds >= 0 ? opts.keepAliveSeconds * 1000 : null,
+      keepAliveMs: keepAliveMs(opts.keepAliveSeconds),
+      maxBytes: opts.maxMemoryBytes ?? null,
+      bytesOf: (file) => estimateModelMemory(file, { contextSize: opts.scheduler?.contextSize, parallel: opts.scheduler?.parallel }).bytes,
       open: (file, id) => this.open(file, id),
       close: disposeLoaded,
       log: opts.log,
@@ -129,8 +153,9 @@ export class ModelHost {
    * The model a request's `model` names. One model (no --max-models): the loaded one, whatever the
    * name (text-generation-webui answers any id). Router mode: that model, loaded on first use and
    * leased until releaseRequest(request); no name = the most recently used; unknown = 404.
+   * `options.keepAliveSeconds` (a request's keep_alive) sets how long it stays once idle after it.
    */
-  async modelFor(request: object, name?: string | null): Promise<LoadedModel> {
+  async modelFor(request: object, name?: string | null, options: ModelRequestOptions = {}): Promise<LoadedModel> {
     if (!this.router) return this.current();
     const router = this.router;
     let id: string;
@@ -152,7 +177,7 @@ export class ModelHost {
       id = modelIdFromPath(file);
       resolveFile = () => file;
     }
-    const lease = await router.lease(id, resolveFile);
+    const lease = await router.lease(id, resolveFile, options.keepAliveSeconds !== undefined ? { keepAliveMs: keepAliveMs(options.keepAliveSeconds) } : {});
     const list = this.leases.get(request) ?? [];
     list.push(lease.release);
     this.leases.set(request, list);
@@ -173,9 +198,43 @@ export class ModelHost {
 
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
   listModelIds(): string[] {
-    let files: string[];
-    try { files = fs.readdirSync(this.modelsDir); } catch { return []; }
-    return files.filter((f) => /\.gguf$/i.test(f) && !f.startsWith('.')).map(modelIdFromPath).sort();
+    return modelsDirIds(this.modelsDir);
+  }
+
+  /** What router mode can serve besides what is loaded: --models-dir files, then the Hugging Face cache's models. */
+  availableModels(): AvailableModel[] {
+    return availableModels(this.modelsDir, this.hub.cacheDir);
+  }
+
+  /**
+   * Router mode: every model with its status, loaded (most recently used first), loading, then
+   * available (a model loaded under another name for the same file is not listed twice).
+   */
+  routedModels(): RoutedModel[] {
+    if (!this.router) return [];
+    const { loaded, loading } = this.router.status();
+    const listed: RoutedModel[] = [
+      ...loaded.map((m): RoutedModel => ({ id: m.id, status: 'loaded', loaded: m })),
+      ...loading.map((id): RoutedModel => ({ id, status: 'loading' })),
+    ];
+    const ids = new Set(listed.map((m) => m.id));
+    const files = new Set(loaded.map((m) => safeRealpath(m.path) ?? m.path));
+    for (const m of this.availableModels()) {
+      if (ids.has(m.id) || files.has(safeRealpath(m.path) ?? m.path)) continue;
+      ids.add(m.id);
+      listed.push({ id: m.id, status: 'available', source: m.source });
+    }
+    return listed;
+  }
+
+  /** Router mode: the model a name means (its id, a file name with .gguf, a hub reference in another spelling); null when none. */
+  findRouted(name: string): RoutedModel | null {
+    const all = this.routedModels();
+    const candidates = [name, name.replace(/\.gguf$/i, '')];
+    if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) {
+      try { candidates.push(formatHubReference(parseHubReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`))); } catch { /* not a valid reference: no match */ }
+    }
+    return all.find((m) => candidates.includes(m.id)) ?? null;
   }
 
   /** A model name from a request -> a file inside --models-dir; 400 for paths, 404 for unknown. */
@@ -361,6 +420,25 @@ export class ModelHost {
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
   }
+}
+
+/** The .gguf files in a models folder, as model ids (file names without .gguf). */
+function modelsDirIds(modelsDir: string): string[] {
+  let files: string[];
+  try { files = fs.readdirSync(modelsDir); } catch { return []; }
+  return files.filter((f) => /\.gguf$/i.test(f) && !f.startsWith('.')).map(modelIdFromPath).sort();
+}
+
+/** The models a request may name in router mode: --models-dir files, then the Hugging Face cache's models. */
+export function availableModels(modelsDir: string, cacheDir: string): AvailableModel[] {
+  const local = modelsDirIds(modelsDir).map((id): AvailableModel => ({ id, path: path.join(modelsDir, `${id}.gguf`), source: 'models-dir' }));
+  const cached = listCachedModels(cacheDir);
+  return [...local, ...cached.map((m): AvailableModel => ({ id: cachedModelReference(m, cached), path: m.path, source: 'hub-cache' }))];
+}
+
+/** Seconds (null = no limit, negative = no limit) -> the router's milliseconds. */
+function keepAliveMs(seconds: number | null | undefined): number | null {
+  return seconds != null && seconds >= 0 ? seconds * 1000 : null;
 }
 
 /** Counts a load's outcome (a model already loaded counts as a load that went well). */

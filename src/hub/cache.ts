@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isModelFile, splitInfo, type RepoFile } from './select.js';
+import { isModelFile, selectModelFiles, splitInfo, type RepoFile } from './select.js';
 import { isValidRepoId } from './reference.js';
 
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
@@ -134,6 +134,21 @@ export function listCachedModels(cacheDir: string): CachedModel[] {
     }
   }
   return out;
+}
+
+/**
+ * The shortest reference naming a cached model (`all`: the cache's listing, for its siblings):
+ * hf:owner/repo:QUANT when that tag picks it, else hf:owner/repo/file.gguf.
+ */
+export function cachedModelReference(m: CachedModel, all: CachedModel[]): string {
+  const stem = (splitInfo(m.file)?.prefix ?? m.file.replace(/\.gguf$/i, '')).split('/').pop() as string;
+  const tag = /[-.]([A-Za-z0-9_]+)$/.exec(stem)?.[1];
+  const siblings = all.filter((o) => o.repo === m.repo && o.commit === m.commit)
+    .flatMap((o) => o.files.map((p) => ({ path: p, size: 0, sha256: null, blobId: null })));
+  try {
+    if (tag && selectModelFiles(siblings, { repo: m.repo, quant: tag.toUpperCase(), file: null })[0].path === m.file) return `hf:${m.repo}:${tag.toUpperCase()}`;
+  } catch { /* the tag picks nothing: name the file */ }
+  return `hf:${m.repo}/${m.file}`;
 }
 
 /**

@@ -114,6 +114,7 @@ const PASSED_THROUGH = ['seed', 'grammar_string', 'min_p', 'repetition_penalty',
 
 function chatRequestOf(body: MessagesBody): ChatRequest {
   const chat: ChatRequest = {
+    model: body.model,
     messages: chatMessages(body) as ChatRequest['messages'],
     ...chatTools(body),
     ...chatThinking(body),

@@ -101,7 +101,7 @@ function hostApiError(e: HostError): ApiError {
     case 'invalid_model_name': return badRequest(e.message, e.param, e.code);
     case 'model_not_found': return notFound(e.message, e.code);
     case 'model_too_large': return new ApiError(507, e.message, { type: 'server_error', code: e.code });
-    case 'model_exceeds_max_memory': return new ApiError(507, e.message, { type: 'server_error', code: e.code });
+    case 'model_exceeds_max_memory': return new ApiError(507, e.message, { type: 'server_error', param: e.param, code: e.code });
     case 'model_load_failed': return new ApiError(500, e.message, { code: e.code });
   }
 }

@@ -27,25 +27,20 @@ function engineAvailable() {
 async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub, hostOptions = {} } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
   const { ModelHost } = require(path.join(root, 'lib', 'host', 'model-host.js'));
-  const { chatFormatLogLine } = require(path.join(root, 'lib', 'openai', 'chat-format.js'));
+  const { modelHostOptions } = require(path.join(root, 'lib', 'serve.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
   // GGUF_SERVE_GPU_LAYERS=-1 npm test offloads every test's model (a GPU build on a GPU machine).
   const gpuEnv = process.env.GGUF_SERVE_GPU_LAYERS ? { GGUF_SERVE_GPU_LAYERS: process.env.GGUF_SERVE_GPU_LAYERS } : {};
   const { config } = loadConfig(flags, { ...gpuEnv, ...env }, cwd);
   const logs = [];
+  // As the CLI's server (serve.ts), with two threads per test and the log kept for assertions.
   const host = new ModelHost({
-    modelsDir: config.modelsDir,
+    ...modelHostOptions(config),
     scheduler: { ...schedulerOptionsOf(config), threads: config.threads ?? 2 },
-    gpuLayers: config.gpuLayers,
     loader,
     log: (l) => logs.push(l),
-    embeddingModel: config.embeddingModel,
-    embeddingDevice: config.embeddingDevice,
     hub,
-    maxModels: config.maxModels,
-    keepAliveSeconds: config.keepAlive,
-    describeLoaded: chatFormatLogLine,
     ...hostOptions,
   });
   try {
