@@ -217,3 +217,16 @@ t.test('--max-memory: least recently used idle models make room; a model alone o
   t.same(await tight.statuses(), { stories: 'loaded', 'tiny-a': 'available', 'tiny-b': 'available', broken: 'available' }, 'nothing was unloaded for it');
   t.equal((await tight.complete('stories')).status, 200, 'stories still serves');
 });
+
+t.test('the Responses and Messages APIs are routed by their model too', { skip }, async (t) => {
+  const { server, statuses } = await router(t, ['--max-models', '3']);
+  const response = await call(`${server.url}/v1/responses`, { body: { model: 'tiny-b', input: 'hi', max_output_tokens: 2, store: false } });
+  t.equal(response.status, 200, response.text);
+  t.equal(response.json.model, 'tiny-b');
+  const message = await call(`${server.url}/v1/messages`, { body: { model: 'tiny-a', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] } });
+  t.equal(message.status, 200, message.text);
+  t.same(await statuses(), { 'tiny-a': 'loaded', 'tiny-b': 'loaded', stories: 'available', broken: 'available' });
+  const unknown = await call(`${server.url}/v1/messages`, { body: { model: 'claude-sonnet-4', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] } });
+  t.equal(unknown.status, 404, 'an unknown model, in Anthropic\'s shape');
+  t.match(unknown.json, { type: 'error', error: { type: 'not_found_error' } });
+});
