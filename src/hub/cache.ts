@@ -2,6 +2,7 @@
 //   <cache>/models--owner--repo/refs/main                 the commit "main" pointed to
 //   <cache>/models--owner--repo/blobs/<sha256 or git oid> the bytes, once per content
 //   <cache>/models--owner--repo/blobs/<oid>.incomplete    a download in progress (resumed later)
+//   <cache>/models--owner--repo/blobs/<oid>.lock          held by the process downloading it (lock.ts)
 //   <cache>/models--owner--repo/snapshots/<commit>/<path> a relative link to ../../blobs/<oid>
 // So a model pulled by huggingface-cli or llama-server is found here without a download, and ours there.
 import fs from 'node:fs';
@@ -178,7 +179,7 @@ export function removeCached(cacheDir: string, repo: string, files?: string[]): 
   }
   let freed = 0;
   for (const b of blobs()) {
-    if (b.endsWith('.incomplete')) continue; // a download in progress, maybe in another process
+    if (b.endsWith('.incomplete') || b.endsWith('.lock')) continue; // a download in progress, maybe in another process
     const p = path.join(blobsDir, b);
     if (linked.has(fs.realpathSync(p))) continue;
     freed += sizeOf(p);
