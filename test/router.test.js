@@ -50,6 +50,12 @@ t.test('unit: keep_alive and --max-memory as people write them', async (t) => {
   const sizes = { '1073741824': 2 ** 30, '8G': 8 * 2 ** 30, '8g': 8 * 2 ** 30, '8GB': 8 * 2 ** 30, '8GiB': 8 * 2 ** 30, '512M': 512 * 2 ** 20, '1.5K': 1536, '2T': 2 * 2 ** 40 };
   for (const [text, bytes] of Object.entries(sizes)) t.equal(parseByteSize(text), bytes, `--max-memory ${text}`);
   for (const bad of ['', 'lots', '8X', '-1G', '0', 'G8']) t.throws(() => parseByteSize(bad), `--max-memory ${JSON.stringify(bad)}`);
+  // The flags, as typed (a negative duration is the flag's value, not an option).
+  const { loadConfig } = require('../lib/config.js');
+  const flags = (...argv) => loadConfig(argv, {}, tmpDir(t)).config;
+  t.same([flags('--keep-alive', '5m').keepAlive, flags('--keep-alive', '-5m').keepAlive, flags('--keep-alive', '-1').keepAlive, flags('--keep-alive', '0').keepAlive], [300, null, null, 0]);
+  t.equal(flags('--max-memory', '8G').maxMemory, 8 * 2 ** 30);
+  t.equal(flags().maxMemory, null, 'no budget by default');
 });
 
 t.test('each request gets its own model; no cross-talk under concurrency', { skip }, async (t) => {
@@ -124,6 +130,9 @@ t.test('a failing load answers its own requests with the error; the others keep 
 t.test('no --model and no --max-models: the server routes over --models-dir', { skip }, async (t) => {
   const { complete, statuses, server } = await router(t, []);
   t.equal(server.host.router?.maxModels, 3, 'router mode, up to 3 models (DEFAULT_ROUTER_MODELS)');
+  const unnamed = await call(`${server.url}/v1/completions`, { body: { prompt: 'Once', max_tokens: 2 } });
+  isOpenAIError(t, unnamed, 503, { code: 'model_not_loaded' }, 'no model named, none loaded yet');
+  t.match(unnamed.json.error.message, /name one in the request's model \(GET \/v1\/models lists them\)/);
   t.equal((await complete('tiny-b')).json.model, 'tiny-b');
   t.same(await statuses(), { 'tiny-b': 'loaded', broken: 'available', stories: 'available', 'tiny-a': 'available' });
 });

@@ -1,6 +1,8 @@
 // Holds the loaded model and its scheduler, and swaps them when a client loads another model from
-// --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
-// names inside --models-dir or Hugging Face references (src/hub/): never a path, never outside it.
+// --models-dir (/v1/engines/{id}, /v1/internal/model/load); in router mode (--max-models, or no
+// --model) it holds the models requests name instead (model-router.ts). Model names from requests
+// are file names inside --models-dir or Hugging Face references (src/hub/): never a path, never
+// outside it.
 // Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
 // --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
 import fs from 'node:fs';
@@ -141,7 +143,11 @@ export class ModelHost {
   /** The loaded model (router mode: the most recently used); 503 when none is. */
   current(): LoadedModel {
     const loaded = this.currentOrNull;
-    if (!loaded) throw new HostError('model_not_loaded', 'No model is loaded. Load one with POST /v1/internal/model/load.');
+    if (!loaded) {
+      throw new HostError('model_not_loaded', this.router
+        ? 'No model is loaded yet: name one in the request\'s model (GET /v1/models lists them).'
+        : 'No model is loaded. Load one with POST /v1/internal/model/load.');
+    }
     return loaded;
   }
 
@@ -218,9 +224,9 @@ export class ModelHost {
       ...loading.map((id): RoutedModel => ({ id, status: 'loading' })),
     ];
     const ids = new Set(listed.map((m) => m.id));
-    const files = new Set(loaded.map((m) => safeRealpath(m.path) ?? m.path));
+    const files = new Set(loaded.map((m) => path.resolve(m.path)));
     for (const m of this.availableModels()) {
-      if (ids.has(m.id) || files.has(safeRealpath(m.path) ?? m.path)) continue;
+      if (ids.has(m.id) || files.has(path.resolve(m.path))) continue;
       ids.add(m.id);
       listed.push({ id: m.id, status: 'available', source: m.source });
     }
