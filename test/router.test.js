@@ -222,7 +222,7 @@ t.test('--max-memory: least recently used idle models make room; a model alone o
   t.equal((await tight.complete('stories')).status, 200);
   const refused = await tight.complete('tiny-a');
   isOpenAIError(t, refused, 507, { code: 'model_exceeds_max_memory', type: 'server_error', param: 'model' });
-  t.match(refused.json.error.message, /^Model tiny-a needs about .* GiB \(its file and KV cache\), more than --max-memory .* GiB: not loaded/);
+  t.match(refused.json.error.message, /^Model tiny-a needs about [\d.]+ MiB \(its file and KV cache\), more than --max-memory [\d.]+ MiB: not loaded/);
   t.same(await tight.statuses(), { stories: 'loaded', 'tiny-a': 'available', 'tiny-b': 'available', broken: 'available' }, 'nothing was unloaded for it');
   t.equal((await tight.complete('stories')).status, 200, 'stories still serves');
 });

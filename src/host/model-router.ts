@@ -92,10 +92,10 @@ export class ModelRouter<T> {
     return best?.loaded ?? null;
   }
 
-  /** Loaded models (most recently used first), the ids being loaded, and the estimated bytes in use. */
-  status(): { loaded: T[]; loading: string[]; bytes: number } {
+  /** Loaded models (most recently used first) and the ids being loaded. */
+  status(): { loaded: T[]; loading: string[] } {
     const loaded = [...this.entries.values()].sort((a, b) => b.used - a.used).map((e) => e.loaded);
-    return { loaded, loading: [...this.loading.keys()].filter((id) => !this.entries.has(id)), bytes: this.usedBytes() };
+    return { loaded, loading: [...this.loading.keys()].filter((id) => !this.entries.has(id)) };
   }
 
   private usedBytes(): number {
@@ -110,7 +110,7 @@ export class ModelRouter<T> {
     const bytes = maxBytes !== null && this.opts.bytesOf ? this.opts.bytesOf(file) : 0;
     // Alone over the budget: refused before anything else is unloaded for it.
     if (maxBytes !== null && bytes > maxBytes) {
-      throw new HostError('model_exceeds_max_memory', `Model ${id} needs about ${gib(bytes)} (its file and KV cache), more than --max-memory ${gib(maxBytes)}: not loaded. Raise --max-memory, or lower --ctx-size / --parallel.`, 'model');
+      throw new HostError('model_exceeds_max_memory', `Model ${id} needs about ${size(bytes)} (its file and KV cache), more than --max-memory ${size(maxBytes)}: not loaded. Raise --max-memory, or lower --ctx-size / --parallel.`, 'model');
     }
     await this.makeRoom(bytes);
     try {
@@ -141,7 +141,7 @@ export class ModelRouter<T> {
         if (pair[1].leases === 0 && !this.waiting.has(pair[0]) && (!victim || pair[1].used < victim[1].used)) victim = pair;
       }
       if (victim) {
-        await this.unload(victim[0], victim[1], tooMany ? `to make room (--max-models ${this.opts.maxModels})` : `to make room (--max-memory ${gib(maxBytes as number)})`);
+        await this.unload(victim[0], victim[1], tooMany ? `to make room (--max-models ${this.opts.maxModels})` : `to make room (--max-memory ${size(maxBytes as number)})`);
       } else {
         await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
@@ -202,4 +202,5 @@ export class ModelRouter<T> {
   }
 }
 
-const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+/** Sizes in the units --max-memory takes (powers of 1024). */
+const size = (bytes: number): string => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
