@@ -202,7 +202,7 @@ t.test('stale lock files: a dead process, another host gone quiet, another host 
   const lock = path.join(repoDir, 'blobs', `${sha}.lock`);
   const plant = (info, ageMs = 0) => {
     fs.mkdirSync(path.dirname(lock), { recursive: true });
-    fs.writeFileSync(lock, JSON.stringify(info));
+    fs.writeFileSync(lock, typeof info === 'string' ? info : JSON.stringify(info));
     const when = new Date(Date.now() - ageMs);
     fs.utimesSync(lock, when, when);
   };
@@ -226,8 +226,7 @@ t.test('stale lock files: a dead process, another host gone quiet, another host 
   t.match(logs.join('\n'), /Waiting for process \d+ on other-machine, which is downloading owner\/repo\/model-Q4_K_M\.gguf\n.*Taking over .* its lock is stale \(not refreshed for/);
   // Garbage in the lock file counts by its age alone.
   reset();
-  fs.writeFileSync(lock, 'not json');
-  fs.utimesSync(lock, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  plant('not json', 120_000);
   await resolve('hf:owner/repo:Q4_K_M');
   t.match(logs.join('\n'), /its lock is stale \(not refreshed for/);
 });
