@@ -10,6 +10,7 @@
 #include "js_options.h"
 #include "log.h"
 #include "sampling.h"  // llama.cpp's common/sampling.h (this folder has no file of that name)
+#include "vocab_text.h"
 
 namespace gguf_serve {
 
@@ -74,23 +75,6 @@ void ReadTriggers(Napi::Env env, Napi::Object o, const llama_vocab* vocab, commo
   }
 }
 
-// reasoningBudget: {tokens, start, end: [..], message}: thinking is cut after `tokens` tokens by
-// forcing message + the first end tag (llama.cpp's reasoning-budget sampler).
-void ReadReasoningBudget(Napi::Env env, Napi::Object o, const llama_vocab* vocab, common_params_sampling* p) {
-  if (!IsSet(o, "reasoningBudget")) return;
-  if (!o.Get("reasoningBudget").IsObject()) Throw(env, kCodeInvalidArgument, "reasoningBudget must be an object");
-  Napi::Object r = o.Get("reasoningBudget").As<Napi::Object>();
-  p->reasoning_budget_tokens = IntOption(env, r, "tokens", -1, -1, 1 << 30);
-  p->reasoning_budget_start = common_tokenize(vocab, StringOption(env, r, "start"), false, true);
-  for (const auto& tag : StringList(env, r, "end")) p->reasoning_budget_end.push_back(common_tokenize(vocab, tag, false, true));
-  p->reasoning_budget_message = StringOption(env, r, "message");
-  if (!p->reasoning_budget_end.empty()) {
-    llama_tokens forced = common_tokenize(vocab, p->reasoning_budget_message, false, true);
-    forced.insert(forced.end(), p->reasoning_budget_end.front().begin(), p->reasoning_budget_end.front().end());
-    p->reasoning_budget_forced = std::move(forced);
-  }
-}
-
 // The generation-prompt tokens llama.cpp feeds a template's grammar before the answer (common/
 // sampling.cpp does the same: a space some tokenizers put before the first token is not fed).
 std::vector<llama_token> GrammarPrefill(const llama_vocab* vocab, const std::string& generation_prompt) {
@@ -105,6 +89,32 @@ std::vector<llama_token> GrammarPrefill(const llama_vocab* vocab, const std::str
     out.push_back(tokens[i]);
   }
   return out;
+}
+
+// reasoningBudget: {tokens, start, end: [..], message}: thinking is cut after `tokens` tokens by
+// forcing message + the first end tag (llama.cpp's reasoning-budget sampler, which matches tags
+// as token sequences: they are spelled as the output spells them). When the template's
+// generation prompt opens the thinking block itself, that prompt is the start sequence: it is
+// fed to the sampler before the answer, so counting starts with the first generated token.
+void ReadReasoningBudget(Napi::Env env, Napi::Object o, const llama_vocab* vocab, common_params_sampling* p) {
+  if (!IsSet(o, "reasoningBudget")) return;
+  if (!o.Get("reasoningBudget").IsObject()) Throw(env, kCodeInvalidArgument, "reasoningBudget must be an object");
+  Napi::Object r = o.Get("reasoningBudget").As<Napi::Object>();
+  p->reasoning_budget_tokens = IntOption(env, r, "tokens", -1, -1, 1 << 30);
+  const std::string start = StringOption(env, r, "start");
+  const std::vector<std::string> ends = StringList(env, r, "end");
+  const std::string& prompt = p->generation_prompt;
+  const size_t opened = start.empty() ? std::string::npos : prompt.rfind(start);
+  bool open_in_prompt = opened != std::string::npos;
+  for (const auto& tag : ends) open_in_prompt = open_in_prompt && prompt.find(tag, opened) == std::string::npos;
+  p->reasoning_budget_start = open_in_prompt ? GrammarPrefill(vocab, prompt) : TokensSpelling(vocab, start);
+  for (const auto& tag : ends) p->reasoning_budget_end.push_back(TokensSpelling(vocab, tag));
+  p->reasoning_budget_message = StringOption(env, r, "message");
+  if (!p->reasoning_budget_end.empty()) {
+    llama_tokens forced = TokensSpelling(vocab, p->reasoning_budget_message);
+    forced.insert(forced.end(), p->reasoning_budget_end.front().begin(), p->reasoning_budget_end.front().end());
+    p->reasoning_budget_forced = std::move(forced);
+  }
 }
 
 }  // namespace

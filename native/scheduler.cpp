@@ -7,6 +7,8 @@
 #include "errors.h"
 #include "js_options.h"
 #include "log.h"
+#include "sampling.h"  // llama.cpp's common/sampling.h
+#include "speculative.h"  // llama.cpp's common/speculative.h
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -21,6 +23,25 @@ Napi::Function Scheduler::Define(Napi::Env env) {
                          InstanceMethod<&Scheduler::Dispose>("dispose"),
                      });
 }
+
+namespace {
+
+// The KV cache types llama-server accepts (--cache-type-k/-v), by ggml's names.
+ggml_type CacheType(Napi::Env env, Napi::Object o, const char* key) {
+  if (!IsSet(o, key)) return GGML_TYPE_F16;
+  static const ggml_type kTypes[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0,
+                                     GGML_TYPE_Q4_1, GGML_TYPE_IQ4_NL, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+  const std::string name = o.Get(key).IsString() ? o.Get(key).As<Napi::String>().Utf8Value() : "";
+  std::string names;
+  for (ggml_type t : kTypes) {
+    if (name == ggml_type_name(t)) return t;
+    names += std::string(names.empty() ? "" : ", ") + ggml_type_name(t);
+  }
+  Throw(env, kCodeInvalidArgument, std::string(key) + " must be one of " + names);
+  return GGML_TYPE_F16;
+}
+
+}  // namespace
 
 Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Scheduler>(info) {
   Napi::Env env = info.Env();
@@ -64,13 +85,23 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   // One KV stream per slot (as llama-server with --parallel): a token attends over its own
   // sequence's cells only, not over every slot's. kvUnified shares one buffer instead.
   params.kv_unified = BoolOption(o, "kvUnified", false);
+  kv_unified_ = params.kv_unified;
+  const int32_t cache_ram_mib = IntOption(env, o, "cacheRamMiB", 0, 0, 1 << 24);
+  if (cache_ram_mib > 0) ram_cache_ = std::make_unique<HostPromptCache>(static_cast<size_t>(cache_ram_mib) << 20);
+  params.type_k = CacheType(env, o, "cacheTypeK");
+  params.type_v = CacheType(env, o, "cacheTypeV");
+  cache_type_k_ = ggml_type_name(params.type_k);
+  cache_type_v_ = ggml_type_name(params.type_v);
   params.no_perf = true;
   params.embeddings = false;
   params.abort_callback = &Scheduler::AbortDecode;
   params.abort_callback_data = this;
+  InitSpeculation(env, o);
   TakeRecentErrors();
   ctx_ = llama_init_from_model(model_.get(), params);
   if (!ctx_) {
+    if (spec_) common_speculative_free(spec_);
+    spec_ = nullptr;
     std::string reason = TakeRecentErrors();
     Throw(env, kCodeEngine, "cannot create a context of " + std::to_string(params.n_ctx) + " tokens" +
                                 (reason.empty() ? "" : ": " + reason));
@@ -122,10 +153,14 @@ std::unique_ptr<Scheduler::Request> Scheduler::ParseRequest(Napi::Env env, Napi:
   }
   req->render_special = BoolOption(o, "renderSpecial", false);
   req->cache_prompt = BoolOption(o, "cachePrompt", true);
+  req->speculative = BoolOption(o, "speculative", true);
   if (BoolOption(o, "logprobs", false)) req->top_logprobs = IntOption(env, o, "topLogprobs", 0, 0, 20);
   req->prompt_logprobs = req->top_logprobs >= 0 && BoolOption(o, "promptLogprobs", false);
   if (req->prompt_logprobs) req->cache_prompt = false;  // every prompt token's logits are needed
   req->sampler = BuildSampler(env, o, model_.get(), context_size_, eog_tokens_);
+  // The prompt is history for the repetition penalties and DRY (not for the grammar), as in
+  // llama-server and text-generation-webui: a token the prompt already used counts as seen.
+  for (llama_token t : req->prompt) common_sampler_accept(req->sampler.chain.get(), t, false);
   req->submitted = Clock::now();
   return req;
 }
@@ -187,6 +222,47 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("queued", stat_queued_.load());
   out.Set("decodeSteps", Napi::Number::New(env, static_cast<double>(stat_decodes_.load())));
   out.Set("promptTokensDecoded", Napi::Number::New(env, static_cast<double>(stat_prompt_tokens_.load())));
+  out.Set("sharedPrefixTokens", Napi::Number::New(env, static_cast<double>(stat_shared_prefix_tokens_.load())));
+  Napi::Object ram = Napi::Object::New(env);
+  ram.Set("enabled", ram_cache_ != nullptr);
+  ram.Set("bytes", Napi::Number::New(env, static_cast<double>(stat_ram_bytes_.load())));
+  ram.Set("entries", Napi::Number::New(env, static_cast<double>(stat_ram_entries_.load())));
+  ram.Set("hits", Napi::Number::New(env, static_cast<double>(stat_ram_hits_.load())));
+  ram.Set("tokens", Napi::Number::New(env, static_cast<double>(stat_ram_tokens_.load())));
+  out.Set("hostCache", ram);
+  Napi::Object spec = Napi::Object::New(env);
+  spec.Set("enabled", spec_ != nullptr);
+  spec.Set("drafted", Napi::Number::New(env, static_cast<double>(stat_drafted_.load())));
+  spec.Set("accepted", Napi::Number::New(env, static_cast<double>(stat_draft_accepted_.load())));
+  out.Set("speculation", spec);
+  out.Set("cacheTypeK", cache_type_k_);
+  out.Set("cacheTypeV", cache_type_v_);
+  std::vector<SlotView> views;
+  {
+    std::lock_guard<std::mutex> lock(views_mu_);
+    views = views_;
+  }
+  views.resize(parallel_);  // before the first step: all idle
+  Napi::Array slots = Napi::Array::New(env, views.size());
+  int64_t cells = 0;
+  for (size_t i = 0; i < views.size(); i++) {
+    const SlotView& v = views[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", static_cast<double>(i));
+    o.Set("state", v.state);
+    if (v.request >= 0) o.Set("request", v.request);
+    o.Set("promptTokens", v.prompt_tokens);
+    o.Set("promptTokensDone", v.prompt_done);
+    o.Set("cachedTokens", v.cached);
+    o.Set("generated", v.generated);
+    o.Set("maxTokens", v.max_tokens);
+    o.Set("kvCells", v.cells);
+    slots.Set(static_cast<uint32_t>(i), o);
+    cells += v.cells;
+  }
+  out.Set("slots", slots);
+  // Cells held by the slots' sequences (a cell copied to n > 1 choices counts once per choice).
+  out.Set("kvCellsUsed", Napi::Number::New(env, static_cast<double>(cells)));
   return out;
 }
 
@@ -220,6 +296,8 @@ void Scheduler::Shutdown() {
   slots_.clear();
   if (batch_.token) llama_batch_free(batch_);
   batch_ = {};
+  if (spec_) common_speculative_free(spec_);
+  spec_ = nullptr;
   if (ctx_) llama_free(ctx_);
   ctx_ = nullptr;
   model_.reset();
@@ -276,6 +354,8 @@ Napi::Value Scheduler::ConvertEvents(Napi::Env env, std::vector<Event>& events) 
         o.Set("promptTokens", e.prompt_tokens);
         o.Set("completionTokens", e.completion_tokens);
         o.Set("cachedTokens", e.cached_tokens);
+        o.Set("draftTokens", e.draft_tokens);
+        o.Set("draftAccepted", e.draft_accepted);
         o.Set("queueMs", e.queue_ms);
         o.Set("promptMs", e.prompt_ms);
         o.Set("generationMs", e.generation_ms);

@@ -14,9 +14,12 @@
 
 #include "event_channel.h"
 #include "exit_guard.h"
+#include "host_prompt_cache.h"
 #include "model.h"
 #include "sampler.h"
 #include "text_stream.h"
+
+struct common_speculative;
 
 namespace gguf_serve {
 
@@ -50,7 +53,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::vector<TokenLogprob> prompt_logprobs;  // of prompt tokens 1.., once, in the first chunk
     const char* finish_reason = "";
     int stop_index = -1;
-    int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+    int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0, draft_tokens = 0, draft_accepted = 0;
     double queue_ms = 0, prompt_ms = 0, generation_ms = 0;
     std::string message;
   };
@@ -66,6 +69,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     bool cache_prompt = true;   // may start from a slot's cached prefix
     int32_t top_logprobs = -1;  // -1: no logprobs
     bool prompt_logprobs = false;  // also of each prompt token after the first (echo)
+    bool speculative = true;       // draft with the server's drafter, if it has one
     double share_with = 0;  // the id of a request with the same prompt whose KV cells this one copies
     Clock::time_point submitted;
   };
@@ -79,11 +83,15 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     // Only these are reused, so a request's text never depends on what ran before.
     size_t exact = 0;
     bool awaiting_share = false;  // its prompt's cells will be copied from the leader's slot
+    bool copy_pending = false;    // its cells were copied from another stream; the data lands at the next decode
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
     llama_token pending = 0;         // sampled, to be decoded next step
     bool has_pending = false;
     int32_t batch_index = -1;        // row of this step's logits, -1 if none
+    std::vector<llama_token> draft;  // tokens drafted after the pending one, decoded with it to be verified
+    std::vector<int32_t> draft_rows;
+    int32_t drafted = 0, draft_accepted = 0;  // this request's
     int32_t generated = 0;
     uint64_t last_used = 0;
     uint64_t assigned_order = 0;
@@ -115,6 +123,12 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void FailBatch(int code, std::vector<Event>* events);
   void FailSlot(Slot& slot, const std::string& message, std::vector<Event>* events);
   void SampleSlots(std::vector<Event>* events);
+  bool AcceptToken(Slot& slot, llama_token token, int32_t row, std::vector<Event>* events);
+  // speculative decoding (scheduler_speculation.cpp)
+  void InitSpeculation(Napi::Env env, Napi::Object options);
+  void DraftSlots();
+  void AddDrafts(Slot& slot);
+  std::vector<llama_token> VerifyDrafts(Slot& slot);
   void CollectPromptLogprobs();
   void SharePrompts();
   void ReleaseFollowers(double leader_id);
@@ -122,13 +136,24 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void EmitChunk(Slot& slot, std::vector<Event>* events);
   void Finish(Slot& slot, const char* reason, int stop_index, std::vector<Event>* events);
   void ClearSlotCache(Slot& slot);
+  void TrimSlotCache(Slot& slot, size_t* keep);
+  void StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep);
+  void PublishSlotViews();
   static bool AbortDecode(void* self);
+
+  // What each slot is doing, copied by the engine thread after every step for stats() (/slots).
+  struct SlotView {
+    const char* state = "idle";  // idle | waiting (for a shared prompt) | prompt | generating
+    double request = -1;
+    int32_t prompt_tokens = 0, prompt_done = 0, cached = 0, generated = 0, max_tokens = -1, cells = 0;
+  };
 
   ModelHandle model_;
   llama_context* ctx_ = nullptr;
   llama_batch batch_{};
   int32_t parallel_ = 0, context_size_ = 0, batch_size_ = 0, prompt_chunk_ = 0, max_queue_ = 0, n_vocab_ = 0;
   std::vector<llama_token> eog_tokens_;
+  std::string cache_type_k_, cache_type_v_;
   std::vector<Slot> slots_;
   uint64_t use_counter_ = 0;
   int active_slots_ = 0;  // engine thread only
@@ -146,6 +171,16 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int> stat_active_{0}, stat_queued_{0};
   std::atomic<int64_t> stat_decodes_{0};
   std::atomic<int64_t> stat_prompt_tokens_{0};  // prompt tokens decoded (shared prompts count once)
+  std::atomic<int64_t> stat_shared_prefix_tokens_{0};  // prompt tokens copied from another slot's cells
+  std::atomic<int64_t> stat_ram_hits_{0}, stat_ram_tokens_{0};  // prompts started from host memory, their tokens
+  std::unique_ptr<HostPromptCache> ram_cache_;  // null: off
+  common_speculative* spec_ = nullptr;          // llama.cpp's n-gram drafter; null: off
+  int32_t spec_max_ = 0;
+  std::atomic<int64_t> stat_drafted_{0}, stat_draft_accepted_{0};
+  std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0};
+  bool kv_unified_ = false;
+  std::mutex views_mu_;
+  std::vector<SlotView> views_;
   bool shut_down_ = false;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_hook_;
   bool has_cleanup_hook_ = false;

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "scheduler.h"
+#include "speculative.h"  // llama.cpp's common/speculative.h
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -55,6 +56,7 @@ void Scheduler::Run() {
       if (stopping_) return;
     }
     TakeCancellationsAndAssign(&events);
+    DraftSlots();
     if (BuildBatch()) {
       stat_decodes_.fetch_add(1, std::memory_order_relaxed);
       const int rc = llama_decode(ctx_, batch_);
@@ -63,13 +65,39 @@ void Scheduler::Run() {
         FailBatch(rc, &events);
       } else {
         InstallExitGuardAfterCompute();
+        for (Slot& slot : slots_) slot.copy_pending = false;  // this decode copied the buffers
+        if (spec_) common_speculative_process(spec_, batch_);
         SharePrompts();
         CollectPromptLogprobs();
         SampleSlots(&events);
       }
     }
+    PublishSlotViews();
     channel_->Post(std::move(events));
   }
+}
+
+void Scheduler::PublishSlotViews() {
+  std::vector<SlotView> views(slots_.size());
+  for (size_t i = 0; i < slots_.size(); i++) {
+    const Slot& slot = slots_[i];
+    SlotView& v = views[i];
+    v.cells = static_cast<int32_t>(slot.cache.size());
+    if (!slot.req) continue;
+    v.state = slot.awaiting_share ? "waiting" : slot.prompt_done < slot.req->prompt.size() ? "prompt" : "generating";
+    v.request = slot.req->id;
+    v.prompt_tokens = static_cast<int32_t>(slot.req->prompt.size());
+    v.prompt_done = static_cast<int32_t>(slot.prompt_done);
+    v.cached = static_cast<int32_t>(slot.cached);
+    v.generated = slot.generated;
+    v.max_tokens = slot.req->max_tokens;
+  }
+  if (ram_cache_) {
+    stat_ram_bytes_.store(static_cast<int64_t>(ram_cache_->bytes()), std::memory_order_relaxed);
+    stat_ram_entries_.store(static_cast<int64_t>(ram_cache_->entries()), std::memory_order_relaxed);
+  }
+  std::lock_guard<std::mutex> lock(views_mu_);
+  views_ = std::move(views);
 }
 
 void Scheduler::TakeCancellationsAndAssign(std::vector<Event>* events) {
@@ -144,13 +172,10 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
   // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
-  llama_memory_t mem = llama_get_memory(ctx_);
-  if (keep < slot.cache.size()) {
-    if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(keep), -1)) {
-      llama_memory_seq_rm(mem, slot.seq, -1, -1);
-      keep = 0;
-    }
-    slot.cache.resize(keep);
+  if (req->cache_prompt && !follower) {
+    StartFromLongestPrefix(slot, req->prompt, &keep);
+  } else {
+    TrimSlotCache(slot, &keep);
   }
   slot.exact = keep;
   slot.awaiting_share = follower;
@@ -160,6 +185,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.has_pending = false;
   slot.batch_index = -1;
   slot.generated = 0;
+  slot.drafted = slot.draft_accepted = 0;
   slot.assigned_order = ++use_counter_;
   slot.text = TextStream(slot.req->stops);
   slot.out_text.clear();
@@ -171,6 +197,78 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   active_slots_++;
   stat_active_++;
   if (slot.req->max_tokens == 0) Finish(slot, "length", -1, events);
+}
+
+void Scheduler::TrimSlotCache(Slot& slot, size_t* keep) {
+  if (*keep >= slot.cache.size()) return;
+  llama_memory_t mem = llama_get_memory(ctx_);
+  if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(*keep), -1)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    *keep = 0;
+  }
+  slot.cache.resize(*keep);
+}
+
+// Where a prompt starts: the cells its slot already holds (*keep), or, when either beats them by
+// kMinGain tokens, a copy of another slot's cells (busy or not: a common system prompt and tool
+// list is evaluated once while it stays cached) or a state saved in host memory. With a KV stream
+// per slot the copy is of the whole stream buffer (llama.cpp copies across streams no other way),
+// then trimmed to the prefix; in a unified buffer it is the prefix's cells only. Only cells a cold
+// evaluation computes the same way count (exact), so texts do not depend on what ran before.
+// Cells the slot would lose are saved to host memory first.
+void Scheduler::StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep) {
+  constexpr size_t kMinGain = 32;
+  constexpr size_t kMinSaved = 64;
+  const size_t limit = prompt.size() - 1;
+  const Slot* donor = nullptr;
+  size_t donor_prefix = 0;
+  for (const Slot& other : slots_) {
+    if (&other == &slot || other.awaiting_share) continue;
+    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, limit});
+    if (p > donor_prefix) {
+      donor = &other;
+      donor_prefix = p;
+    }
+  }
+  size_t saved_prefix = 0;
+  // (A restore writes the buffer now; a copy still pending into this stream would overwrite it.)
+  if (ram_cache_ && !slot.copy_pending) ram_cache_->Find(prompt, &saved_prefix);
+  const size_t other_prefix = std::max(donor_prefix, saved_prefix);
+  const bool replace = other_prefix >= *keep + kMinGain;
+  if (ram_cache_ && slot.exact >= kMinSaved && slot.exact > (replace ? 0 : *keep) && !slot.copy_pending) {
+    ram_cache_->Save(ctx_, slot.seq, slot.cache, slot.exact);
+  }
+  if (!replace) {
+    TrimSlotCache(slot, keep);
+    return;
+  }
+  llama_memory_t mem = llama_get_memory(ctx_);
+  llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  slot.cache.clear();
+  size_t prefix = 0;
+  if (donor_prefix >= saved_prefix) {
+    if (kv_unified_) {
+      llama_memory_seq_cp(mem, donor->seq, slot.seq, 0, static_cast<llama_pos>(donor_prefix));
+    } else {
+      llama_memory_seq_cp(mem, donor->seq, slot.seq, -1, -1);
+      slot.copy_pending = true;  // the buffer is copied at the next decode
+    }
+    prefix = donor_prefix;
+    stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
+  } else {
+    const HostPromptCache::Entry* entry = ram_cache_->Find(prompt, &saved_prefix);
+    if (!entry || !ram_cache_->Restore(ctx_, *entry, slot.seq)) {
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      *keep = 0;
+      return;
+    }
+    prefix = saved_prefix;
+    stat_ram_hits_.fetch_add(1, std::memory_order_relaxed);
+    stat_ram_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
+  }
+  llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(prefix), -1);
+  slot.cache.assign(prompt.begin(), prompt.begin() + prefix);
+  *keep = prefix;
 }
 
 bool Scheduler::BuildBatch() {
@@ -191,6 +289,7 @@ bool Scheduler::BuildBatch() {
     slot.batch_index = add(slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.seq, true);
     slot.cache.push_back(slot.pending);
     slot.has_pending = false;
+    if (!slot.draft.empty()) AddDrafts(slot);
   }
   // Then prompt chunks, oldest request first, in what room the batch has left. Once the step
   // holds promptChunk prompt tokens no further prompt starts in it: prompts that arrive together
@@ -262,43 +361,61 @@ void Scheduler::FailSlot(Slot& slot, const std::string& message, std::vector<Eve
 }
 
 void Scheduler::SampleSlots(std::vector<Event>* events) {
-  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
   for (Slot& slot : slots_) {
     if (!slot.req || slot.batch_index < 0) continue;
     Request& req = *slot.req;
-    llama_token token;
+    if (slot.generated == 0 && spec_ && req.speculative) common_speculative_begin(spec_, slot.seq, req.prompt);
+    std::vector<llama_token> tokens;
+    std::vector<int32_t> rows;
     try {
-      token = SampleToken(req.sampler, ctx_, slot.batch_index, req.max_tokens >= 0 ? req.max_tokens - slot.generated : -1);
+      if (!slot.draft_rows.empty()) {
+        tokens = VerifyDrafts(slot);
+        rows = {slot.batch_index};
+        rows.insert(rows.end(), slot.draft_rows.begin(), slot.draft_rows.end());
+      } else {
+        tokens = {SampleToken(req.sampler, ctx_, slot.batch_index, req.max_tokens >= 0 ? req.max_tokens - slot.generated : -1)};
+        rows = {slot.batch_index};
+      }
     } catch (const std::exception& e) {
       // llama.cpp's grammar code throws when no token can continue; fail this request only.
       FailSlot(slot, std::string("sampling failed: ") + e.what(), events);
       continue;
     }
     if (slot.generated == 0) slot.first_token = Clock::now();
-    if (llama_vocab_is_eog(vocab, token)) {
-      Finish(slot, "stop", -1, events);
-      continue;
-    }
-    slot.generated++;
-    const std::string piece = TokenToPiece(vocab, token, req.render_special);
-    slot.out_tokens.push_back(token);
-    if (req.top_logprobs >= 0) {
-      slot.out_logprobs.push_back(MakeLogprob(req, slot.batch_index, token));
-    }
-    TextStream::Step step = slot.text.Push(piece);
-    slot.out_text += step.emit;
-    if (step.stop_index >= 0) {
-      Finish(slot, "stop", step.stop_index, events);
-    } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
-      Finish(slot, "length", -1, events);
-    } else if (slot.cache.size() + 1 >= static_cast<size_t>(context_size_)) {
-      Finish(slot, "length", -1, events);  // prompt + completion fill the slot's context
-    } else {
-      slot.pending = token;
-      slot.has_pending = true;
-      if (!slot.out_text.empty()) EmitChunk(slot, events);
-    }
+    bool going = true;
+    for (size_t i = 0; going && i < tokens.size(); i++) going = AcceptToken(slot, tokens[i], rows[i], events);
+    if (!going) continue;
+    slot.pending = tokens.back();
+    slot.has_pending = true;
+    if (!slot.out_text.empty()) EmitChunk(slot, events);
   }
+}
+
+// One generated token (sampled from batch row `row`) into the slot's output; false when it ends
+// the generation (end of generation, a stop string, max_tokens, a full context).
+bool Scheduler::AcceptToken(Slot& slot, llama_token token, int32_t row, std::vector<Event>* events) {
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  Request& req = *slot.req;
+  if (llama_vocab_is_eog(vocab, token)) {
+    Finish(slot, "stop", -1, events);
+    return false;
+  }
+  slot.generated++;
+  const std::string piece = TokenToPiece(vocab, token, req.render_special);
+  slot.out_tokens.push_back(token);
+  if (req.top_logprobs >= 0) slot.out_logprobs.push_back(MakeLogprob(req, row, token));
+  TextStream::Step step = slot.text.Push(piece);
+  slot.out_text += step.emit;
+  if (step.stop_index >= 0) {
+    Finish(slot, "stop", step.stop_index, events);
+  } else if (req.max_tokens >= 0 && slot.generated >= req.max_tokens) {
+    Finish(slot, "length", -1, events);
+  } else if (slot.cache.size() + 1 >= static_cast<size_t>(context_size_)) {
+    Finish(slot, "length", -1, events);  // prompt + completion fill the slot's context
+  } else {
+    return true;
+  }
+  return false;
 }
 
 Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, llama_token token) const {
@@ -327,6 +444,7 @@ void Scheduler::SharePrompts() {
       llama_memory_seq_cp(mem, leader.seq, f.seq, -1, -1);
       f.cache = leader.cache;
       f.exact = leader.exact;
+      f.copy_pending = !kv_unified_;
       f.prompt_done = f.req->prompt.size();
       f.batch_index = leader.batch_index;
       f.awaiting_share = false;
@@ -379,6 +497,8 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
   e.prompt_tokens = static_cast<int>(req.prompt.size());
   e.completion_tokens = slot.generated;
   e.cached_tokens = static_cast<int>(slot.cached);
+  e.draft_tokens = slot.drafted;
+  e.draft_accepted = slot.draft_accepted;
   e.queue_ms = MsBetween(req.submitted, slot.assigned);
   const bool started = slot.generated > 0 || std::strcmp(reason, "cancelled") != 0;
   e.prompt_ms = started ? MsBetween(slot.assigned, slot.first_token) : MsBetween(slot.assigned, now);

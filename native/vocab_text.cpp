@@ -31,6 +31,33 @@ std::string TokenToPiece(const llama_vocab* vocab, llama_token token, bool rende
   return n < 0 ? std::string() : big.substr(0, n);
 }
 
+std::vector<llama_token> TokensSpelling(const llama_vocab* vocab, const std::string& text) {
+  std::vector<llama_token> tokens = TokenizeText(vocab, text, false, true);
+  std::string spelled;
+  for (llama_token t : tokens) spelled += TokenToPiece(vocab, t, true);
+  if (spelled == text) return tokens;
+  // The longest piece that starts the rest, in turn.
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<std::string> pieces(n_vocab);
+  for (llama_token t = 0; t < n_vocab; t++) pieces[t] = TokenToPiece(vocab, t, true);
+  tokens.clear();
+  for (size_t pos = 0; pos < text.size();) {
+    llama_token best = LLAMA_TOKEN_NULL;
+    size_t best_len = 0;
+    for (llama_token t = 0; t < n_vocab; t++) {
+      const std::string& p = pieces[t];
+      if (p.size() > best_len && text.compare(pos, p.size(), p) == 0) {
+        best = t;
+        best_len = p.size();
+      }
+    }
+    if (best == LLAMA_TOKEN_NULL) return {};
+    tokens.push_back(best);
+    pos += best_len;
+  }
+  return tokens;
+}
+
 std::string DetokenizeTokens(const llama_vocab* vocab, const std::vector<llama_token>& tokens, bool remove_special,
                              bool unparse_special) {
   std::string text(tokens.size() * 8 + 16, '\0');

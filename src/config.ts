@@ -2,7 +2,7 @@
 //   environment (OPENEDAI_*, SD_WEBUI_URL) > CLI flags > settings.yaml > defaults
 // Each value remembers where it came from, so the effective configuration can be printed at start.
 import fs from 'node:fs';
-import type { SchedulerOptions } from './engine/types.js';
+import type { KvCacheType, SchedulerOptions } from './engine/types.js';
 import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -48,6 +48,14 @@ export interface ServerConfig {
   ubatchSize: number | null;
   /** Prompt tokens per step before no further prompt starts in it; null = the engine's default. */
   promptChunk: number | null;
+  cacheType: string | null;
+  cacheRam: number;
+  specType: string | null;
+  specNgramSize: number | null;
+  specDraftMax: number | null;
+  specDraftModel: string | null;
+  cacheTypeK: string | null;
+  cacheTypeV: string | null;
   /** Requests waiting for a free slot before the server answers 503. */
   maxQueue: number;
   gpuLayers: number;
@@ -60,6 +68,8 @@ export interface ServerConfig {
   sdWebuiTimeout: number;
   /** The checkpoint's native side (512 SD 1.5, 1024 SDXL): bigger requests use the hires fix. */
   sdBaseModelSize: number;
+  /** --moderation-categories: the categories file of /v1/moderations; null = the shipped one. */
+  moderationCategories: string | null;
   debug: boolean;
   settingsFile: string | null;
   /** Largest request body accepted (bytes); bigger is a 413. */
@@ -109,6 +119,8 @@ interface OptionSpec {
   help: string;
 }
 
+const KV_CACHE_TYPES: string[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'iq4_nl', 'q5_0', 'q5_1'];
+
 /** Every option: flag, environment variable, settings.yaml keys, default, and what it means. */
 export const OPTIONS: OptionSpec[] = [
   { key: 'port', flag: 'api-port', kind: 'integer', env: 'OPENEDAI_PORT', default: 5000, min: 0, max: 65535, help: 'Port to listen on (0 = any free port)' },
@@ -127,6 +139,14 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'batchSize', flag: 'batch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Most tokens in one decode step, at least --parallel (default 512)' },
   { key: 'ubatchSize', flag: 'ubatch-size', kind: 'integer', default: null, min: 1, max: 1 << 16, help: 'Physical micro-batch, at most --batch-size (default: --batch-size)' },
   { key: 'promptChunk', flag: 'prompt-chunk', kind: 'integer', default: null, min: 0, max: 1 << 16, help: 'Prompt tokens after which a decode step starts no further prompt; 0 = fill the batch (default 128 on the CPU, 0 on a GPU)' },
+  { key: 'cacheType', flag: 'cache-type', kind: 'string', default: null, choices: ['fp16', 'f16', 'q8_0', 'q4_0'], help: 'KV cache type for keys and values (text-generation-webui\'s flag): fp16 (default), q8_0 (about half the memory), q4_0 (about a quarter)' },
+  { key: 'cacheTypeK', flag: 'cache-type-k', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for keys (llama-server\'s flag; beats --cache-type): f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1' },
+  { key: 'cacheTypeV', flag: 'cache-type-v', kind: 'string', default: null, choices: KV_CACHE_TYPES, help: 'KV cache type for values (beats --cache-type); a quantized one needs flash attention, which is on where the backend supports it' },
+  { key: 'cacheRam', flag: 'cache-ram', kind: 'integer', default: 0, min: 0, max: 1 << 24, help: 'MiB of host memory for slots\' saved KV states (llama-server\'s flag): a prompt that starts as an earlier one did restores its cells instead of evaluating them again; 0 = off' },
+  { key: 'specType', flag: 'spec-type', kind: 'string', default: null, choices: ['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'], help: 'Speculative decoding with one of llama.cpp\'s n-gram drafters (llama-server\'s flag): drafts continue the text from n-grams of its own history and one step verifies them; the same tokens, faster on repetitive output. Default off' },
+  { key: 'specNgramSize', flag: 'spec-ngram-size', kind: 'integer', default: null, min: 1, max: 1024, help: 'N-gram length the drafter matches (default 12)' },
+  { key: 'specDraftMax', flag: 'spec-draft-max', kind: 'integer', default: null, min: 1, max: 1024, help: 'Most tokens drafted per step (default 48)' },
+  { key: 'specDraftModel', flag: 'spec-draft-model', kind: 'string', default: null, help: 'A draft model for speculative decoding: not supported yet (the server refuses to start with it; use --spec-type)' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
@@ -135,6 +155,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sdWebuiAuth', flag: 'sd-webui-auth', kind: 'string', env: 'SD_WEBUI_AUTH', default: null, help: 'user:password of a WebUI started with --api-auth (instead of putting them in the URL)' },
   { key: 'sdWebuiTimeout', flag: 'sd-webui-timeout', kind: 'integer', default: 600, min: 1, max: 86400, help: 'Seconds an image request may take at the WebUI before the answer is 504' },
   { key: 'sdBaseModelSize', flag: 'sd-base-model-size', kind: 'integer', env: 'SD_BASE_MODEL_SIZE', default: 512, min: 64, max: 2048, help: 'Native image side of the WebUI\'s checkpoint (512 SD 1.5, 1024 SDXL); sizes from 1.2 x it are drawn at it and upscaled' },
+  { key: 'moderationCategories', flag: 'moderation-categories', kind: 'path', default: null, help: 'Categories of /v1/moderations: a YAML file like moderation/categories.yaml (descriptions, thresholds) to tune for your embedding model (default: the shipped file)' },
   { key: 'debug', flag: 'debug', kind: 'boolean', env: 'OPENEDAI_DEBUG', settingsKeys: ['openai-debug'], default: false, help: 'Log every request and prompt' },
   { key: 'reasoningFormat', flag: 'reasoning-format', kind: 'string', default: 'auto', help: 'Where a reasoning model\'s thinking goes by default: auto (message.reasoning_content) or none (inline in content); a request\'s reasoning_format wins' },
   { key: 'responsesStoreMax', flag: 'responses-store-max', kind: 'integer', default: 1000, min: 0, max: 1 << 24, help: 'Responses API: stored responses kept at most (oldest evicted; 0 = store nothing)' },
@@ -305,6 +326,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.adminKey !== null && c.adminKey.trim() === '') throw new ConfigError('--admin-key must not be empty.');
   if (c.bodyTimeout < c.headerTimeout) throw new ConfigError(`--body-timeout (${c.bodyTimeout}) must be at least --header-timeout (${c.headerTimeout}): it counts the headers too.`);
+  if (c.specDraftModel !== null) throw new ConfigError('--spec-draft-model: speculative decoding with a draft model is not supported yet; --spec-type ngram-simple (or ngram-map-k, ngram-map-k4v, ngram-mod) drafts from the text itself.');
+  if ((c.specNgramSize !== null || c.specDraftMax !== null) && c.specType === null) throw new ConfigError('--spec-ngram-size and --spec-draft-max need --spec-type.');
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
@@ -342,7 +365,20 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
     ...(config.batchSize !== null ? { batchSize: config.batchSize } : {}),
     ...(config.ubatchSize !== null ? { ubatchSize: config.ubatchSize } : {}),
     ...(config.promptChunk !== null ? { promptChunk: config.promptChunk } : {}),
+    ...kvCacheTypes(config),
+    ...(config.cacheRam > 0 ? { cacheRamMiB: config.cacheRam } : {}),
+    ...(config.specType !== null ? { specType: config.specType as SchedulerOptions['specType'] } : {}),
+    ...(config.specNgramSize !== null ? { specNgramSize: config.specNgramSize } : {}),
+    ...(config.specDraftMax !== null ? { specDraftMax: config.specDraftMax } : {}),
   };
+}
+
+/** --cache-type-k / -v, else --cache-type for both (its fp16 is ggml's f16), else the default. */
+function kvCacheTypes(config: ServerConfig): Pick<SchedulerOptions, 'cacheTypeK' | 'cacheTypeV'> {
+  const both = config.cacheType === null ? null : config.cacheType === 'fp16' ? 'f16' : config.cacheType;
+  const k = config.cacheTypeK ?? both;
+  const v = config.cacheTypeV ?? both;
+  return { ...(k !== null ? { cacheTypeK: k as KvCacheType } : {}), ...(v !== null ? { cacheTypeV: v as KvCacheType } : {}) };
 }
 
 export function embeddingGpuLayers(config: Pick<ServerConfig, 'embeddingDevice' | 'gpuLayers'>): number {

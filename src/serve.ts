@@ -9,6 +9,7 @@ import { hubCacheDir } from './hub/index.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
 import { kvCacheBytes } from './host/memory-check.js';
+import { loadCategories } from './openai/moderations.js';
 
 export class StartError extends Error {}
 
@@ -60,6 +61,10 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
 export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
   const nothing = nothingToServe(config);
   if (nothing) throw new StartError(nothing);
+  // A malformed categories file is said at start, not on the first moderation request.
+  if (config.moderationCategories) {
+    try { loadCategories(config.moderationCategories); } catch (err) { throw new StartError((err as Error).message); }
+  }
   const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
   const { ModelHost } = require('./host/model-host.js') as typeof import('./host/model-host.js');
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
@@ -127,23 +132,28 @@ function compact(n: number): string {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 
-/** Keys and values of every slot's context at f16 (llama.cpp's default cache type). */
-function kvBytesOf(loaded: LoadedModel, cells: number): number {
+/** Keys and values of every slot's context at the given cache types. */
+function kvBytesOf(loaded: LoadedModel, cells: number, typeK = 'f16', typeV = 'f16'): number {
   const md = loaded.model.metadata;
   return kvCacheBytes({
     ...md,
     keyLength: Number(md.kv[`${md.architecture}.attention.key_length`]) || undefined,
     valueLength: Number(md.kv[`${md.architecture}.attention.value_length`]) || undefined,
-  }, cells);
+  }, cells, typeK, typeV);
 }
 
 /** One line: parameters, weight type, context and slots, memory for the weights and the KV cache. */
 export function modelSummary(loaded: LoadedModel): string {
   const md = loaded.model.metadata;
-  const { contextSize, parallel } = loaded.scheduler.stats();
+  const { contextSize, parallel, cacheTypeK, cacheTypeV } = loaded.scheduler.stats();
+  const cells = contextSize * parallel;
+  const kv = kvBytesOf(loaded, cells, cacheTypeK, cacheTypeV);
+  const f16 = kvBytesOf(loaded, cells);
+  const types = cacheTypeK === cacheTypeV ? cacheTypeK : `K ${cacheTypeK}, V ${cacheTypeV}`;
+  const saved = kv < f16 ? `, ${mib(f16 - kv)} less than f16` : '';
   return `Model ${loaded.id}: ${md.architecture}, ${compact(md.parameterCount)} parameters, ${weightType(md.description)}, `
     + `context ${contextSize} x ${parallel} slots (trained ${md.contextLengthTrained}), `
-    + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kvBytesOf(loaded, contextSize * parallel))} (f16)`;
+    + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kv)} (${types}${saved})`;
 }
 
 /** Router mode started without a model: what requests can name. */

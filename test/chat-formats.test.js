@@ -37,6 +37,15 @@ const families = {
     calls: [['get_weather', { city: 'Paris' }], ['get_time', { zone: 'Asia/Tokyo' }]],
     content: '', marker: '[TOOL_CALLS]', lazyTrigger: true, ids: ['a1b2c3d4e', 'f5g6h7i8j'],
   },
+  // The generation prompt ends with ">>>": the model writes the recipient first. The pinned
+  // llama.cpp parses a call that opens the answer; text then a call, or a second call, each after
+  // ">>>" as Functionary writes them, it does not parse (its parser omits that separator): see
+  // docs/api.md.
+  functionary: {
+    answer: 'get_weather\n{"city": "Paris", "days": 2}',
+    calls: [['get_weather', { city: 'Paris', days: 2 }]],
+    content: '', marker: '>>>', lazyTrigger: true,
+  },
 };
 
 /** Stream `answer` in pieces of `size` characters; collect what a client would reassemble. */
@@ -111,6 +120,7 @@ t.test('history with tool calls and results renders as each family expects', asy
   const expect = {
     hermes: [/<tool_call>\n\{"name": "get_weather", "arguments": \{"city": ?"Paris"\}\}\n<\/tool_call>/, /<tool_response>\n18 C, sunny\n<\/tool_response>/],
     mistral: [/\[TOOL_CALLS\]\[\{"name": "get_weather", "arguments": \{"city": ?"Paris"\}, "id": "call_1"\}\]/, /\[TOOL_RESULTS\]\{"content": "18 C, sunny", "call_id": "call_1"\}\[\/TOOL_RESULTS\]/],
+    functionary: [/>>>get_weather\n\{"city": ?"Paris"\}<\|eot_id\|>/, /<\|start_header_id\|>tool<\|end_header_id\|>\n\n18 C, sunny<\|eot_id\|>/],
     llama3: [/\{"name": "get_weather", "parameters": \{"city": ?"Paris"\}\}<\|eom_id\|>/, /<\|start_header_id\|>ipython<\|end_header_id\|>\n\n18 C, sunny<\|eot_id\|>/],
   };
   for (const [name, patterns] of Object.entries(expect)) {

@@ -6,7 +6,8 @@ const t = require('tap');
 const http = require('node:http');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startServer, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { startServer, MODEL, root } = require('./support/server.js');
+const { engineSkip } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
 const cli = path.join(root, 'lib', 'cli.js');
@@ -115,7 +116,7 @@ t.test('usage errors', async (t) => {
   t.match(help.stdout(), /env OPENAI_API_KEY/);
 });
 
-t.test('with the real server', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+t.test('with the real server', { skip: engineSkip(t) }, async (t) => {
   const server = await startServer({ args: ['--parallel', '1', '--ctx-size', '256', '--api-key', 'sk-chat'] });
   t.teardown(() => server.close());
   const expected = await call(`${server.url}/v1/chat/completions`, {
@@ -138,7 +139,7 @@ t.test('with the real server', { skip: !(hasModel && engineAvailable()) && 'need
   t.match(denied.stderr(), /401: You didn't provide an API key/);
 });
 
-t.test('--model starts its own server', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+t.test('--model starts its own server', { skip: engineSkip(t) }, async (t) => {
   const chat = spawnChat(t, ['--model', MODEL, '--ctx-size', '256', '--parallel', '1', '--max-tokens', '6', '--temperature', '0']);
   chat.write('Once upon a time\n/reset\nOnce upon a time\n');
   chat.end();

@@ -4,7 +4,9 @@
 const t = require('tap');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
-const { spawnCli, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { call } = require('./support/http.js');
+const { spawnCli, MODEL, root } = require('./support/server.js');
+const { engineSkip } = require('./support/requirements.js');
 
 const cli = path.join(root, 'lib', 'cli.js');
 
@@ -66,7 +68,7 @@ t.test('clear errors', async (t) => {
   }
 });
 
-t.test('serve and the curl examples of the spec', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+t.test('serve and the curl examples of the spec (sent without curl)', { skip: engineSkip(t) }, async (t) => {
   const server = await spawnCli(['serve', '--model', path.relative(root, MODEL), '--api-port', '0', '--ctx-size', '512', '--api-key', 'sk-secret-value'], { env: { OPENEDAI_DEBUG: '0' } });
   t.teardown(() => server.stop());
   t.ok(server.url, `listening (${server.stderr()})`);
@@ -86,42 +88,41 @@ t.test('serve and the curl examples of the spec', { skip: !(hasModel && engineAv
   t.match(server.stdout(), /^Model stories260K: llama, 293K parameters, all F32, context 512 x 4 slots \(trained 2048\), memory: weights 1\.1 MiB, KV cache 1\.3 MiB \(f16\)$/m, 'one-line model summary');
   t.match(server.stdout(), /listening on \S+ \(chat playground: http:\/\/127\.0\.0\.1:\d+\/,/);
 
-  const curl = (args) => new Promise((resolve) => execFile('curl', ['-sS', '-H', 'Authorization: Bearer sk-secret-value', ...args], { timeout: 60000, maxBuffer: 1 << 24 }, (err, stdout, stderr) => resolve({ err, stdout, stderr })));
-  const probe = await curl(['--version']);
-  if (probe.err) {
-    t.skip('curl is not installed');
-    return;
-  }
-  const base = server.url;
-  // The examples from the spec, byte for byte apart from the host:port (and the API key header).
-  const completion = await curl([`${base}/v1/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "prompt": "This is a cake recipe:\\n\\n1.",\n    "max_tokens": 200,\n    "temperature": 1,\n    "top_p": 0.9,\n    "seed": 10\n  }']);
-  const c = JSON.parse(completion.stdout);
+  // The spec's curl examples, sent by the project's own HTTP client (undici): the same method,
+  // headers and JSON bodies byte for byte, apart from the host:port and the API key header.
+  const auth = { authorization: 'Bearer sk-secret-value' };
+  const example = (route, body) => call(`${server.url}${route}`, { body, headers: auth });
+  const completion = await example('/v1/completions', '{\n    "prompt": "This is a cake recipe:\\n\\n1.",\n    "max_tokens": 200,\n    "temperature": 1,\n    "top_p": 0.9,\n    "seed": 10\n  }');
+  t.equal(completion.status, 200);
+  const c = completion.json;
   t.equal(c.object, 'text_completion');
   t.ok(c.choices[0].text.length > 0);
   t.ok(c.usage.completion_tokens > 0 && c.usage.completion_tokens <= 200);
-  const instruct = JSON.parse((await curl([`${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca"\n  }'])).stdout);
+  const instruct = (await example('/v1/chat/completions', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca"\n  }')).json;
   t.equal(instruct.object, 'chat.completion');
   t.equal(instruct.choices[0].message.role, 'assistant');
   t.type(instruct.choices[0].message.content, 'string');
 
-  const character = JSON.parse((await curl([`${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello! Who are you?"\n      }\n    ],\n    "mode": "chat",\n    "character": "Example"\n  }'])).stdout);
+  const character = (await example('/v1/chat/completions', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello! Who are you?"\n      }\n    ],\n    "mode": "chat",\n    "character": "Example"\n  }')).json;
   t.equal(character.object, 'chat.completion');
   t.type(character.choices[0].message.content, 'string');
   t.ok(character.usage.prompt_tokens > 50, 'the character context is in the prompt');
 
-  const streamed = await curl(['-N', `${base}/v1/chat/completions`, '-H', 'Content-Type: application/json', '-d', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca",\n    "stream": true\n  }']);
-  const events = streamed.stdout.split('\n\n').filter(Boolean);
+  const streamed = await example('/v1/chat/completions', '{\n    "messages": [\n      {\n        "role": "user",\n        "content": "Hello!"\n      }\n    ],\n    "mode": "instruct",\n    "instruction_template": "Alpaca",\n    "stream": true\n  }');
+  t.match(streamed.headers['content-type'], /text\/event-stream/);
+  const events = streamed.text.split('\n\n').filter(Boolean);
   t.equal(events[events.length - 1], 'data: [DONE]');
   const first = JSON.parse(events[0].slice(6));
   t.equal(first.object, 'chat.completion.chunk');
   t.equal(first.choices[0].message.role, 'assistant');
 
-  const unauth = await new Promise((resolve) => execFile('curl', ['-sS', `${base}/v1/models`], (err, stdout) => resolve(stdout)));
-  t.equal(JSON.parse(unauth).error.code, 'invalid_api_key');
+  const unauth = await call(`${server.url}/v1/models`, { method: 'GET' });
+  t.equal(unauth.status, 401);
+  t.equal(unauth.json.error.code, 'invalid_api_key');
   t.equal(await server.stop(), 0, 'SIGTERM shuts down cleanly');
 });
 
-t.test('info prints the metadata and every GGUF key/value', { skip: !(hasModel && engineAvailable()) && 'needs the model and the addon' }, async (t) => {
+t.test('info prints the metadata and every GGUF key/value', { skip: engineSkip(t) }, async (t) => {
   const res = await run(['info', '--model', MODEL]);
   t.equal(res.code, 0, res.stderr);
   t.match(res.stdout, /architecture:\s+llama/);

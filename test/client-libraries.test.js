@@ -6,12 +6,10 @@
 const t = require('tap');
 // Grammar-constrained generation of whole tool calls and objects: slow on a busy 2-core machine.
 t.setTimeout(900000);
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const { z } = require('zod');
 const person = z.object({ name: z.string().max(10), age: z.number().int().min(0).max(120), mood: z.enum(['happy', 'sad']) });

@@ -34,8 +34,12 @@ t.test('env beats flags beats settings.yaml beats defaults, for every layer', as
       'openai-embedding_device: cpu',
       'openai-sd_webui_url: http://127.0.0.1:9999',
       'listen: true',
+      'ssl-keyfile: s-key.pem',
+      'ssl-certfile: s-cert.pem',
       'unrelated_webui_key: ignored',
     ].join('\n'),
+    // Only their existence is checked here; the HTTPS test serves real ones.
+    's-key.pem': 'k', 's-cert.pem': 'c', 'f-key.pem': 'k', 'f-cert.pem': 'c', 'e-key.pem': 'k', 'e-cert.pem': 'c',
   });
   const settingsOnly = loadConfig([], {}, cwd);
   t.equal(settingsOnly.config.port, 7001);
@@ -47,25 +51,34 @@ t.test('env beats flags beats settings.yaml beats defaults, for every layer', as
   t.equal(settingsOnly.config.embeddingDevice, 'cpu');
   t.equal(settingsOnly.config.sdWebuiUrl, 'http://127.0.0.1:9999');
   t.equal(settingsOnly.config.host, '0.0.0.0', 'listen from settings');
+  t.equal(settingsOnly.config.sslKeyfile, path.join(cwd, 's-key.pem'));
+  t.equal(settingsOnly.config.sslCertfile, path.join(cwd, 's-cert.pem'));
 
-  const flags = loadConfig(['--api-port', '7002', '--parallel', '2', '--embedding-model', 'from-flag'], {}, cwd);
+  const tlsFlags = ['--ssl-keyfile', 'f-key.pem', '--ssl-certfile', 'f-cert.pem'];
+  const flags = loadConfig(['--api-port', '7002', '--parallel', '2', '--embedding-model', 'from-flag', ...tlsFlags], {}, cwd);
   t.equal(flags.config.port, 7002, 'flag beats settings');
   t.equal(flags.sources.port, 'flag');
   t.equal(flags.config.parallel, 2);
   t.equal(flags.config.embeddingModel, 'from-flag');
+  t.equal(flags.config.sslKeyfile, path.join(cwd, 'f-key.pem'), '--ssl-keyfile beats settings');
+  t.equal(flags.config.sslCertfile, path.join(cwd, 'f-cert.pem'));
   t.equal(flags.config.ctxSize, 512, 'settings still fill what flags do not set');
 
   const env = {
     OPENEDAI_PORT: '7003', OPENEDAI_DEBUG: '0', OPENEDAI_EMBEDDING_MODEL: 'from-env',
     OPENEDAI_EMBEDDING_DEVICE: 'cuda', SD_WEBUI_URL: 'http://127.0.0.1:7861',
+    OPENEDAI_KEY_PATH: 'e-key.pem', OPENEDAI_CERT_PATH: 'e-cert.pem',
   };
-  const all = loadConfig(['--api-port', '7002', '--debug', '--embedding-model', 'from-flag'], env, cwd);
+  const all = loadConfig(['--api-port', '7002', '--debug', '--embedding-model', 'from-flag', ...tlsFlags], env, cwd);
   t.equal(all.config.port, 7003, 'env beats flag');
   t.equal(all.sources.port, 'env');
   t.equal(all.config.debug, false, 'OPENEDAI_DEBUG=0 beats --debug and openai-debug');
   t.equal(all.config.embeddingModel, 'from-env');
   t.equal(all.config.embeddingDevice, 'cuda');
   t.equal(all.config.sdWebuiUrl, 'http://127.0.0.1:7861');
+  t.equal(all.config.sslKeyfile, path.join(cwd, 'e-key.pem'), 'OPENEDAI_KEY_PATH beats --ssl-keyfile');
+  t.equal(all.config.sslCertfile, path.join(cwd, 'e-cert.pem'), 'OPENEDAI_CERT_PATH beats --ssl-certfile');
+  t.equal(all.sources.sslKeyfile, 'env');
   t.equal(all.config.parallel, 3, 'settings value where neither env nor flag set it');
 });
 

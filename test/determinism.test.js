@@ -3,13 +3,11 @@
 // seed gives the same text, with the prompt cache on and other requests served in between (some
 // sharing its prefix, some at the same time, so the slots hold other histories and batch shapes).
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const CAKE = { prompt: 'This is a cake recipe:\n\n1.', max_tokens: 200, temperature: 1, top_p: 0.9, seed: 10 };
 

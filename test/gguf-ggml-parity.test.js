@@ -2,7 +2,7 @@
 // Our F16 / Q8_0 / Q4_0 encoders produce the very bytes ggml's own quantizer does
 // (ggml_quantize_chunk without an importance matrix = quantize_row_*_ref), on random data and
 // edge cases. Needs the static ggml-base library of a source build and a C compiler; skipped
-// (with the reason) when either is missing.
+// (with the reason) when either is missing; a harness that does not link against them fails.
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync, execFileSync } = require('node:child_process');
@@ -52,7 +52,9 @@ t.test('F16, Q8_0 and Q4_0 bytes equal ggml_quantize_chunk', { skip }, async (t)
     // an OpenMP-less build links without -fopenmp
     const again = spawnSync(cc, ['-O1', `-I${include}`, path.join(dir, 'q.c'), lib, '-lm', '-lpthread', '-lstdc++', '-o', exe], { encoding: 'utf8' });
     if (again.status !== 0) {
-      t.skip(`the harness does not link against ${lib}: ${(again.stderr || build.stderr).split('\n').slice(-3).join(' ')}`);
+      // The library and the compiler are there: a harness that does not link is a broken build
+      // (or a changed ggml API), not a missing tool.
+      t.fail(`the harness does not link against ${lib}: ${(again.stderr || build.stderr).split('\n').slice(-3).join(' ')}`);
       return;
     }
   }

@@ -8,12 +8,10 @@ const t = require('tap');
 // Grammar-constrained generation of whole tool calls and objects: slow on a busy 2-core machine.
 t.setTimeout(900000);
 const Ajv = require('ajv');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const OpenAI = require('openai').default ?? require('openai');
 const hermes = fs.readFileSync(path.join(__dirname, 'fixtures', 'chat-templates', 'hermes.jinja'), 'utf8');
 

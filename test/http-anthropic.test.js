@@ -8,13 +8,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const Ajv = require('ajv');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const AnthropicModule = require('@anthropic-ai/sdk');
 const Anthropic = AnthropicModule.default ?? AnthropicModule;
 const fixture = (name) => fs.readFileSync(path.join(__dirname, 'fixtures', 'chat-templates', `${name}.jinja`), 'utf8');

@@ -3,14 +3,12 @@
 // first one null, as OpenAI's legacy API), then the completion's. A prompt token's
 // log-probability must equal what the model gives that token when it generates it.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 const post = (url, body) => call(url, { body });
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 t.test('echo with logprobs', async (t) => {
   const server = await startServer({ args: ['--parallel', '2'] });

@@ -8,14 +8,12 @@ const path = require('node:path');
 const fs = require('node:fs');
 const t = require('tap');
 const { call, isBadRequest } = require('./support/http.js');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { acrossBatches } = require('./support/models.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const OpenAI = require('openai').default ?? require('openai');
 const { Model } = require('../lib/index.js');
 const { ensureBertModel } = require('../lib/gguf/bert-model.js');

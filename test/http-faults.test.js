@@ -5,14 +5,12 @@ const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const { request } = require('undici');
-const { startServer, spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, spawnCli, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { createHolds, heldLoader, overridingLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** POST a streaming request; resolves once its first event arrived, with `rest` = the whole text. */
 async function openStream(url, body) {
@@ -51,6 +49,28 @@ t.test('drain: past the grace period, running requests end with a clear 503 shut
   t.match(text, /data: \{"error":\{[^\n]*"code":"shutting_down"[^\n]*\n\ndata: \[DONE\]\n\n$/, 'the stream gets an error event, then ends');
   isOpenAIError(t, await plain, 503, { code: 'shutting_down', type: 'server_error' });
   t.equal(holds.running.size, 0, 'every generation was cancelled');
+});
+
+t.test('an engine failure after the stream started: a data: {"error"} event in OpenAI\'s shape, then [DONE]', async (t) => {
+  const holds = createHolds();
+  const server = await startServer({ loader: heldLoader(holds) });
+  t.teardown(() => server.close());
+  for (const [route, body] of [['/v1/completions', { prompt: 'Once', max_tokens: 5 }], ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }]]) {
+    const stream = await openStream(`${server.url}${route}`, body);
+    t.equal(stream.status, 200, `${route}: the stream started`);
+    await holds.whenRunning(1);
+    for (const g of [...holds.running]) g.end('error');
+    const text = await stream.rest;
+    const events = text.split('\n\n').filter(Boolean);
+    t.ok(events.length >= 3, `${route}: a content event, the error, [DONE]`);
+    t.match(events[0], /^data: \{"id"/, `${route}: content first`);
+    const error = JSON.parse(events[events.length - 2].replace(/^data: /, ''));
+    t.match(error, { error: { type: 'server_error', code: 'engine_error', message: String } }, `${route}: the error event`);
+    t.ok('param' in error.error, 'with param, as every OpenAI error');
+    t.equal(events[events.length - 1], 'data: [DONE]', `${route}: then the end`);
+  }
+  t.equal(server.host.counters.failed, 2, 'counted as failed');
+  t.equal((await call(`${server.url}/health`, { method: 'GET' })).status, 200, 'the server goes on');
 });
 
 t.test('corrupt, truncated, empty and non-GGUF files: a clear error; the loaded model serves on', async (t) => {

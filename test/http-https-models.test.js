@@ -6,12 +6,10 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { request, Agent } = require('undici');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const get = async (url, opts = {}) => {
   const res = await request(url, opts);
@@ -40,11 +38,17 @@ t.test('HTTPS with --ssl-keyfile/--ssl-certfile', async (t) => {
   await t.rejects(request(`${server.url}/health`), 'a client that does not trust the certificate is refused');
   await t.rejects(request(`http://127.0.0.1:${server.port}/health`).then((r) => r.body.text()), 'plain HTTP is not served');
 
-  // The same through the environment variables, which beat the flags.
-  const viaEnv = await startServer({ args: ['--ssl-keyfile', 'nope', '--ssl-certfile', 'nope'].slice(0, 0), env: { OPENEDAI_KEY_PATH: key, OPENEDAI_CERT_PATH: cert } });
+  // The same through the environment variables, which beat the flags: the flags name files that
+  // exist but hold no key or certificate, so the server starts only if the environment wins.
+  const junk = path.join(dir, 'junk.pem');
+  fs.writeFileSync(junk, 'not a PEM file\n');
+  const viaEnv = await startServer({ args: ['--ssl-keyfile', junk, '--ssl-certfile', junk], env: { OPENEDAI_KEY_PATH: key, OPENEDAI_CERT_PATH: cert } });
   t.teardown(() => viaEnv.close());
   t.match(viaEnv.url, /^https:/);
   t.equal((await get(`${viaEnv.url}/health`, { dispatcher })).status, 200);
+  t.equal(viaEnv.config.sslKeyfile, key, 'OPENEDAI_KEY_PATH beats --ssl-keyfile');
+  t.equal(viaEnv.config.sslCertfile, cert, 'OPENEDAI_CERT_PATH beats --ssl-certfile');
+  await t.rejects(startServer({ model: null, args: ['--ssl-keyfile', junk, '--ssl-certfile', junk] }), 'the junk files alone do not serve (so the check above can fail)');
 });
 
 t.test('models folder: list, load by name, refuse paths', async (t) => {

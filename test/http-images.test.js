@@ -182,8 +182,9 @@ t.test('configuration: flags, environment, redaction, errors', async (t) => {
 });
 
 t.test('the start-up log says whether images are available', async (t) => {
-  const { spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
-  if (!hasModel || !engineAvailable()) return t.skip('needs the model and the native addon');
+  const { spawnCli, MODEL } = require('./support/server.js');
+  const skip = require('./support/requirements.js').engineSkip(t);
+  if (skip) return t.skip(skip);
   for (const [env, line] of [
     [{}, /^Images: not available .*--sd-webui-url/m],
     [{ SD_WEBUI_URL: 'http://u:pw@127.0.0.1:7861' }, /^Images: POST \/v1\/images\/generations -> Stable Diffusion WebUI at http:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:7861 \(txt2img, timeout 600 s, basic auth\)$/m],

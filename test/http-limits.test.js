@@ -4,14 +4,12 @@
 // tests wait for the server's answers, whenever they come.
 const t = require('tap');
 const net = require('node:net');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { createHolds, heldLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** Open a socket, write `text`, and resolve everything the server sends until it closes. */
 function rawExchange(port, text, { keepWriting } = {}) {

@@ -2,13 +2,11 @@
 // GET /metrics (Prometheus text from prom-client) and GET /slots: the counts match what the
 // requests' own responses report.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** The value of one sample line (`name{labels} value`); undefined when absent. */
 function sample(text, name, labels = '') {
@@ -58,5 +56,10 @@ t.test('/metrics counts requests, tokens, latencies and cache hits; /slots lists
   const slots = await call(u('/slots'), { method: 'GET' });
   t.equal(slots.status, 200);
   t.equal(slots.json.length, 2);
-  t.same(slots.json.map((s) => [s.id, s.n_ctx, typeof s.is_processing]), [[0, 256, 'boolean'], [1, 256, 'boolean']]);
+  t.same(slots.json.map((s) => [s.id, s.n_ctx, s.is_processing, s.state]), [[0, 256, false, 'idle'], [1, 256, false, 'idle']]);
+  // The same greedy prompt ran in one slot each time (the cache drew it back): it holds the
+  // prompt and all but the last generated token.
+  const held = first.json.usage.prompt_tokens + first.json.usage.completion_tokens - 1;
+  t.same(slots.json.map((s) => s.n_kv_cells).sort((a, b) => a - b), [0, held], 'n_kv_cells: the cached prompt and answer');
+  t.equal(sample(m, 'gguf_serve_kv_cells_used'), held, 'gguf_serve_kv_cells_used: the same cells');
 });

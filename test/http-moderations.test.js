@@ -9,13 +9,11 @@ const path = require('node:path');
 const t = require('tap');
 const YAML = require('yaml');
 const { call, isBadRequest } = require('./support/http.js');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { acrossBatches } = require('./support/models.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const OpenAI = require('openai').default ?? require('openai');
 const { Model } = require('../lib/index.js');
 const { ensureBertModel } = require('../lib/gguf/bert-model.js');
@@ -104,6 +102,44 @@ t.test('with the embedding model', async (t) => {
     isBadRequest(t, await call(url, { body: { input: Array.from({ length: 2049 }, () => 'a') } }), 'input', '2049 inputs');
     await t.rejects(client.moderations.create({ input: [] }), { status: 400 });
   });
+});
+
+t.test('through the server: an input that flags, one that does not, a category with its own threshold', async (t) => {
+  // The test's own categories file (--moderation-categories): the shipped descriptions, flagged
+  // above 0.999 (the tiny random-weight BERT puts any two texts near 0.9: only a text equal to a
+  // description gets above), except harassment, whose own threshold 1 no score exceeds.
+  const shipped = YAML.parse(fs.readFileSync(CATEGORIES_FILE, 'utf8'));
+  const file = path.join(t.testdir(), 'categories.yaml');
+  fs.writeFileSync(file, YAML.stringify({ threshold: 0.999, categories: { ...shipped.categories, harassment: { ...shipped.categories.harassment, threshold: 1 } } }));
+  const server = await startServer({ args: ['--embedding-model', BERT, '--moderation-categories', file] });
+  t.teardown(() => server.close());
+  const violent = shipped.categories.violence.descriptions[0];
+  const harassing = shipped.categories.harassment.descriptions[0];
+  const res = await call(`${server.url}/v1/moderations`, { body: { input: [violent, 'How do I bake bread?', harassing] } });
+  t.equal(res.status, 200);
+  const [flags, none, own] = res.json.results;
+
+  t.ok(flags.category_scores.violence > 0.999, `a violence description scores ${flags.category_scores.violence} for violence`);
+  t.equal(flags.categories.violence, true, 'violence flagged');
+  t.equal(flags.flagged, true);
+  t.same(Object.keys(flags.categories).filter((c) => flags.categories[c]), ['violence'], 'and no other category');
+
+  t.ok(Math.max(...Object.values(none.category_scores)) < 0.999, 'an unrelated input scores below the threshold everywhere');
+  t.equal(none.flagged, false, 'is not flagged');
+  t.notOk(Object.values(none.categories).some(Boolean));
+
+  t.ok(own.category_scores.harassment > 0.999, `a harassment description scores ${own.category_scores.harassment}: above the file's threshold`);
+  t.equal(own.categories.harassment, false, "but harassment's own threshold (1) wins");
+  t.equal(own.flagged, false);
+});
+
+t.test('--moderation-categories: a malformed file is a start-up error naming it', async (t) => {
+  const { startServing, StartError } = require('../lib/serve.js');
+  const { loadConfig } = require('../lib/config.js');
+  const file = path.join(t.testdir(), 'bad.yaml');
+  fs.writeFileSync(file, YAML.stringify({ categories: { hate: { descriptions: ['x'] } } }));
+  const { config } = loadConfig(['--moderation-categories', file, '--model', BERT], {}, process.cwd());
+  await t.rejects(startServing(config, { version: 'test', log: () => {} }), { constructor: StartError, message: /bad\.yaml: category 'harassment' is missing/ });
 });
 
 t.test('without an embedding model the chat model scores', async (t) => {

@@ -3,13 +3,11 @@
 // seen in /health, grows by one prompt), and each indexed choice equals its own solo request with
 // seed + index.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 t.test('n = 4 shares the prompt', async (t) => {
   const server = await startServer({ args: ['--parallel', '4'] });

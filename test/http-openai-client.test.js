@@ -3,12 +3,10 @@
 // chat, chat stream, completions, completions stream, models. Streamed text must equal the
 // non-streamed text at temperature 0.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 const OpenAI = require('openai').default ?? require('openai');
 
 t.test('openai client', async (t) => {

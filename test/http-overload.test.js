@@ -4,14 +4,12 @@
 // Retry-After); every greedy answer equals its solo run byte for byte, so no request ever got
 // another's tokens.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { acrossBatches, offloaded } = require('./support/models.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const SLOTS = 2;
 const WORDS = ['Once', 'The cat', 'A little girl', 'Tom and Sue', 'One day', 'The sun', 'A big dog', 'Lily', 'The tree', 'Mom said'];

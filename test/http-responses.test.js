@@ -8,7 +8,8 @@ const os = require('node:os');
 const path = require('node:path');
 const t = require('tap');
 const Ajv = require('ajv');
-const { startServer, hasModel, engineAvailable, root } = require('./support/server.js');
+const { startServer, root } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
 const { ResponseStore } = require(path.join(root, 'lib', 'openai', 'responses-store.js'));
@@ -39,10 +40,7 @@ t.test('ResponseStore: count and byte limits evict the oldest; the file store su
   t.equal(again.get('cut'), undefined, 'a line cut short is skipped');
 });
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(1, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t, 1)) return;
 const OpenAI = require('openai').default ?? require('openai');
 const hermes = fs.readFileSync(path.join(__dirname, 'fixtures', 'chat-templates', 'hermes.jinja'), 'utf8');
 const base = { model: 'x', temperature: 0, max_output_tokens: 12 };

@@ -6,7 +6,8 @@
 const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { overridingLoader } = require('./support/model-doubles.js');
 
@@ -15,6 +16,9 @@ const PUBLIC = new Set([
   'GET /health', // load balancers and orchestrators probe it without credentials
   'GET /docs', 'GET /openapi.json', // the API's own documentation, no data
 ]);
+
+// The routes that load or unload models: behind --admin-key when one is set.
+const ADMIN = new Set(['GET /v1/engines/:id', 'POST /v1/internal/model/load', 'POST /v1/internal/model/unload']);
 
 /** A concrete request for each route pattern: parameters and wildcards filled in. */
 function probes(routes) {
@@ -96,16 +100,15 @@ t.test('unit: CORS open on loopback by default, closed with --listen, or the lis
   t.equal(answer(corsPolicy('*', false), 'https://x.example')['access-control-allow-origin'], '*', 'an explicit * opens it with --listen');
 });
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(5, 'the HTTP tests need ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t, 5)) return;
 
 t.test('the route table walk: every route needs the API key, except the public list', async (t) => {
   const server = await startServer({ args: ['--api-key', 'sk-api', '--admin-key', 'sk-admin'] });
   t.teardown(() => server.close());
   const declaredPublic = server.routes.filter((r) => !r.auth && !r.admin).map((r) => `${r.method} ${r.path}`);
   t.same(declaredPublic.sort(), [...PUBLIC].sort(), 'the table marks exactly the public list as open');
+  const declaredAdmin = server.routes.filter((r) => r.admin).map((r) => `${r.method} ${r.path}`);
+  t.same(declaredAdmin.sort(), [...ADMIN].sort(), 'the table marks exactly the model-loading routes as admin');
   const all = probes(server.routes);
   t.ok(all.length >= 30, `${all.length} route/method pairs walked`);
   // Unload last: it changes what the later routes see.
@@ -139,8 +142,6 @@ t.test('the route table walk: every route needs the API key, except the public l
       t.equal(withAdmin.status, 401, `${probe.key}: the admin key is not an API key`);
     }
   }
-  t.ok(server.routes.some((r) => r.admin && r.path === '/v1/internal/model/load'), 'model load is an admin route');
-  t.ok(server.routes.some((r) => r.admin && r.path === '/v1/internal/model/unload'), 'model unload is an admin route');
 });
 
 t.test('--admin-key alone: API routes open, model loading guarded; --api-key alone guards loading too', async (t) => {
@@ -162,13 +163,28 @@ t.test('--admin-key alone: API routes open, model loading guarded; --api-key alo
   isOpenAIError(t, await call(v('/v1/completions'), { body: { prompt: 'x', max_tokens: 1 }, headers: { authorization: 'Bearer sk-api' } }), 503, { code: 'model_not_loaded' });
 });
 
+t.test('127.0.0.1 only, unless --listen binds every interface', async (t) => {
+  // 127.0.0.2 is another address of the loopback interface: a socket bound to 127.0.0.1 does not
+  // answer it, one bound to every interface (0.0.0.0) does. No traffic leaves the machine.
+  const other = (server) => call(`http://127.0.0.2:${server.port}/health`, { method: 'GET' });
+  const local = await startServer({ model: null });
+  t.teardown(() => local.close());
+  t.equal(local.config.host, '127.0.0.1');
+  await t.rejects(other(local), { code: 'ECONNREFUSED' }, 'the default bind refuses another address');
+  const listening = await startServer({ model: null, args: ['--listen'] });
+  t.teardown(() => listening.close());
+  t.equal(listening.config.host, '0.0.0.0');
+  t.equal((await other(listening)).status, 503, '--listen answers on another address (503: no model loaded)');
+});
+
 t.test('a NUL byte or a path in a model name is refused over HTTP', async (t) => {
   const server = await startServer({ args: ['--models-dir', path.dirname(MODEL)] });
   t.teardown(() => server.close());
   for (const name of ['a%00b', '%2Fetc%2Fpasswd', '..%5C..%5Cwindows']) {
     isOpenAIError(t, await call(`${server.url}/v1/engines/${name}`, { method: 'GET' }), 400, { code: 'invalid_model_name' }, name);
   }
-  for (const model_name of ['stories260K\u0000', '/etc/passwd', '..\\x', '../stories260K']) {
+  // MODEL: an absolute path to a real model, even one inside --models-dir, is not a model name.
+  for (const model_name of ['stories260K\u0000', '/etc/passwd', MODEL, '..\\x', '../stories260K']) {
     isOpenAIError(t, await call(`${server.url}/v1/internal/model/load`, { body: { model_name } }), 400, { code: 'invalid_model_name' }, JSON.stringify(model_name));
   }
 });

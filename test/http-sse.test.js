@@ -3,12 +3,10 @@
 // headers, `message` and `delta` in chat chunks, echo and n > 1 in completion streams.
 const t = require('tap');
 const { request } = require('undici');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 /** POST and split the raw body into SSE events; also returns headers and the raw text. */
 async function sse(url, body) {

@@ -6,7 +6,8 @@ const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
-const { spawnCli, startServer, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { spawnCli, startServer, MODEL, root } = require('./support/server.js');
+const { engineSkip } = require('./support/requirements.js');
 const { storiesGreedyStart } = require('./support/models.js');
 const { startHubStandIn } = require('./support/hf-hub.js');
 const { tmpDir } = require('./support/gguf-paths.js');
@@ -64,7 +65,7 @@ t.test('pull, ls, rm', async (t) => {
   t.equal((await run(['rm', 'hf:tiny/stories:Q8_0'], env)).code, 2, 'removing what is not cached says so');
 });
 
-t.test('serve --model hf:owner/repo:QUANT', { skip: !hasModel || !engineAvailable() }, async (t) => {
+t.test('serve --model hf:owner/repo:QUANT', { skip: engineSkip(t) }, async (t) => {
   const { env } = await setup(t);
   const server = await spawnCli(['serve', '--model', 'hf:tiny/stories:Q4_K_M', '--api-port', '0', '--threads', '2'], { env });
   t.teardown(() => server.stop());
@@ -86,7 +87,7 @@ t.test('serve --model hf:owner/repo:QUANT', { skip: !hasModel || !engineAvailabl
   t.match(failed.stderr(), /No Q2_K file in tiny\/stories \(GGUF models there: stories260K-F16\.gguf, stories260K-Q4_K_M\.gguf, stories260K-Q8_0\.gguf\)/);
 });
 
-t.test('serve without --model: router mode over the Hugging Face cache', { skip: !hasModel || !engineAvailable() }, async (t) => {
+t.test('serve without --model: router mode over the Hugging Face cache', { skip: engineSkip(t) }, async (t) => {
   const { env } = await setup(t);
   for (const ref of ['hf:tiny/stories:Q8_0', 'hf:tiny/stories:F16']) t.equal((await run(['pull', ref], env)).code, 0, `pulled ${ref}`);
   const offline = { ...env, HF_HUB_OFFLINE: '1' };
@@ -109,7 +110,7 @@ t.test('serve without --model: router mode over the Hugging Face cache', { skip:
   isOpenAIError(t, await call(`${server.url}/v1/completions`, { body: { model: 'hf:tiny/stories:Q4_K_M', prompt: 'x', max_tokens: 1 } }), 404, { code: 'model_not_found' }, 'offline, not cached');
 });
 
-t.test('/v1/internal/model/load with a hub reference', { skip: !hasModel || !engineAvailable() }, async (t) => {
+t.test('/v1/internal/model/load with a hub reference', { skip: engineSkip(t) }, async (t) => {
   const { standIn, cache } = await setup(t);
   const hub = require('../lib/hub/index.js').hubOptionsFromEnv({ HF_ENDPOINT: standIn.endpoint, HF_HUB_CACHE: cache }, { retryDelayMs: 0 });
   const server = await startServer({ hub });
@@ -133,7 +134,7 @@ t.test('/v1/internal/model/load with a hub reference', { skip: !hasModel || !eng
   t.equal(still.json.model_name, 'hf:tiny/stories:Q8_0', 'the loaded model keeps serving');
 });
 
-t.test('--embedding-model hf:owner/repo', { skip: !hasModel || !engineAvailable() }, async (t) => {
+t.test('--embedding-model hf:owner/repo', { skip: engineSkip(t) }, async (t) => {
   const { ensureBertModel } = require('../lib/gguf/bert-model.js');
   const bert = fs.readFileSync(ensureBertModel({ dir: tmpDir(t), pooling: 'mean' }));
   const standIn = await startHubStandIn({ repos: { 'tiny/bert': { files: { 'bert-F32.gguf': bert } } } });

@@ -10,16 +10,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 const { execFileSync } = require('node:child_process');
-const { startServer, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { startServer, MODEL, root } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 const { peerServerPath, startPeerServer } = require('./support/peer-server.js');
 
 const completionBin = [process.env.GGUF_SERVE_PEER_COMPLETION, path.join(root, 'build-peer', 'bin', 'llama-completion'), path.join(root, 'build-peer', 'llama-completion')].find((p) => p && fs.existsSync(p));
 const serverBin = peerServerPath();
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 if (!serverBin && !completionBin) {
   t.plan(0, 'no peer: build llama-server into build-peer/ (docs/api.md, Sampling) or set GGUF_SERVE_PEER_SERVER');
   return;

@@ -60,6 +60,50 @@ t.test('every named instruction template renders a conversation', async (t) => {
   t.equal(instructionTemplate('MISTRAL').name, 'Mistral', 'names are case-insensitive');
 });
 
+// Each built-in template's exact prompt for one conversation, written from the model families'
+// published formats (the leading BOS left to the tokenizer). A template added without its
+// expectation here fails the first check.
+const EXPECTED_PROMPTS = {
+  Alpaca: 'SYS\n\n### Instruction:\nU1\n\n### Response:\nA1\n\n### Instruction:\nU2\n\n### Response:\n',
+  ChatML: '<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n<|im_start|>assistant\n',
+  Gemma: '<start_of_turn>user\nSYS\n\nU1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n',
+  'Llama-2': '[INST] <<SYS>>\nSYS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]',
+  'Llama-3': '<|start_header_id|>system<|end_header_id|>\n\nSYS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU1<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+  Mistral: '[INST] SYS\n\nU1 [/INST]A1</s>[INST] U2 [/INST]',
+  'Phi-3': '<|system|>\nSYS<|end|>\n<|user|>\nU1<|end|>\n<|assistant|>\nA1<|end|>\n<|user|>\nU2<|end|>\n<|assistant|>\n',
+  'Vicuna-v1.1': 'SYS\n\nUSER: U1\nASSISTANT: A1</s>\nUSER: U2\nASSISTANT:',
+  Zephyr: '<|system|>\nSYS</s>\n<|user|>\nU1</s>\n<|assistant|>\nA1</s>\n<|user|>\nU2</s>\n<|assistant|>\n',
+};
+
+t.test('every built-in instruction template renders its exact prompt', async (t) => {
+  t.same(instructionTemplateNames().sort(), Object.keys(EXPECTED_PROMPTS).sort(), 'an expectation for each shipped template');
+  const convo = [{ role: 'system', content: 'SYS' }, { role: 'user', content: 'U1' }, { role: 'assistant', content: 'A1' }, { role: 'user', content: 'U2' }];
+  for (const [name, expected] of Object.entries(EXPECTED_PROMPTS)) {
+    const p = buildChatPrompt({ messages: convo, instruction_template: name }, model());
+    t.equal(p.prompt, expected, name);
+    t.equal(p.template, name);
+  }
+});
+
+t.test('instruction_template_str is rendered; it beats chat_template_str, the model template and the guess', async (t) => {
+  const tpl = "{% for m in messages %}{{ m['role'] | upper }}> {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}ASSISTANT>{% endif %}";
+  const p = buildChatPrompt({ messages: [{ role: 'system', content: 'S' }, ...hello], instruction_template_str: tpl, chat_template_str: HF_CHATML }, model({ name: 'vicuna-7b', chatTemplate: HF_CHATML }));
+  t.equal(p.template, 'instruction_template_str');
+  t.equal(p.prompt, 'SYSTEM> S\nUSER> Hello!\nASSISTANT>');
+  t.ok(p.stop.includes('\nUSER>'), 'its turn boundary is a stop string');
+  const viaChatStr = buildChatPrompt({ messages: hello, chat_template_str: HF_CHATML }, model({ name: 'vicuna-7b', chatTemplate: '{{ "model template" }}' }));
+  t.equal(viaChatStr.template, 'chat_template_str', 'in instruct mode chat_template_str beats the model template');
+});
+
+t.test("the model's own template beats the guess from its name", async (t) => {
+  t.equal(guessTemplateName('vicuna-7b'), 'Vicuna-v1.1', 'this name guesses Vicuna');
+  const own = buildChatPrompt({ messages: hello }, model({ name: 'vicuna-7b', chatTemplate: HF_CHATML }));
+  t.equal(own.template, 'model');
+  t.equal(own.prompt, '<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n');
+  const guessed = buildChatPrompt({ messages: hello }, model({ name: 'vicuna-7b' }));
+  t.equal(guessed.template, 'Vicuna-v1.1 (guessed)', 'without its own template, the guess');
+});
+
 t.test('unknown template name: a 400 listing the available ones', async (t) => {
   const err = t.throws(() => buildChatPrompt({ messages: hello, instruction_template: 'Nope' }, model()));
   t.equal(statusOf(err), 400);
@@ -86,6 +130,11 @@ t.test('guessing a template from the model name (last matching rule wins), ChatM
   t.equal(guessTemplateName('qwen2-0.5b-instruct'), 'ChatML');
   t.equal(guessTemplateName('gpt4-x-alpaca-13b'), 'Alpaca');
   t.equal(guessTemplateName('stories260K'), 'ChatML', 'no match: ChatML');
+  // Names that match two rules: the later rule in the file wins, whatever the order in the name
+  // (a first-match lookup would answer ChatML and Alpaca).
+  t.equal(guessTemplateName('dolphin-2.6-mistral-7b-instruct'), 'Mistral', 'ChatML rule (dolphin), then Mistral');
+  t.equal(guessTemplateName('alpaca-vicuna-7b'), 'Vicuna-v1.1', 'Alpaca rule, then Vicuna');
+  t.equal(guessTemplateName('vicuna-alpaca-7b'), 'Vicuna-v1.1', 'the same whatever the order in the name');
   const p = buildChatPrompt({ messages: hello }, model({ name: 'vicuna-7b' }));
   t.equal(p.template, 'Vicuna-v1.1 (guessed)');
   t.match(p.prompt, /USER: Hello!\nASSISTANT:$/);

@@ -6,13 +6,14 @@
 const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
-const { startServer, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { startServer, MODEL } = require('./support/server.js');
+const { engineSkip } = require('./support/requirements.js');
 const { storiesGreedyStart } = require('./support/models.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { hubOptionsFromEnv } = require('../lib/hub/index.js');
 
-const skip = !hasModel || !engineAvailable();
+const skip = engineSkip(t);
 
 /** A models folder: stories (the real model) and two small random llama models that answer differently. */
 function modelsDir(t) {

@@ -5,13 +5,11 @@
 // the set they define, penalties move the greedy choice as their formula says, neutral values
 // change nothing, and each of text-generation-webui's extra samplers changes a seeded text.
 const t = require('tap');
-const { startServer, hasModel, engineAvailable } = require('./support/server.js');
+const { startServer } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call } = require('./support/http.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const PROMPT = 'Once upon a time';
 const EPS = 1e-5;
@@ -93,8 +91,9 @@ t.test('samplers through /v1/completions', async (t) => {
   // Greedy with additive penalties: the chosen token maximises logprob - penalty(count), counting
   // the generated tokens in the last `range` (the prompt is BOS only, so it adds nothing). `rival`
   // is a penalty a broken mapping might apply instead: the run must tell them apart somewhere.
-  function checkGreedyPenalty(t, run, penalty, { range = Infinity, rival } = {}) {
-    const history = [];
+  // `seen`: the prompt's tokens, history before the first generated one.
+  function checkGreedyPenalty(t, run, penalty, { range = Infinity, rival, seen = [] } = {}) {
+    const history = [...seen];
     const wrong = [];
     let moved = 0;
     let rivalDiffers = 0;
@@ -103,9 +102,10 @@ t.test('samplers through /v1/completions', async (t) => {
       const score = (a, pen = penalty, w = window) => a.logprob - pen(w.filter((x) => x === a.text).length);
       const argmax = (pen, w) => s.top.reduce((b, a) => (score(a, pen, w) > score(b, pen, w) ? a : b)).text;
       const expected = argmax(penalty, window);
-      if (s.token !== expected) wrong.push(`step ${history.length}: ${JSON.stringify(s.token)}, expected ${JSON.stringify(expected)}`);
+      if (s.token !== expected) wrong.push(`step ${history.length - seen.length}: ${JSON.stringify(s.token)}, expected ${JSON.stringify(expected)}`);
       if (s.token !== s.top[0].text) moved++;
-      if (rival && argmax(rival.penalty, rival.window ? history : window) !== expected) rivalDiffers++;
+      const rivalWindow = rival?.window === 'all' ? history : rival?.window === 'generated' ? history.slice(seen.length) : window;
+      if (rival && argmax(rival.penalty, rivalWindow) !== expected) rivalDiffers++;
       history.push(s.token);
     }
     t.same(wrong, [], 'each greedy choice has the best penalised score');
@@ -123,6 +123,14 @@ t.test('samplers through /v1/completions', async (t) => {
   });
   t.test('frequency_penalty adds its value per occurrence', async (t) => {
     checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: -1 })), frequency(-1), { rival: { name: 'presence_penalty -1', penalty: presence(-1) } });
+  });
+  t.test('the prompt counts as seen (as in llama-server and text-generation-webui)', async (t) => {
+    const prompt = 'Once upon a time, there was a little girl. She was a little girl who liked to play with her ball. One day, she';
+    const echo = await complete({ prompt, echo: true, max_tokens: 0, logprobs: 1 });
+    const seen = echo.choices[0].logprobs.tokens;
+    t.ok(seen.length > 20, `the prompt's ${seen.length} tokens`);
+    const run = steps(await complete({ prompt, temperature: 0, max_tokens: 32, logprobs: 20, presence_penalty: 1.5 }));
+    checkGreedyPenalty(t, run, presence(1.5), { seen, rival: { name: 'counting generated tokens only', penalty: presence(1.5), window: 'generated' } });
   });
   t.test('repetition_penalty_range limits the window', async (t) => {
     checkGreedyPenalty(t, steps(await penalised({ frequency_penalty: 1.2, repetition_penalty_range: 6 })), frequency(1.2), {

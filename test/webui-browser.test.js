@@ -8,7 +8,8 @@ const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const { request } = require('undici');
-const { startServer, hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { startServer, MODEL, root } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { findBrowser, launchBrowser } = require('./support/browser.js');
 const { controlledLoader } = require('./support/controlled-model.js');
 
@@ -17,10 +18,7 @@ if (!browserPath) {
   t.plan(0, 'no browser: install Debian\'s chromium (apt-get install chromium) or set GGUF_SERVE_BROWSER to run the playground test');
   return;
 }
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs ../shared/models/stories260K.gguf and the native addon');
-  return;
-}
+if (!engineReady(t)) return;
 
 const SHOTS = path.join(root, '.tap', 'webui-screenshots');
 let browser;

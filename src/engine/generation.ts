@@ -60,6 +60,8 @@ export class Generation implements AsyncIterable<GenerationChunk> {
         promptTokens: event.promptTokens,
         completionTokens: event.completionTokens,
         cachedTokens: event.cachedTokens,
+        draftTokens: event.draftTokens,
+        draftAccepted: event.draftAccepted,
         timings: { queueMs: event.queueMs, promptMs: event.promptMs, generationMs: event.generationMs },
       });
     } else {

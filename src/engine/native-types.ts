@@ -28,6 +28,8 @@ export type SchedulerEvent =
       promptTokens: number;
       completionTokens: number;
       cachedTokens: number;
+      draftTokens: number;
+      draftAccepted: number;
       queueMs: number;
       promptMs: number;
       generationMs: number;

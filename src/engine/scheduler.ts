@@ -118,6 +118,7 @@ function toNativeOptions(o: GenerateOptions, stop: string[]): Record<string, unk
     grammarFromTemplate: o.grammarFromTemplate,
     grammarLazy: o.grammarLazy,
     closeGrammar: o.closeGrammar,
+    speculative: o.speculative,
     grammarTriggers: o.grammarTriggers,
     preservedTokens: o.preservedTokens,
     generationPrompt: o.generationPrompt,

@@ -77,6 +77,30 @@ export interface SchedulerOptions {
    * with --parallel): per-slot buffers keep each token's attention to its own sequence.
    */
   kvUnified?: boolean;
+  /**
+   * KV cache types (ggml names: f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1; default f16).
+   * q8_0 holds keys or values in about half the memory of f16, q4_0 in about a quarter, at some
+   * cost in precision. A quantized V cache needs flash attention (on by default where supported).
+   */
+  cacheTypeK?: KvCacheType;
+  cacheTypeV?: KvCacheType;
+  /**
+   * Host memory (MiB) for slots' saved KV states (llama-server's --cache-ram): a slot about to
+   * serve another prompt saves its cells, and a later prompt with the same start restores them
+   * instead of evaluating them again. Least recently used evicted first. Default 0 (off).
+   */
+  cacheRamMiB?: number;
+  /**
+   * Speculative decoding with one of llama.cpp's n-gram drafters ('ngram-simple', 'ngram-map-k',
+   * 'ngram-map-k4v', 'ngram-mod'; default off): a generating slot drafts tokens that continue its
+   * text from n-grams of its own history, and one step decodes and verifies them (its sampler
+   * keeps the drafts it would have sampled). Fast on repetitive output: code edits, JSON, quotes.
+   */
+  specType?: 'ngram-simple' | 'ngram-map-k' | 'ngram-map-k4v' | 'ngram-mod';
+  /** N-gram length the drafter matches. Default 12. */
+  specNgramSize?: number;
+  /** Most tokens drafted per step. Default 48. */
+  specDraftMax?: number;
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
@@ -170,6 +194,8 @@ export interface GenerateOptions extends SamplingOptions {
    * from a cold run's; false evaluates the whole prompt, for results independent of history.
    */
   cachePrompt?: boolean;
+  /** Draft with the scheduler's drafter (specType), if it has one. Default true. */
+  speculative?: boolean;
   /** Report the log-probability of each sampled token. */
   logprobs?: boolean;
   /** With logprobs: the N most likely alternatives at each step (0..20). */
@@ -216,8 +242,13 @@ export interface GenerationResult {
   completionTokens: number;
   /** Prompt tokens taken from the slot's cache instead of being evaluated. */
   cachedTokens: number;
+  /** Speculative decoding: tokens drafted for this generation and, of those, accepted. */
+  draftTokens: number;
+  draftAccepted: number;
   timings: { queueMs: number; promptMs: number; generationMs: number };
 }
+
+export type KvCacheType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'iq4_nl' | 'q5_0' | 'q5_1';
 
 export interface SchedulerStats {
   parallel: number;
@@ -228,6 +259,36 @@ export interface SchedulerStats {
   decodeSteps: number;
   /** Prompt tokens decoded so far (a prompt shared by n choices counts once). */
   promptTokensDecoded: number;
+  /** Prompt tokens a slot took as a copy of another slot's cells (a shared prefix) instead of evaluating them. */
+  sharedPrefixTokens: number;
+  /** The host-memory prompt cache (cacheRamMiB). */
+  hostCache: { enabled: boolean; bytes: number; entries: number; hits: number; tokens: number };
+  /** Speculative decoding: tokens drafted and, of those, accepted since the scheduler started. */
+  speculation: { enabled: boolean; drafted: number; accepted: number };
+  /** Each slot as of the engine's last step. */
+  slots: SlotState[];
+  /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */
+  kvCellsUsed: number;
+  cacheTypeK: KvCacheType;
+  cacheTypeV: KvCacheType;
+}
+
+export interface SlotState {
+  id: number;
+  /** waiting: for the prompt cells of the first of its n choices. */
+  state: 'idle' | 'waiting' | 'prompt' | 'generating';
+  /** The generation's id (absent when idle). */
+  request?: number;
+  promptTokens: number;
+  /** Prompt tokens in the KV cache so far (cached ones included). */
+  promptTokensDone: number;
+  /** Of those, reused from the slot's previous request. */
+  cachedTokens: number;
+  generated: number;
+  /** -1: no bound. */
+  maxTokens: number;
+  /** KV cells this slot's sequence holds (kept after a request ends, for the prompt cache). */
+  kvCells: number;
 }
 
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';

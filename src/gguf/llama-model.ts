@@ -37,6 +37,8 @@ export interface LlamaShape {
 export const LLAMA_SHAPES: Record<string, LlamaShape> = {
   /** A very small model for quick tests (loads and generates in milliseconds). */
   'llama-tiny': { dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, ctx: 2048, vocab: 32000 },
+  /** As llama-tiny with heads of 32 dimensions: quantized KV cache types need whole 32-value blocks per head. */
+  'llama-tiny-h32': { dim: 64, ffn: 192, layers: 2, heads: 2, kvHeads: 1, ctx: 2048, vocab: 32000 },
   /** llama2.c's stories110M shape. */
   'llama-110m': { dim: 768, ffn: 2048, layers: 12, heads: 12, kvHeads: 12, ctx: 2048, vocab: 32000 },
   /** TinyLlama-1.1B's shape. */

@@ -44,10 +44,15 @@ export interface KvShape {
   valueLength?: number;
 }
 
-/** Keys and values of `cells` context cells at f16 (llama.cpp's default cache type). */
-export function kvCacheBytes(shape: KvShape, cells: number): number {
+/** Bytes per cached element of each KV cache type (ggml's block sizes: 32 values per block). */
+const KV_TYPE_BYTES: Record<string, number> = {
+  f32: 4, f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32, iq4_nl: 18 / 32, q5_0: 22 / 32, q5_1: 24 / 32,
+};
+
+/** Keys and values of `cells` context cells at the given cache types (default f16, llama.cpp's). */
+export function kvCacheBytes(shape: KvShape, cells: number, typeK = 'f16', typeV = 'f16'): number {
   const headDim = shape.headCount > 0 ? shape.embeddingSize / shape.headCount : 0;
-  return shape.layerCount * cells * shape.headCountKv * ((shape.keyLength || headDim) + (shape.valueLength || headDim)) * 2;
+  return shape.layerCount * cells * shape.headCountKv * ((shape.keyLength || headDim) * KV_TYPE_BYTES[typeK] + (shape.valueLength || headDim) * KV_TYPE_BYTES[typeV]);
 }
 
 /** The engine's defaults for what sets the KV cache size (engine/types.ts SchedulerOptions). */
@@ -63,11 +68,11 @@ export interface MemoryEstimate {
 
 /**
  * What a model file will take once loaded with these scheduler settings: the sizes of its files
- * (a split model's parts together) and its KV cache (every slot's context, f16), from the GGUF
+ * (a split model's parts together) and its KV cache (every slot's context, at its cache types), from the GGUF
  * header without loading it. A header that cannot be read counts as weights only (the load then
  * names what is wrong).
  */
-export function estimateModelMemory(file: string, slots: { contextSize?: number; parallel?: number } = {}): MemoryEstimate {
+export function estimateModelMemory(file: string, slots: { contextSize?: number; parallel?: number; cacheTypeK?: string; cacheTypeV?: string } = {}): MemoryEstimate {
   const weights = modelFiles(file).reduce((sum, f) => sum + sizeOf(f), 0);
   let kvCache = 0;
   try {
@@ -89,7 +94,7 @@ export function estimateModelMemory(file: string, slots: { contextSize?: number;
       embeddingSize: num('embedding_length'),
       keyLength: num('attention.key_length'),
       valueLength: num('attention.value_length'),
-    }, contextSize * (slots.parallel ?? DEFAULT_PARALLEL));
+    }, contextSize * (slots.parallel ?? DEFAULT_PARALLEL), slots.cacheTypeK, slots.cacheTypeV);
   } catch { /* not a readable GGUF header: weights only */ }
   return { bytes: weights + kvCache, weights, kvCache };
 }

@@ -133,7 +133,7 @@ export class ModelHost {
       maxModels: opts.maxModels,
       keepAliveMs: keepAliveMs(opts.keepAliveSeconds),
       maxBytes: opts.maxMemoryBytes ?? null,
-      bytesOf: (file) => estimateModelMemory(file, { contextSize: opts.scheduler?.contextSize, parallel: opts.scheduler?.parallel }).bytes,
+      bytesOf: (file) => estimateModelMemory(file, opts.scheduler).bytes,
       open: (file, id) => this.open(file, id),
       close: disposeLoaded,
       log: opts.log,

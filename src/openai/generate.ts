@@ -23,6 +23,9 @@ export interface ChoiceOutcome {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  /** Speculative decoding: drafted tokens and, of those, accepted. */
+  draftTokens?: number;
+  draftAccepted?: number;
 }
 
 /** The outcome of a choice that generates nothing (max_tokens 0). */
@@ -83,6 +86,8 @@ async function runOne(counters: GenerationCounters, job: ChoiceJob, start: Start
       promptTokens: result.promptTokens,
       completionTokens: result.completionTokens,
       cachedTokens: result.cachedTokens,
+      draftTokens: result.draftTokens,
+      draftAccepted: result.draftAccepted,
     };
   } catch (err) {
     if (signal?.aborted) outcome = 'cancelled';

@@ -28,7 +28,17 @@ interface Category {
   threshold: number;
 }
 
-let categories: Category[] | null = null;
+/** Each categories file, read once (the shipped one, or --moderation-categories). */
+const categoriesByFile = new Map<string, Category[]>();
+
+function categoriesOf(file: string): Category[] {
+  let cats = categoriesByFile.get(file);
+  if (!cats) {
+    cats = loadCategories(file);
+    categoriesByFile.set(file, cats);
+  }
+  return cats;
+}
 
 /** The categories of the data file (read once); throws naming the file when it is malformed. */
 export function loadCategories(file = CATEGORIES_FILE): Category[] {
@@ -48,18 +58,20 @@ export function loadCategories(file = CATEGORIES_FILE): Category[] {
   });
 }
 
-/** Description vectors per embedder (a new embedding model gets its own, computed once). */
-const descriptionVectors = new WeakMap<EmbedderLike, Promise<Float32Array[][]>>();
+/** Description vectors per embedder and categories (a new embedding model gets its own, computed once). */
+const descriptionVectors = new WeakMap<EmbedderLike, Map<Category[], Promise<Float32Array[][]>>>();
 
 function vectorsFor(embedder: EmbedderLike, cats: Category[]): Promise<Float32Array[][]> {
-  let vectors = descriptionVectors.get(embedder);
+  let perCategories = descriptionVectors.get(embedder);
+  if (!perCategories) descriptionVectors.set(embedder, (perCategories = new Map()));
+  let vectors = perCategories.get(cats);
   if (!vectors) {
     vectors = embedder.embed(cats.flatMap((c) => c.descriptions)).then(({ embeddings }) => {
       let at = 0;
       return cats.map((c) => embeddings.slice(at, (at += c.descriptions.length)));
     });
-    descriptionVectors.set(embedder, vectors);
-    vectors.catch(() => descriptionVectors.delete(embedder));
+    perCategories.set(cats, vectors);
+    vectors.catch(() => perCategories.delete(cats));
   }
   return vectors;
 }
@@ -96,8 +108,7 @@ function inputTexts(input: ModerationInput): string[] {
 export async function moderations(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<{ input: ModerationInput }>('ModerationRequest', ctx.body);
   const texts = inputTexts(body.input);
-  categories ??= loadCategories();
-  const cats = categories;
+  const cats = categoriesOf(ctx.config.moderationCategories ?? CATEGORIES_FILE);
   const hosted = await ctx.host.embedding();
   const [described, { embeddings }] = await Promise.all([vectorsFor(hosted.embedder, cats), hosted.embedder.embed(texts)]);
   const results = embeddings.map((vector) => {

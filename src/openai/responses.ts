@@ -19,14 +19,22 @@ export interface Usage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details: { cached_tokens: number };
+  /** With speculative decoding (--spec-type): drafted tokens the model kept and those it did not, in OpenAI's predicted-outputs fields. */
+  completion_tokens_details?: { accepted_prediction_tokens: number; rejected_prediction_tokens: number };
 }
 
 /** Usage: each distinct prompt is counted once, every choice's completion is counted. */
-export function usageOf(promptTokenCounts: number[], outcomes: Array<Pick<ChoiceOutcome, 'completionTokens' | 'cachedTokens'>>, cachedPerPrompt?: number[]): Usage {
+export function usageOf(promptTokenCounts: number[], outcomes: Array<Pick<ChoiceOutcome, 'completionTokens' | 'cachedTokens' | 'draftTokens' | 'draftAccepted'>>, cachedPerPrompt?: number[]): Usage {
   const prompt = promptTokenCounts.reduce((a, b) => a + b, 0);
   const completion = outcomes.reduce((a, o) => a + o.completionTokens, 0);
   const cached = cachedPerPrompt ? cachedPerPrompt.reduce((a, b) => a + b, 0) : 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+  const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+  const drafted = outcomes.reduce((a, o) => a + (o.draftTokens ?? 0), 0);
+  if (drafted > 0) {
+    const accepted = outcomes.reduce((a, o) => a + (o.draftAccepted ?? 0), 0);
+    usage.completion_tokens_details = { accepted_prediction_tokens: accepted, rejected_prediction_tokens: drafted - accepted };
+  }
+  return usage;
 }
 
 const bytesOf = (text: string): number[] => [...Buffer.from(text, 'utf8')];

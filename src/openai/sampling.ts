@@ -37,6 +37,7 @@ export interface GenerationRequest {
   add_bos_token?: boolean | null;
   skip_special_tokens?: boolean | null;
   cache_prompt?: boolean | null;
+  speculative?: boolean | null;
   response_format?: { type: string; json_schema?: { schema?: unknown }; schema?: unknown } | null;
   best_of?: number | null;
   [key: string]: unknown;
@@ -250,6 +251,7 @@ export function planGeneration(body: GenerationRequest, kind: 'chat' | 'completi
   if (body.ban_eos_token) options.ignoreEos = true;
   if (body.skip_special_tokens === false) options.renderSpecial = true;
   if (body.cache_prompt === false) options.cachePrompt = false;
+  if (body.speculative === false) options.speculative = false;
 
   let logprobs = false;
   let topLogprobs = 0;

@@ -60,7 +60,8 @@ const generationProperties: Record<string, Schema> = {
   top_n_sigma: opt({ type: 'number', minimum: 0, maximum: 100, default: 0, description: 'Keep tokens within N standard deviations of the top logit (0 = off).' }),
   temperature_last: opt({ type: 'boolean', description: 'Default (absent or true): llama.cpp\'s order, temperature last. false: text-generation-webui\'s default order (temperature before top_k).' }),
   sampler_priority: opt({ anyOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }], description: 'Sampler order in text-generation-webui\'s names (repetition_penalty, dry, top_n_sigma, temperature, top_k, top_p, typical_p, min_p, xtc, ...).' }),
-  cache_prompt: opt({ type: 'boolean', default: true, description: 'Reuse the longest cached prefix of a slot (faster multi-turn chat). Reused tokens are computed in other batch shapes, so a seeded sampled text may differ from a cold run; false gives results independent of earlier requests.' }),
+  cache_prompt: opt({ type: 'boolean', default: true, description: 'Start from the longest prefix a slot holds (or another slot, or host memory with --cache-ram) that a cold run computes the same way: faster multi-turn chat, the same text. false evaluates the whole prompt.' }),
+  speculative: opt({ type: 'boolean', default: true, description: 'With a server started with --spec-type: draft tokens from n-grams of the text so far and verify them in one step (the same tokens, faster on repetitive output). false decodes one token per step.' }),
 };
 
 const contentPart: Schema = {

@@ -128,8 +128,18 @@ async function main() {
       count('reload', res.statusCode === 200 ? { outcome: 'ok', ms: performance.now() - started } : { outcome: 'unexpected', why: `${res.statusCode} ${text.slice(0, 160)}` });
     }
   };
+  // RSS every tenth of the run: growth that levels off is pools and caches filling; growth that
+  // keeps its slope to the end is a leak.
+  const rssSamples = [];
+  const sampler = async () => {
+    const every = Number(opts.duration) * 100;
+    while (Date.now() + every < until) {
+      await new Promise((r) => setTimeout(r, every));
+      rssSamples.push(await rssOf(base));
+    }
+  };
   latencies.reload = [];
-  await Promise.all([...Array.from({ length: Number(opts.concurrency) }, worker), reloader()]);
+  await Promise.all([...Array.from({ length: Number(opts.concurrency) }, worker), reloader(), sampler()]);
   const rssEnd = await rssOf(base);
   if (cli) {
     cli.child.kill('SIGTERM');
@@ -145,6 +155,7 @@ async function main() {
   }
   const mb = (b) => (b / 2 ** 20).toFixed(1);
   console.log(`server RSS: start ${mb(rssStart)} MiB, end ${mb(rssEnd)} MiB (${(((rssEnd - rssStart) / rssStart) * 100).toFixed(1)}%), ${opts.duration} s, concurrency ${opts.concurrency}`);
+  if (rssSamples.length) console.log(`server RSS each tenth of the run (MiB): ${rssSamples.map(mb).join(' ')}`);
   console.log(`${total} requests, ${unexpected.length} unexpected`);
   process.exitCode = unexpected.length ? 1 : 0;
 }

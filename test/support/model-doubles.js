@@ -58,7 +58,10 @@ function heldScheduler(holds, capacity, contextSize = 512) {
       opts.signal?.addEventListener('abort', () => g.cancel(), { once: true });
       return g;
     },
-    stats: () => ({ parallel: 1, contextSize, activeSlots: holds.running.size, queued: 0, decodeSteps: 0 }),
+    stats: () => ({
+      parallel: 1, contextSize, activeSlots: holds.running.size, queued: 0, decodeSteps: 0, promptTokensDecoded: 0, sharedPrefixTokens: 0, kvCellsUsed: 0, hostCache: { enabled: false, bytes: 0, entries: 0, hits: 0, tokens: 0 }, speculation: { enabled: false, drafted: 0, accepted: 0 }, cacheTypeK: 'f16', cacheTypeV: 'f16',
+      slots: [{ id: 0, state: holds.running.size > 0 ? 'generating' : 'idle', promptTokens: 0, promptTokensDone: 0, cachedTokens: 0, generated: 0, maxTokens: -1, kvCells: 0 }],
+    }),
     dispose: async () => { for (const g of [...holds.running]) g.cancel(); },
   };
 }

@@ -1,0 +1,99 @@
+// Speculative decoding in the Scheduler, with llama.cpp's n-gram drafters (common/speculative):
+// before a step, each generating slot may draft tokens that continue its text from n-grams of
+// its own history; the step decodes the pending token and the draft together, and the request's
+// sampler verifies them row by row (common_sampler_sample_and_accept_n, llama-server's rule): the
+// drafted tokens it would have sampled itself are kept, the first it would not is replaced by
+// its own choice, the rest are dropped from the KV cache. A step then yields 1 to n+1 tokens.
+#include <algorithm>
+#include <climits>
+
+#include "errors.h"
+#include "js_options.h"
+#include "sampling.h"     // llama.cpp's common/sampling.h
+#include "scheduler.h"
+#include "speculative.h"  // llama.cpp's common/speculative.h
+
+namespace gguf_serve {
+
+void Scheduler::InitSpeculation(Napi::Env env, Napi::Object o) {
+  if (!IsSet(o, "specType")) return;
+  const std::string name = o.Get("specType").IsString() ? o.Get("specType").As<Napi::String>().Utf8Value() : "";
+  const common_speculative_type type = common_speculative_type_from_name(name);
+  if (type != COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K &&
+      type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K4V && type != COMMON_SPECULATIVE_TYPE_NGRAM_MOD) {
+    Throw(env, kCodeInvalidArgument, "specType must be ngram-simple, ngram-map-k, ngram-map-k4v or ngram-mod (a draft model is not supported)");
+  }
+  common_params_speculative params;
+  params.types = {type};
+  const int32_t n = IntOption(env, o, "specNgramSize", 12, 1, 1024);
+  const int32_t m = IntOption(env, o, "specDraftMax", 48, 1, 1024);
+  for (common_params_speculative_ngram_map* map : {&params.ngram_simple, &params.ngram_map_k, &params.ngram_map_k4v}) {
+    map->size_n = static_cast<uint16_t>(n);
+    map->size_m = static_cast<uint16_t>(m);
+  }
+  params.ngram_mod.n_match = n;
+  params.ngram_mod.n_max = m;
+  params.ngram_mod.n_min = std::min(params.ngram_mod.n_min, m);
+  spec_ = common_speculative_init(params, static_cast<uint32_t>(parallel_));
+  if (!spec_) Throw(env, kCodeEngine, "cannot start the " + name + " drafter");
+  spec_max_ = common_speculative_n_max(spec_);
+}
+
+// Drafts for every generating slot that may speculate: at most what its token budget and its
+// context leave after the pending token.
+void Scheduler::DraftSlots() {
+  if (!spec_) return;
+  bool any = false;
+  for (Slot& slot : slots_) {
+    slot.draft.clear();
+    slot.draft_rows.clear();
+    common_speculative_draft_params& dp = common_speculative_get_draft_params(spec_, slot.seq);
+    dp.drafting = false;
+    if (!slot.req || !slot.has_pending || !slot.req->speculative || slot.req->sampler.closer) continue;
+    int64_t n_max = std::min<int64_t>(spec_max_, static_cast<int64_t>(context_size_) - 2 - static_cast<int64_t>(slot.cache.size()));
+    if (slot.req->max_tokens >= 0) n_max = std::min<int64_t>(n_max, slot.req->max_tokens - slot.generated - 1);
+    if (n_max <= 0) continue;
+    dp = {true, static_cast<int32_t>(n_max), static_cast<llama_pos>(slot.cache.size()), slot.pending, &slot.cache, &slot.draft};
+    any = true;
+  }
+  if (any) common_speculative_draft(spec_);
+}
+
+// The slot's draft into the batch after its pending token (what room the batch has).
+void Scheduler::AddDrafts(Slot& slot) {
+  const size_t room = static_cast<size_t>(batch_size_ - batch_.n_tokens);
+  if (slot.draft.size() > room) slot.draft.resize(room);
+  for (llama_token t : slot.draft) {
+    const int32_t i = batch_.n_tokens++;
+    batch_.token[i] = t;
+    batch_.pos[i] = static_cast<llama_pos>(slot.cache.size());
+    batch_.n_seq_id[i] = 1;
+    batch_.seq_id[i][0] = slot.seq;
+    batch_.logits[i] = true;
+    slot.draft_rows.push_back(i);
+    slot.cache.push_back(t);
+  }
+  stat_drafted_.fetch_add(static_cast<int64_t>(slot.draft.size()), std::memory_order_relaxed);
+  slot.drafted += static_cast<int32_t>(slot.draft.size());
+}
+
+// Samples the pending token's row and the draft's rows; returns the tokens this step yields
+// (the accepted drafts, then the sampler's own token) and drops the rejected drafts' cells.
+std::vector<llama_token> Scheduler::VerifyDrafts(Slot& slot) {
+  std::vector<int> rows = {slot.batch_index};
+  rows.insert(rows.end(), slot.draft_rows.begin(), slot.draft_rows.end());
+  std::vector<llama_token> ids = common_sampler_sample_and_accept_n(slot.req->sampler.chain.get(), ctx_, rows, slot.draft);
+  const size_t accepted = ids.size() - 1;
+  common_speculative_accept(spec_, slot.seq, static_cast<uint16_t>(accepted));
+  stat_draft_accepted_.fetch_add(static_cast<int64_t>(accepted), std::memory_order_relaxed);
+  slot.draft_accepted += static_cast<int32_t>(accepted);
+  const size_t rejected = slot.draft.size() - accepted;
+  if (rejected > 0) {
+    slot.cache.resize(slot.cache.size() - rejected);
+    llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, static_cast<llama_pos>(slot.cache.size()), -1);
+  }
+  slot.draft_rows.resize(accepted);  // the rows of the kept drafts, for their logprobs
+  return ids;
+}
+
+}  // namespace gguf_serve

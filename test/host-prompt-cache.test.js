@@ -1,0 +1,68 @@
+'use strict';
+// The host-memory prompt cache (--cache-ram): a slot's cells saved when it serves another
+// prompt, restored for a later prompt that starts the same way — the same greedy text as
+// evaluating it, cached_tokens exact, only new tokens evaluated; bounded in bytes (least recently
+// used evicted); off by default.
+const t = require('tap');
+const { Model } = require('../lib/index.js');
+const { stories } = require('./support/models.js');
+const { collect } = require('./support/generate.js');
+
+let model;
+t.before(async () => {
+  model = await Model.load(stories);
+});
+t.teardown(() => model.dispose());
+
+const story = 'there was a little girl named Lily. She loved to play outside in the park with her friends. '
+  + 'One day, she saw a big red ball under a tree. She ran to get it, but a dog took it first. ';
+const openings = ['Once upon a time,', 'Long ago,', 'In a small town,', 'One sunny morning,', 'Far away,', 'Yesterday,'];
+const greedy = { temperature: 0, maxTokens: 8 };
+
+t.test('a prompt that starts as an earlier one restores its cells from host memory', async (t) => {
+  const fresh = model.createScheduler({ parallel: 1 });
+  const cold = (await collect(fresh.generate(openings[0] + story + 'Lily was sad.', { ...greedy, cachePrompt: false }))).text;
+  fresh.dispose();
+
+  for (const cacheRamMiB of [undefined, 16]) {
+    const s = model.createScheduler({ parallel: 1, cacheRamMiB });
+    t.teardown(() => s.dispose());
+    await collect(s.generate(openings[0] + story + 'The dog ran.', greedy));
+    await collect(s.generate(openings[1] + story, greedy)); // the one slot serves another prompt
+    const before = s.stats();
+    const again = await collect(s.generate(openings[0] + story + 'Lily was sad.', greedy));
+    const after = s.stats();
+    t.equal(again.text, cold, `cacheRamMiB ${cacheRamMiB}: the same text as a cold run`);
+    if (!cacheRamMiB) {
+      t.equal(after.hostCache.enabled, false, 'off by default');
+      t.ok(again.result.cachedTokens <= 2, `off: nothing restored, only what the slot's last prompt shares (${again.result.cachedTokens})`);
+      continue;
+    }
+    t.equal(after.hostCache.hits - before.hostCache.hits, 1, 'one restore');
+    const shared = model.tokenize(openings[0] + story).length;
+    t.ok(again.result.cachedTokens >= shared - 2, `cached_tokens ${again.result.cachedTokens} of ${again.result.promptTokens}`);
+    t.equal(after.hostCache.tokens - before.hostCache.tokens, again.result.cachedTokens, 'cached_tokens: exactly the restored tokens');
+    t.equal(after.promptTokensDecoded - before.promptTokensDecoded, again.result.promptTokens - again.result.cachedTokens, 'only the new tokens evaluated');
+    t.ok(after.hostCache.entries >= 1 && after.hostCache.bytes > 0, `${after.hostCache.entries} saved, ${after.hostCache.bytes} bytes`);
+  }
+});
+
+t.test('the cache stays within its bound, least recently used evicted', async (t) => {
+  const s = model.createScheduler({ parallel: 1, cacheRamMiB: 1 });
+  t.teardown(() => s.dispose());
+  // Each saved state is ~90 cells of 640 bytes (5 layers x 4 KV heads x 8 dims x K and V, f16):
+  // about 57 KiB, so 1 MiB holds 18 of them; 40 distinct prompts overflow it.
+  const prompts = [];
+  for (let i = 0; i < 40; i++) prompts.push(`${openings[i % openings.length]} number ${i}, ${story}`);
+  for (const p of prompts) await collect(s.generate(p, greedy));
+  const full = s.stats().hostCache;
+  t.ok(full.bytes <= 2 ** 20, `${full.bytes} bytes, within 1 MiB`);
+  t.ok(full.entries > 5 && full.entries < 39, `${full.entries} entries kept of 39 saved`);
+  const hits = () => s.stats().hostCache.hits;
+  const before = hits();
+  const oldest = await collect(s.generate(prompts[0] + 'Then', greedy));
+  t.equal(hits(), before, `the first prompt was evicted (${oldest.result.cachedTokens} tokens shared with the slot's last prompt)`);
+  const recent = await collect(s.generate(prompts[37] + 'Then', greedy));
+  t.equal(hits(), before + 1, 'a recent one is still there');
+  t.ok(recent.result.cachedTokens > 50, `${recent.result.cachedTokens} tokens restored`);
+});
