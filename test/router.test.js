@@ -209,6 +209,11 @@ t.test('--max-memory: least recently used idle models make room; a model alone o
   const probe = modelsDir(t);
   const e = estimates(probe, { contextSize: 256, parallel: 2 });
   t.ok(e.stories > 256 * 2 && e['tiny-a'] > e.stories, `estimates include the KV cache, and tiny-a is the larger (${JSON.stringify(e)})`);
+  const { estimateModelMemory } = require('../lib/host/memory-check.js');
+  const f16 = estimateModelMemory(path.join(probe, 'stories.gguf'), { contextSize: 256, parallel: 2 });
+  const q8 = estimateModelMemory(path.join(probe, 'stories.gguf'), { contextSize: 256, parallel: 2, cacheTypeK: 'q8_0', cacheTypeV: 'q8_0' });
+  t.equal(q8.kvCache, f16.kvCache * 34 / 64, 'a q8_0 KV cache counts 34 bytes per 32 values, not 64');
+  t.equal(q8.weights, fs.statSync(path.join(probe, 'stories.gguf')).size, 'weights: the file size');
   // Room for all three but one byte: loading the third unloads the least recently used.
   const budget = e.stories + e['tiny-a'] + e['tiny-b'] - 1;
   const { complete, statuses, server } = await router(t, ['--max-models', '3', '--max-memory', String(budget), ...slots]);
