@@ -4,7 +4,8 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 
 /**
  * parseArgs reads `--gpu-layers -1` as the flag without a value followed by an option `-1`.
- * Join a negative number to the value-taking flag before it (`--gpu-layers=-1`), as users type it.
+ * Join a negative number (or duration: `--keep-alive -5m`) to the value-taking flag before it
+ * (`--gpu-layers=-1`), as users type it.
  */
 export function joinNegativeValues(argv: string[], options: OptionSpec): string[] {
   const out: string[] = [];
@@ -13,7 +14,7 @@ export function joinNegativeValues(argv: string[], options: OptionSpec): string[
     if (arg === '--') return [...out, ...argv.slice(i)];
     const next = argv[i + 1];
     const takesValue = arg.startsWith('--') && !arg.includes('=') && options[arg.slice(2)]?.type === 'string';
-    if (takesValue && next !== undefined && /^-\d+(\.\d+)?$/.test(next)) {
+    if (takesValue && next !== undefined && /^-\d+(\.\d+)?([a-z]+\d*)*$/i.test(next)) {
       out.push(`${arg}=${next}`);
       i++;
     } else {

@@ -85,12 +85,10 @@ async function serve(argv: string[]): Promise<void> {
   }
   if (loaded.positionals.length > 0) fail(`unexpected argument '${loaded.positionals[0]}'. Run gguf-serve --help.`);
   const { config } = loaded;
-  if (!config.model && config.maxModels === null) {
-    fail('no model given. Pass one with --model PATH (a .gguf file, a file name in --models-dir, or hf:owner/repo:QUANT), '
-      + 'or add "model: PATH" to settings.yaml. Example: gguf-serve serve --model ./models/my-model.gguf');
-  }
   // Loaded here, not at the top: it needs the engine (the native addon).
-  const { startServing, startupReport, StartError } = require('./serve.js') as typeof import('./serve.js');
+  const { nothingToServe, startServing, startupReport, StartError } = require('./serve.js') as typeof import('./serve.js');
+  const nothing = nothingToServe(config);
+  if (nothing) fail(nothing);
   const write = (line: string) => process.stderr.write(`${line}\n`);
   const { createLogger } = require('./http/access-log.js') as typeof import('./http/access-log.js');
   const log = createLogger(config.logFormat, write).info;
@@ -153,7 +151,7 @@ async function info(argv: string[]): Promise<void> {
   } catch (err) {
     fail((err as Error).message, err instanceof ConfigError ? 2 : 1);
   }
-  const { loadModel } = require('./http/engine.js') as typeof import('./http/engine.js');
+  const { loadModel } = require('./host/engine.js') as typeof import('./host/engine.js');
   let model;
   try {
     model = await loadModel(file, { onProgress: progressPrinter() });

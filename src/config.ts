@@ -10,6 +10,10 @@ import { joinNegativeValues } from './args.js';
 import YAML from 'yaml';
 import { redactUrl } from './sd-webui/endpoint.js';
 import { formatHubReference, namesHubModel, parseHubReference } from './hub/index.js';
+import { parseByteSize, parseKeepAlive } from './host/units.js';
+
+/** Models loaded at once when the server routes because no --model was given (Ollama's CPU default). */
+export const DEFAULT_ROUTER_MODELS = 3;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -31,8 +35,10 @@ export interface ServerConfig {
   modelsDir: string;
   /** --max-models: router mode with at most this many models loaded; null = one model. */
   maxModels: number | null;
-  /** --keep-alive: seconds an idle model stays loaded in router mode; null / -1 = no limit. */
+  /** --keep-alive: seconds an idle model stays loaded in router mode; null (a negative value) = no limit. */
   keepAlive: number | null;
+  /** --max-memory: bytes the loaded models may take together (file sizes + KV caches, estimated); null = no budget. */
+  maxMemory: number | null;
   ctxSize: number | null;
   parallel: number;
   threads: number | null;
@@ -96,7 +102,7 @@ export interface ServerConfig {
 }
 
 export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
-type Kind = 'string' | 'boolean' | 'integer' | 'path' | 'url';
+type Kind = 'string' | 'boolean' | 'integer' | 'path' | 'url' | 'duration' | 'bytes';
 
 interface OptionSpec {
   key: keyof ServerConfig;
@@ -123,8 +129,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'sslKeyfile', flag: 'ssl-keyfile', kind: 'path', env: 'OPENEDAI_KEY_PATH', default: null, help: 'TLS private key (PEM); with --ssl-certfile serves HTTPS' },
   { key: 'sslCertfile', flag: 'ssl-certfile', kind: 'path', env: 'OPENEDAI_CERT_PATH', default: null, help: 'TLS certificate (PEM)' },
   { key: 'model', flag: 'model', kind: 'string', default: null, help: 'GGUF model to load: a path, a file name in --models-dir, or hf:owner/repo[:QUANT|/file.gguf] (downloaded into the Hugging Face cache)' },
-  { key: 'maxModels', flag: 'max-models', kind: 'integer', default: null, min: 1, max: 64, help: 'Router mode: serve the model each request names (--models-dir files, hf: references), loaded on first use, at most N at once (least recently used unloaded first)' },
-  { key: 'keepAlive', flag: 'keep-alive', kind: 'integer', default: null, min: -1, max: 1 << 30, help: 'Router mode: seconds an idle model stays loaded (-1 or unset = until its room is needed)' },
+  { key: 'maxModels', flag: 'max-models', kind: 'integer', default: null, min: 1, max: 64, help: `Router mode: serve the model each request names (--models-dir files, hf: references), loaded on first use, at most N at once (least recently used unloaded first); without --model the server routes, up to ${DEFAULT_ROUTER_MODELS}` },
+  { key: 'keepAlive', flag: 'keep-alive', kind: 'duration', default: null, help: 'Router mode: how long an idle model stays loaded: seconds or a duration like 5m (negative or unset = until its room is needed); a request\'s keep_alive overrides it' },
+  { key: 'maxMemory', flag: 'max-memory', kind: 'bytes', default: null, help: 'Router mode: memory the loaded models may take together, in bytes or like 8G (estimated: file size + KV cache); least recently used idle models are unloaded to stay under it' },
   { key: 'modelsDir', flag: 'models-dir', kind: 'string', default: 'models', help: 'Folder of .gguf files for /v1/engines/{id} and /v1/internal/model/load' },
   { key: 'ctxSize', flag: 'ctx-size', kind: 'integer', default: null, min: 16, max: 1 << 20, help: 'Context size per slot in tokens (default: the model\'s, at most 4096)' },
   { key: 'parallel', flag: 'parallel', kind: 'integer', default: 4, min: 1, max: 256, help: 'Requests generated at once (slots, continuously batched)' },
@@ -239,6 +246,14 @@ function convert(spec: OptionSpec, raw: unknown, source: ConfigSource, baseDir: 
       try { ok = fs.statSync(p).isFile(); fs.accessSync(p, fs.constants.R_OK); } catch { ok = false; }
       if (!ok) return bad(`file not found or not readable: ${p}`);
       return p;
+    }
+    case 'duration': {
+      if (typeof raw === 'object' || typeof raw === 'boolean') return bad('expected seconds or a duration like 5m');
+      try { return parseKeepAlive(typeof raw === 'number' ? raw : String(raw)); } catch (err) { return bad((err as Error).message); }
+    }
+    case 'bytes': {
+      if (typeof raw === 'object' || typeof raw === 'boolean') return bad('expected a size like 8G');
+      try { return parseByteSize(raw as string | number); } catch (err) { return bad((err as Error).message); }
     }
     case 'url': {
       let url: URL;

@@ -3,8 +3,8 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  downloadProgressPrinter, findCached, formatBytes, formatHubReference, hubOptionsFromEnv, listCachedModels,
-  parseHubReference, removeCached, repoDir, resolveHubModel, selectModelFiles, splitInfo, type CachedModel, type HubOptions,
+  cachedModelReference, downloadProgressPrinter, findCached, formatBytes, formatHubReference, hubOptionsFromEnv, listCachedModels,
+  parseHubReference, removeCached, repoDir, resolveHubModel, type HubOptions,
 } from './hub/index.js';
 
 export class HubUsageError extends Error {}
@@ -35,18 +35,6 @@ export async function pull(argv: string[]): Promise<void> {
   process.stdout.write(`${formatHubReference(ref)} -> ${model.path}${model.files.length > 1 ? ` (+${model.files.length - 1} more parts)` : ''}\n`);
 }
 
-/** The shortest reference naming a cached model: hf:owner/repo:QUANT when its tag picks it, else the file. */
-function referenceOf(m: CachedModel, all: CachedModel[]): string {
-  const stem = (splitInfo(m.file)?.prefix ?? m.file.replace(/\.gguf$/i, '')).split('/').pop() as string;
-  const tag = /[-.]([A-Za-z0-9_]+)$/.exec(stem)?.[1];
-  const siblings = all.filter((o) => o.repo === m.repo && o.commit === m.commit)
-    .flatMap((o) => o.files.map((p) => ({ path: p, size: 0, sha256: null, blobId: null })));
-  try {
-    if (tag && selectModelFiles(siblings, { repo: m.repo, quant: tag.toUpperCase(), file: null })[0].path === m.file) return `hf:${m.repo}:${tag.toUpperCase()}`;
-  } catch { /* the tag picks nothing: name the file */ }
-  return `hf:${m.repo}/${m.file}`;
-}
-
 export function ls(argv: string[]): void {
   parseArgs({ args: argv, options: {}, strict: true });
   const opts = hubOptionsFromEnv();
@@ -55,7 +43,7 @@ export function ls(argv: string[]): void {
     process.stdout.write(`No GGUF models in the Hugging Face cache (${opts.cacheDir}).\n`);
     return;
   }
-  const rows = models.map((m) => [referenceOf(m, models), formatBytes(m.size), m.commit.slice(0, 8), m.path]);
+  const rows = models.map((m) => [cachedModelReference(m, models), formatBytes(m.size), m.commit.slice(0, 8), m.path]);
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['MODEL', 'SIZE', 'COMMIT'][i].length));
   const line = (r: string[]) => `${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padEnd(widths[2])}  ${r[3]}\n`;
   process.stdout.write(line(['MODEL', 'SIZE', 'COMMIT', 'PATH']) + rows.map(line).join(''));

@@ -3,10 +3,12 @@
 // Used by `gguf-serve serve` and by `gguf-serve chat --model` (which serves itself, quietly).
 // The engine (native addon) is required here, on first use: --help never loads it.
 import os from 'node:os';
-import { embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
-import type { LoadedModel, ModelHost } from './http/model-host.js';
+import { DEFAULT_ROUTER_MODELS, embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
+import type { LoadedModel, ModelHost, ModelHostOptions } from './host/model-host.js';
+import { hubCacheDir } from './hub/index.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
+import { kvCacheBytes } from './host/memory-check.js';
 import { loadCategories } from './openai/moderations.js';
 
 export class StartError extends Error {}
@@ -17,31 +19,59 @@ export interface Serving {
   close(): Promise<void>;
 }
 
+/**
+ * Router mode and its size: --max-models N; without --model the server routes too (up to
+ * DEFAULT_ROUTER_MODELS at once), serving the models of --models-dir and the Hugging Face cache.
+ * null: one model (--model without --max-models).
+ */
+export function routerMaxModels(config: ServerConfig): number | null {
+  return config.maxModels ?? (config.model ? null : DEFAULT_ROUTER_MODELS);
+}
+
+/**
+ * Why there is nothing to serve, or null: no --model, no --max-models, and no model in
+ * --models-dir or the Hugging Face cache for requests to name.
+ */
+export function nothingToServe(config: ServerConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (config.model || config.maxModels !== null) return null;
+  const { availableModels } = require('./host/model-host.js') as typeof import('./host/model-host.js');
+  if (availableModels(config.modelsDir, hubCacheDir(env)).length > 0) return null;
+  return 'no model given. Pass one with --model PATH (a .gguf file, a file name in --models-dir, or hf:owner/repo:QUANT), '
+    + 'or add "model: PATH" to settings.yaml; or serve models by name (router mode): put .gguf files in --models-dir '
+    + `(${config.modelsDir}) or pull one into the Hugging Face cache (gguf-serve pull hf:owner/repo:QUANT). Example: gguf-serve serve --model ./models/my-model.gguf`;
+}
+
+/** The ModelHost options a configuration means (the CLI's and the tests' servers). */
+export function modelHostOptions(config: ServerConfig): ModelHostOptions {
+  const { chatFormatLogLine } = require('./openai/chat-format.js') as typeof import('./openai/chat-format.js');
+  return {
+    modelsDir: config.modelsDir,
+    gpuLayers: config.gpuLayers,
+    scheduler: schedulerOptionsOf(config),
+    embeddingModel: config.embeddingModel,
+    embeddingDevice: config.embeddingDevice,
+    maxModels: routerMaxModels(config),
+    keepAliveSeconds: config.keepAlive,
+    maxMemoryBytes: config.maxMemory,
+    describeLoaded: chatFormatLogLine,
+  };
+}
+
 /** Load the models and listen; throws StartError with a message for the user. */
 export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
-  if (!config.model && config.maxModels === null) throw new StartError('no model given');
+  const nothing = nothingToServe(config);
+  if (nothing) throw new StartError(nothing);
   // A malformed categories file is said at start, not on the first moderation request.
   if (config.moderationCategories) {
     try { loadCategories(config.moderationCategories); } catch (err) { throw new StartError((err as Error).message); }
   }
   const { cliHubOptions } = require('./hub-cli.js') as typeof import('./hub-cli.js');
-  const { ModelHost } = require('./http/model-host.js') as typeof import('./http/model-host.js');
+  const { ModelHost } = require('./host/model-host.js') as typeof import('./host/model-host.js');
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
-  const host = new ModelHost({
-    modelsDir: config.modelsDir,
-    gpuLayers: config.gpuLayers,
-    scheduler: schedulerOptionsOf(config),
-    onProgress: opts.onProgress,
-    log: opts.log,
-    embeddingModel: config.embeddingModel,
-    embeddingDevice: config.embeddingDevice,
-    hub: cliHubOptions(),
-    maxModels: config.maxModels,
-    keepAliveSeconds: config.keepAlive,
-  });
-  // Router mode (--max-models) may start with no model: requests name the one they want.
+  const host = new ModelHost({ ...modelHostOptions(config), onProgress: opts.onProgress, log: opts.log, hub: cliHubOptions() });
+  // Router mode may start with no model: requests name the one they want.
   let loaded: LoadedModel | null = null;
   try {
     if (config.model) loaded = await host.loadReference(config.model);
@@ -102,18 +132,14 @@ function compact(n: number): string {
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 
-/** Bytes per cached element of each KV cache type (ggml's block sizes: 32 values per block). */
-const KV_TYPE_BYTES: Record<string, number> = {
-  f32: 4, f16: 2, bf16: 2, q8_0: 34 / 32, q4_0: 18 / 32, q4_1: 20 / 32, iq4_nl: 18 / 32, q5_0: 22 / 32, q5_1: 24 / 32,
-};
-
 /** Keys and values of every slot's context at the given cache types. */
-function kvCacheBytes(loaded: LoadedModel, cells: number, typeK = 'f16', typeV = 'f16'): number {
+function kvBytesOf(loaded: LoadedModel, cells: number, typeK = 'f16', typeV = 'f16'): number {
   const md = loaded.model.metadata;
-  const headDim = md.headCount > 0 ? md.embeddingSize / md.headCount : 0;
-  const keyDim = Number(md.kv[`${md.architecture}.attention.key_length`]) || headDim;
-  const valueDim = Number(md.kv[`${md.architecture}.attention.value_length`]) || headDim;
-  return md.layerCount * cells * md.headCountKv * (keyDim * KV_TYPE_BYTES[typeK] + valueDim * KV_TYPE_BYTES[typeV]);
+  return kvCacheBytes({
+    ...md,
+    keyLength: Number(md.kv[`${md.architecture}.attention.key_length`]) || undefined,
+    valueLength: Number(md.kv[`${md.architecture}.attention.value_length`]) || undefined,
+  }, cells, typeK, typeV);
 }
 
 /** One line: parameters, weight type, context and slots, memory for the weights and the KV cache. */
@@ -121,8 +147,8 @@ export function modelSummary(loaded: LoadedModel): string {
   const md = loaded.model.metadata;
   const { contextSize, parallel, cacheTypeK, cacheTypeV } = loaded.scheduler.stats();
   const cells = contextSize * parallel;
-  const kv = kvCacheBytes(loaded, cells, cacheTypeK, cacheTypeV);
-  const f16 = kvCacheBytes(loaded, cells);
+  const kv = kvBytesOf(loaded, cells, cacheTypeK, cacheTypeV);
+  const f16 = kvBytesOf(loaded, cells);
   const types = cacheTypeK === cacheTypeV ? cacheTypeK : `K ${cacheTypeK}, V ${cacheTypeV}`;
   const saved = kv < f16 ? `, ${mib(f16 - kv)} less than f16` : '';
   return `Model ${loaded.id}: ${md.architecture}, ${compact(md.parameterCount)} parameters, ${weightType(md.description)}, `
@@ -130,12 +156,20 @@ export function modelSummary(loaded: LoadedModel): string {
     + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kv)} (${types}${saved})`;
 }
 
+/** Router mode started without a model: what requests can name. */
+function routerSummary(host: ModelHost): string {
+  const available = host.availableModels();
+  const shown = available.slice(0, 8).map((m) => m.id).join(', ');
+  return `No model loaded yet: requests name one (router mode, up to ${host.router?.maxModels ?? 1} loaded at once). `
+    + `Available: ${available.length === 0 ? 'none yet (hf: references are downloaded on first use)' : `${shown}${available.length > 8 ? `, and ${available.length - 8} more` : ''}`}`;
+}
+
 /** What `serve` prints once it listens. */
 export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded: LoadedModel | null }): string {
   const url = serving.running.url;
   return [
     formatConfig(loaded, { ...(serving.loaded ? effectiveValues(loaded.config, serving.loaded) : {}), port: `${serving.running.port}` }),
-    serving.loaded ? modelSummary(serving.loaded) : 'No model loaded yet: requests name one (router mode, --max-models)',
+    serving.loaded ? modelSummary(serving.loaded) : routerSummary(serving.host),
     imagesStatusLine(loaded.config),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
   ].join(os.EOL);

@@ -46,14 +46,18 @@ t.test('--help works without the native addon', async (t) => {
 });
 
 t.test('clear errors', async (t) => {
+  // Nothing to serve: no --model, no models in ./models or in this (empty) Hugging Face cache.
+  const emptyCache = { HF_HUB_CACHE: t.testdir({}) };
   const cases = [
     [['serve', '--api-port', 'abc'], {}, /Invalid value "abc" for --api-port: expected a port number/],
     [['serve', '--ssl-certfile', 'missing.pem', '--ssl-keyfile', 'missing.pem'], {}, /file not found/],
-    [['serve'], {}, /no model given\. Pass one with --model PATH/],
+    [['serve'], emptyCache, /no model given\. Pass one with --model PATH.* or pull one into the Hugging Face cache/],
+    [['serve', '--max-memory', 'lots'], {}, /Invalid value "lots" for --max-memory: expected a size in bytes, or with a unit like 512M or 8G/],
+    [['serve', '--keep-alive', 'soon'], {}, /Invalid value "soon" for --keep-alive: expected seconds/],
     [['serve', '--public-api'], {}, /--public-api .* not supported/],
     [['serve', '--model', 'nope.gguf'], {}, /Model file not found: nope\.gguf/],
     [['serve', '--bogus'], {}, /Unknown option '--bogus'/],
-    [['serve'], { OPENEDAI_PORT: 'x' }, /OPENEDAI_PORT/],
+    [['serve'], { OPENEDAI_PORT: 'x', ...emptyCache }, /OPENEDAI_PORT/],
     [['frobnicate'], {}, /unknown command 'frobnicate'/],
     [['info'], {}, /info needs a model/],
   ];

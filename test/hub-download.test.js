@@ -1,14 +1,17 @@
 'use strict';
 // Downloads from the Hugging Face Hub stand-in into the hub cache layout: progress, resume after
-// a dropped or stalled connection, hash errors, one download for concurrent callers, gated and
-// missing repositories, offline mode, split files, listing and removal.
+// a dropped or stalled connection, hash errors, one download for concurrent callers (in one
+// process, and across processes by the lock file), stale locks, gated and missing repositories,
+// offline mode, split files, listing and removal.
 const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { startHubStandIn, sha256 } = require('./support/hf-hub.js');
+const { spawnSync } = require('node:child_process');
 const hub = require('../lib/hub/index.js');
+const { cliChild } = require('./support/server.js');
 
 // Deterministic bytes: a test file is what its seed says.
 const bytes = (n, seed) => {
@@ -134,6 +137,98 @@ t.test('concurrent requests for one file: one download', async (t) => {
   t.equal(new Set(all.map((r) => r.path)).size, 1);
   t.equal(cdnGets('model-Q4_K_M.gguf').length, 1, 'one GET of the file');
   t.equal(standIn.stats.bytesSent['model-Q4_K_M.gguf'], SIZE);
+});
+
+/** Resolves once `condition()` holds (looked at every 20 ms; a state to reach, not a time asserted). */
+async function until(condition, what) {
+  for (let i = 0; i < 1500; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** Two `gguf-serve pull` processes for one file: the first holds its download after HOLD bytes until `release()`. */
+async function racingPulls(t, ctx) {
+  const HOLD = 100_000;
+  let release;
+  const until_ = new Promise((resolve) => { release = resolve; });
+  t.teardown(() => release());
+  ctx.standIn.faults.set('model-Q4_K_M.gguf', { holdAfter: HOLD, until: until_, times: 1 });
+  const env = { HF_ENDPOINT: ctx.standIn.endpoint, HF_HUB_CACHE: ctx.cacheDir };
+  const sha = ctx.standIn.sha256Of('owner/repo', 'model-Q4_K_M.gguf');
+  const partial = path.join(ctx.repoDir, 'blobs', `${sha}.incomplete`);
+  const first = cliChild(['pull', 'hf:owner/repo:Q4_K_M'], { env });
+  t.teardown(() => first.child.kill('SIGKILL'));
+  await until(() => { try { return fs.statSync(partial).size === HOLD; } catch { return false; } }, 'the first pull wrote the bytes before the hold');
+  const second = cliChild(['pull', 'hf:owner/repo:Q4_K_M'], { env });
+  t.teardown(() => second.child.kill('SIGKILL'));
+  await second.waitFor(new RegExp(`Waiting for process ${first.child.pid} on .*, which is downloading owner/repo/model-Q4_K_M\\.gguf`));
+  return { HOLD, release, first, second, sha, lock: path.join(ctx.repoDir, 'blobs', `${sha}.lock`) };
+}
+
+t.test('two processes pulling one file: one download, both get it', async (t) => {
+  const ctx = await setup(t);
+  const { release, first, second, sha, lock } = await racingPulls(t, ctx);
+  t.match(JSON.parse(fs.readFileSync(lock, 'utf8')), { pid: first.child.pid }, 'the lock beside the partial names its owner');
+  release();
+  const [a, b] = await Promise.all([first.exited, second.exited]);
+  t.same([a.code, b.code], [0, 0], `${first.stderr()}\n${second.stderr()}`);
+  t.equal(second.stdout(), first.stdout(), 'the same path printed');
+  t.equal(ctx.cdnGets('model-Q4_K_M.gguf').length, 1, 'one GET of the file');
+  t.equal(ctx.standIn.stats.bytesSent['model-Q4_K_M.gguf'], SIZE, 'its bytes sent once');
+  t.notMatch(second.stderr(), /Downloading/, 'the second one downloaded nothing');
+  t.same(fs.readdirSync(path.join(ctx.repoDir, 'blobs')), [sha], 'one blob; no partial, no lock left');
+});
+
+t.test('the downloading process dies: the waiting one takes over its stale lock and resumes', async (t) => {
+  const ctx = await setup(t);
+  const { HOLD, first, second, sha } = await racingPulls(t, ctx);
+  first.child.kill('SIGKILL');
+  const b = await second.exited;
+  t.equal(b.code, 0, second.stderr());
+  t.match(second.stderr(), new RegExp(`Taking over the download of owner/repo/model-Q4_K_M\\.gguf: its lock is stale \\(process ${first.child.pid} is gone\\)`));
+  t.match(second.stderr(), new RegExp(`Resuming owner/repo/model-Q4_K_M\\.gguf at byte ${HOLD.toLocaleString('en-US')}`));
+  const gets = ctx.cdnGets('model-Q4_K_M.gguf');
+  t.same(gets.map((g) => g.range), [null, `bytes=${HOLD}-`], 'the second GET asks for the rest only');
+  t.ok(ctx.standIn.stats.bytesSent['model-Q4_K_M.gguf'] <= SIZE + CHUNK, 'no byte fetched twice (but a chunk)');
+  t.equal(sha256(fs.readFileSync(path.join(ctx.repoDir, 'blobs', sha))), sha);
+  t.same(fs.readdirSync(path.join(ctx.repoDir, 'blobs')), [sha], 'no partial, no lock left');
+});
+
+t.test('stale lock files: a dead process, another host gone quiet, another host still working', async (t) => {
+  const { standIn, resolve, repoDir, logs } = await setup(t);
+  const sha = standIn.sha256Of('owner/repo', 'model-Q4_K_M.gguf');
+  const lock = path.join(repoDir, 'blobs', `${sha}.lock`);
+  const plant = (info, ageMs = 0) => {
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    fs.writeFileSync(lock, typeof info === 'string' ? info : JSON.stringify(info));
+    const when = new Date(Date.now() - ageMs);
+    fs.utimesSync(lock, when, when);
+  };
+  const host = require('node:os').hostname();
+  const reset = () => { fs.rmSync(path.join(repoDir, 'blobs'), { recursive: true, force: true }); fs.rmSync(path.join(repoDir, 'snapshots'), { recursive: true, force: true }); logs.length = 0; };
+  // A process of this host that has exited.
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  plant({ pid: dead, host, token: 'x' });
+  await resolve('hf:owner/repo:Q4_K_M');
+  t.match(logs.join('\n'), new RegExp(`its lock is stale \\(process ${dead} is gone\\)`));
+  t.notOk(fs.existsSync(lock), 'the lock is gone after the download');
+  // Another host: its pid means nothing here, the lock's age does.
+  reset();
+  plant({ pid: process.pid, host: 'other-machine', token: 'x' }, 120_000);
+  await resolve('hf:owner/repo:Q4_K_M');
+  t.match(logs.join('\n'), /its lock is stale \(not refreshed for 1[12]\d s\)/);
+  // Another host's fresh lock is waited for, then taken over once it is not refreshed.
+  reset();
+  plant({ pid: process.pid, host: 'other-machine', token: 'x' });
+  await resolve('hf:owner/repo:Q4_K_M', { lockStaleMs: 300, lockPollMs: 20 });
+  t.match(logs.join('\n'), /Waiting for process \d+ on other-machine, which is downloading owner\/repo\/model-Q4_K_M\.gguf\n.*Taking over .* its lock is stale \(not refreshed for/);
+  // Garbage in the lock file counts by its age alone.
+  reset();
+  plant('not json', 120_000);
+  await resolve('hf:owner/repo:Q4_K_M');
+  t.match(logs.join('\n'), /its lock is stale \(not refreshed for/);
 });
 
 t.test('gated and missing repositories, missing files', async (t) => {

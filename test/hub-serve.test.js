@@ -87,6 +87,29 @@ t.test('serve --model hf:owner/repo:QUANT', { skip: engineSkip(t) }, async (t) =
   t.match(failed.stderr(), /No Q2_K file in tiny\/stories \(GGUF models there: stories260K-F16\.gguf, stories260K-Q4_K_M\.gguf, stories260K-Q8_0\.gguf\)/);
 });
 
+t.test('serve without --model: router mode over the Hugging Face cache', { skip: engineSkip(t) }, async (t) => {
+  const { env } = await setup(t);
+  for (const ref of ['hf:tiny/stories:Q8_0', 'hf:tiny/stories:F16']) t.equal((await run(['pull', ref], env)).code, 0, `pulled ${ref}`);
+  const offline = { ...env, HF_HUB_OFFLINE: '1' };
+  const server = await spawnCli(['serve', '--api-port', '0', '--threads', '2', '--ctx-size', '256'], { env: offline });
+  t.teardown(() => server.stop());
+  t.ok(server.url, server.stderr());
+  t.match(server.stdout(), /No model loaded yet: requests name one \(router mode, up to 3 loaded at once\)\. Available: .*hf:tiny\/stories:Q8_0/);
+  const cached = async () => (await call(`${server.url}/v1/models`, { method: 'GET' })).json.data.filter((m) => m.id.startsWith('hf:'));
+  t.same((await cached()).map((m) => [m.id, m.status]).sort(), [['hf:tiny/stories:F16', 'available'], ['hf:tiny/stories:Q8_0', 'available']]);
+  const asIs = await call(`${server.url}/v1/models/hf:tiny/stories:Q8_0`, { method: 'GET' });
+  t.equal(asIs.status, 200, asIs.text);
+  t.match(asIs.json, { id: 'hf:tiny/stories:Q8_0', object: 'model', status: 'available' }, 'an id with slashes, as it is');
+  const res = await call(`${server.url}/v1/completions`, { body: { model: 'tiny/stories:q8_0', prompt: 'Once upon a time', max_tokens: 12, temperature: 0 } });
+  t.equal(res.status, 200, res.text);
+  t.equal(res.json.model, 'hf:tiny/stories:Q8_0', 'another spelling of the same reference');
+  t.ok(storiesGreedyStart.startsWith(`Once upon a time${res.json.choices[0].text}`), res.json.choices[0].text);
+  const encoded = await call(`${server.url}/v1/models/${encodeURIComponent('hf:tiny/stories:Q8_0')}`, { method: 'GET' });
+  t.match(encoded.json, { id: 'hf:tiny/stories:Q8_0', status: 'loaded', slots: 4, context_length: 256 }, 'URL-encoded, now loaded');
+  t.same((await cached()).map((m) => [m.id, m.status]).sort(), [['hf:tiny/stories:F16', 'available'], ['hf:tiny/stories:Q8_0', 'loaded']], 'listed once');
+  isOpenAIError(t, await call(`${server.url}/v1/completions`, { body: { model: 'hf:tiny/stories:Q4_K_M', prompt: 'x', max_tokens: 1 } }), 404, { code: 'model_not_found' }, 'offline, not cached');
+});
+
 t.test('/v1/internal/model/load with a hub reference', { skip: engineSkip(t) }, async (t) => {
   const { standIn, cache } = await setup(t);
   const hub = require('../lib/hub/index.js').hubOptionsFromEnv({ HF_ENDPOINT: standIn.endpoint, HF_HUB_CACHE: cache }, { retryDelayMs: 0 });

@@ -6,6 +6,11 @@ const { buildChatPrompt, normalizeMessages } = require('../lib/prompt/chat-promp
 const { instructionTemplateNames, instructionTemplate } = require('../lib/prompt/instruction-templates.js');
 const { guessTemplateName } = require('../lib/prompt/guess-template.js');
 const { loadCharacter, characterNames, replaceNames } = require('../lib/prompt/characters.js');
+const { PromptError } = require('../lib/prompt/errors.js');
+const { toApiError } = require('../lib/openai/errors.js');
+
+/** The prompt layer raises PromptError; the OpenAI layer answers it with this status. */
+const statusOf = (err) => (err instanceof PromptError ? toApiError(err).status : `not a PromptError: ${err}`);
 
 const model = (over = {}) => ({ name: 'stories260K', chatTemplate: null, bosToken: '<s>', eosToken: '</s>', ...over });
 const hello = [{ role: 'user', content: 'Hello!' }];
@@ -101,16 +106,16 @@ t.test("the model's own template beats the guess from its name", async (t) => {
 
 t.test('unknown template name: a 400 listing the available ones', async (t) => {
   const err = t.throws(() => buildChatPrompt({ messages: hello, instruction_template: 'Nope' }, model()));
-  t.equal(err.status, 400);
+  t.equal(statusOf(err), 400);
   t.equal(err.param, 'instruction_template');
   t.match(err.message, /Available: .*Alpaca/);
 });
 
 t.test('a broken template or raise_exception() is a 400, not a crash', async (t) => {
   const bad = t.throws(() => buildChatPrompt({ messages: hello, chat_template_str: '{% for %}' }, model()));
-  t.equal(bad.status, 400);
+  t.equal(statusOf(bad), 400);
   const raising = t.throws(() => buildChatPrompt({ messages: hello, chat_template_str: "{{ raise_exception('roles must alternate') }}" }, model()));
-  t.equal(raising.status, 400);
+  t.equal(statusOf(raising), 400);
   t.match(raising.message, /roles must alternate/);
 });
 
@@ -142,7 +147,7 @@ t.test('characters: Example ships, names are replaced, unsafe names refused', as
   t.equal(replaceNames('{{user}} meets {{char}} <BOT>', 'Ann', 'Bo'), 'Ann meets Bo Bo');
   for (const bad of ['../package', '/etc/passwd', 'Nope']) {
     const err = t.throws(() => loadCharacter(bad));
-    t.equal(err.status, 400, bad);
+    t.equal(statusOf(err), 400, bad);
   }
 });
 
@@ -180,5 +185,5 @@ t.test('message content: text parts joined, developer = system, images and tools
   const img = t.throws(() => normalizeMessages([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }]));
   t.equal(img.param, 'messages[0].content[0].type');
   const tool = t.throws(() => normalizeMessages([{ role: 'tool', content: 'x' }]));
-  t.equal(tool.status, 400);
+  t.equal(statusOf(tool), 400);
 });

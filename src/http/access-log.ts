@@ -7,7 +7,7 @@ export interface AccessEntry {
   id: string;
   method: string;
   path: string;
-  /** The route pattern that matched ("/v1/models/:id"), or null. */
+  /** The route pattern that matched ("/v1/models/:id*"), or null. */
   route: string | null;
   status: number;
   durationMs: number;

@@ -2,8 +2,8 @@
 // servers may run in one process, e.g. in tests). Names and help texts are documented in
 // docs/api.md (Operations); keep the two in step.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ModelHost } from './model-host.js';
-import type { GenerationEvent } from './metered-scheduler.js';
+import type { ModelHost } from '../host/model-host.js';
+import type { GenerationEvent } from '../host/metered-scheduler.js';
 
 const P = 'gguf_serve_';
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];

@@ -1,7 +1,7 @@
 // Routes for operators: GET /metrics (Prometheus) and GET /slots (the loaded model's slots, as
 // llama-server's /slots). Both need the API key when one is set.
 import type { Route } from './router.js';
-import { RawResponse, type ApiContext } from './context.js';
+import { RawResponse, type ApiContext } from '../openai/context.js';
 import type { ServerMetrics } from './metrics.js';
 
 /**

@@ -1,6 +1,7 @@
-// A tiny router: "/v1/models/:id" parameters, a trailing "*" for a whole subtree, method "*" for any.
+// A tiny router: "/v1/models/:id" parameters (":id*" last: the rest of the path, slashes included,
+// for model ids like hf:owner/repo:Q4_K_M), a trailing "*" for a whole subtree, method "*" for any.
 // A path that matches with another method is a 405 (with Allow), none at all a 404.
-import type { Handler } from './context.js';
+import type { Handler } from '../openai/context.js';
 import type { RequestSchemaName } from '../openai/schemas.js';
 import type { ErrorShape } from '../openai/errors.js';
 
@@ -33,6 +34,11 @@ function matchPath(pattern: string, path: string): Record<string, string> | null
   for (let i = 0; i < want.length; i++) {
     if (want[i] === '*') return params;
     if (i >= got.length) return null;
+    if (want[i].startsWith(':') && want[i].endsWith('*') && i === want.length - 1) {
+      if (i >= got.length) return null;
+      try { params[want[i].slice(1, -1)] = got.slice(i).map(decodeURIComponent).join('/'); } catch { return null; }
+      return params;
+    }
     if (want[i].startsWith(':')) {
       let value: string;
       try { value = decodeURIComponent(got[i]); } catch { return null; }

@@ -1,6 +1,6 @@
 // The route table: every endpoint, its handler, and what /docs and /openapi.json say about it.
 import type { Route } from './router.js';
-import type { ApiContext, Handler } from './context.js';
+import type { ApiContext, Handler } from '../openai/context.js';
 import { chatCompletions } from '../openai/chat.js';
 import { completions } from '../openai/completions.js';
 import { getEngine, getModel, listEngines, listModels } from '../openai/models.js';
@@ -38,8 +38,8 @@ export function apiRoutes(): Route[] {
     v1({ method: 'POST', path: '/v1/messages/count_tokens', handler: leased(countTokens), summary: 'Anthropic Messages API: count the input tokens of a request', tag: 'Anthropic', body: 'AnthropicCountTokensRequest', errorShape: 'anthropic' }),
     v1({ method: 'POST', path: '/v1/completions', handler: leased(completions), summary: 'Text completion', tag: 'Completions', body: 'CompletionRequest', streams: true }),
     v1({ method: 'POST', path: '/v1/text_completion', handler: leased(completions), summary: 'Legacy alias of /v1/completions', tag: 'Completions', body: 'CompletionRequest', streams: true }),
-    v1({ method: 'GET', path: '/v1/models', handler: listModels, summary: 'List models: the loaded one first, then the other .gguf files in --models-dir', tag: 'Models' }),
-    v1({ method: 'GET', path: '/v1/models/:id', handler: getModel, summary: 'A model object (any id is answered, as text-generation-webui does)', tag: 'Models' }),
+    v1({ method: 'GET', path: '/v1/models', handler: listModels, summary: 'List models: the loaded one first, then the other .gguf files in --models-dir (router mode: every model with its status, Hugging Face cache models too)', tag: 'Models' }),
+    v1({ method: 'GET', path: '/v1/models/:id*', handler: getModel, summary: 'A model object: one model, any id is answered (as text-generation-webui does); router mode, its status or 404 model_not_found (ids with slashes, like hf:owner/repo:Q4_K_M, as they are or URL-encoded)', tag: 'Models' }),
     v1({ method: 'GET', path: '/v1/engines', handler: listEngines, summary: 'Legacy: list models as engines', tag: 'Legacy' }),
     v1({ method: 'GET', path: '/v1/engines/:id', handler: getEngine, summary: 'Legacy: load the model file :id from --models-dir (never a path outside it)', tag: 'Legacy', admin: true }),
     v1({ method: 'POST', path: '/v1/engines/:id/completions', handler: leased(completions), summary: 'Legacy: same as /v1/completions', tag: 'Legacy', body: 'CompletionRequest', streams: true }),

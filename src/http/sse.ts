@@ -4,7 +4,7 @@
 // any output can still be a normal JSON error response. Writes wait for 'drain' so a slow client
 // slows its own generation instead of filling memory.
 import type { ServerResponse } from 'node:http';
-import type { EventStream, EventStreamOptions } from './context.js';
+import type { EventStream, EventStreamOptions } from '../openai/context.js';
 import type { ApiError } from '../openai/errors.js';
 
 export class SseStream implements EventStream {

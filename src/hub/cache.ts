@@ -2,12 +2,13 @@
 //   <cache>/models--owner--repo/refs/main                 the commit "main" pointed to
 //   <cache>/models--owner--repo/blobs/<sha256 or git oid> the bytes, once per content
 //   <cache>/models--owner--repo/blobs/<oid>.incomplete    a download in progress (resumed later)
+//   <cache>/models--owner--repo/blobs/<oid>.lock          held by the process downloading it (lock.ts)
 //   <cache>/models--owner--repo/snapshots/<commit>/<path> a relative link to ../../blobs/<oid>
 // So a model pulled by huggingface-cli or llama-server is found here without a download, and ours there.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isModelFile, splitInfo, type RepoFile } from './select.js';
+import { isModelFile, selectModelFiles, splitInfo, type RepoFile } from './select.js';
 import { isValidRepoId } from './reference.js';
 
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
@@ -137,6 +138,21 @@ export function listCachedModels(cacheDir: string): CachedModel[] {
 }
 
 /**
+ * The shortest reference naming a cached model (`all`: the cache's listing, for its siblings):
+ * hf:owner/repo:QUANT when that tag picks it, else hf:owner/repo/file.gguf.
+ */
+export function cachedModelReference(m: CachedModel, all: CachedModel[]): string {
+  const stem = (splitInfo(m.file)?.prefix ?? m.file.replace(/\.gguf$/i, '')).split('/').pop() as string;
+  const tag = /[-.]([A-Za-z0-9_]+)$/.exec(stem)?.[1];
+  const siblings = all.filter((o) => o.repo === m.repo && o.commit === m.commit)
+    .flatMap((o) => o.files.map((p) => ({ path: p, size: 0, sha256: null, blobId: null })));
+  try {
+    if (tag && selectModelFiles(siblings, { repo: m.repo, quant: tag.toUpperCase(), file: null })[0].path === m.file) return `hf:${m.repo}:${tag.toUpperCase()}`;
+  } catch { /* the tag picks nothing: name the file */ }
+  return `hf:${m.repo}/${m.file}`;
+}
+
+/**
  * Remove cached files: the snapshot links of `files` (in every snapshot) and the blobs no snapshot
  * links to any more; with no `files`, the whole repository folder. Returns the bytes freed.
  */
@@ -163,7 +179,7 @@ export function removeCached(cacheDir: string, repo: string, files?: string[]): 
   }
   let freed = 0;
   for (const b of blobs()) {
-    if (b.endsWith('.incomplete')) continue; // a download in progress, maybe in another process
+    if (b.endsWith('.incomplete') || b.endsWith('.lock')) continue; // a download in progress, maybe in another process
     const p = path.join(blobsDir, b);
     if (linked.has(fs.realpathSync(p))) continue;
     freed += sizeOf(p);

@@ -33,6 +33,10 @@ export interface HubOptions {
   /** Attempts after the first when a download breaks off (each resumes where the last one stopped). */
   retries: number;
   retryDelayMs: number;
+  /** A download lock (of another process) not refreshed for this long is taken over. */
+  lockStaleMs: number;
+  /** How often a process waiting for another's download looks again. */
+  lockPollMs: number;
   log?: (line: string) => void;
   onProgress?: (p: DownloadProgress) => void;
 }
@@ -57,6 +61,8 @@ export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, override
     stallTimeoutMs: 60_000,
     retries: 5,
     retryDelayMs: 1000,
+    lockStaleMs: 60_000,
+    lockPollMs: 250,
     ...overrides,
   };
 }

@@ -1,7 +1,8 @@
 // Download one repository file into the cache's blobs/: resumed with a Range request after an
 // interruption (also one left by an earlier run or by huggingface_hub: the same .incomplete file),
 // verified against the listed sha256 (or git blob id) before it becomes visible, and fetched once
-// per process however many callers ask for it at the same time.
+// however many callers ask for it at the same time: once per process (a shared promise), and once
+// across the processes sharing the cache (a lock file beside the partial, lock.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { blobPath } from './cache.js';
 import { HubError } from './errors.js';
 import { hubFailure, hubGet, type HubOptions } from './client.js';
 import type { RepoFile } from './select.js';
+import { withFileLock } from './lock.js';
 
 const inflight = new Map<string, Promise<void>>();
 
@@ -20,7 +22,11 @@ export function ensureBlob(opts: HubOptions, dir: string, repo: string, commit: 
   if (sizeOf(blob) === file.size) return Promise.resolve();
   let running = inflight.get(blob);
   if (!running) {
-    running = download(opts, blob, repo, commit, file).finally(() => inflight.delete(blob));
+    const lock = { staleMs: opts.lockStaleMs, pollMs: opts.lockPollMs, log: opts.log, what: `${repo}/${file.path}` };
+    running = (async () => {
+      fs.mkdirSync(path.dirname(blob), { recursive: true });
+      await withFileLock(`${blob}.lock`, lock, () => sizeOf(blob) === file.size, () => download(opts, blob, repo, commit, file));
+    })().finally(() => inflight.delete(blob));
     inflight.set(blob, running);
   }
   return running;

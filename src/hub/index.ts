@@ -3,7 +3,7 @@
 export { HubError, type HubErrorCode } from './errors.js';
 export { HUB_PREFIX, formatHubReference, isValidRepoId, looksLikeHubReference, namesHubModel, parseHubReference, type HubReference } from './reference.js';
 export { DEFAULT_QUANTS, isModelFile, selectModelFiles, splitInfo, type RepoFile } from './select.js';
-export { hubCacheDir, listCachedModels, removeCached, repoDir, repoFolderName, type CachedModel } from './cache.js';
+export { cachedModelReference, hubCacheDir, listCachedModels, removeCached, repoDir, repoFolderName, type CachedModel } from './cache.js';
 export { hubOptionsFromEnv, listRepo, type DownloadProgress, type HubOptions } from './client.js';
 export { findCached, resolveHubModel, type ResolvedHubModel } from './resolve.js';
 export { downloadProgressPrinter, formatBytes } from './progress.js';

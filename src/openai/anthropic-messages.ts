@@ -4,7 +4,7 @@
 // blocks (output-blocks.ts) become content blocks, streamed as Anthropic's named events. Errors
 // on these routes are in Anthropic's shape (errors.ts, by the route's errorShape).
 import { createHash, randomBytes } from 'node:crypto';
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import { validateRequest } from './validate.js';
 import { anthropicError, badRequest, unsupported } from './errors.js';
 import { prepareChat, runChat, type ChatChoiceResult, type ChatRequest } from './chat-run.js';
@@ -114,6 +114,7 @@ const PASSED_THROUGH = ['seed', 'grammar_string', 'min_p', 'repetition_penalty',
 
 function chatRequestOf(body: MessagesBody): ChatRequest {
   const chat: ChatRequest = {
+    model: body.model,
     messages: chatMessages(body) as ChatRequest['messages'],
     ...chatTools(body),
     ...chatThinking(body),

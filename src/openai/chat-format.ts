@@ -6,8 +6,8 @@
 // tool calls. The character modes (chat, chat-instruct) keep the TypeScript renderer.
 import type { ChatApplyResult, ChatMessageParts, ReasoningFormat } from '../engine/chat-templates.js';
 import type { GenerateOptions } from '../engine/types.js';
-import type { LoadedModel } from '../http/model-host.js';
-import { chatOutputParser, jsonSchemaToGrammar, type ChatOutputParserLike, type ChatTemplatesLike } from '../http/engine.js';
+import type { LoadedModel } from '../host/model-host.js';
+import { chatOutputParser, jsonSchemaToGrammar, type ChatOutputParserLike, type ChatTemplatesLike } from '../host/engine.js';
 import { instructTemplate, stripTemplateBos, type ChatPromptParams } from '../prompt/chat-prompt.js';
 import { badRequest, unsupported } from './errors.js';
 import { checkJsonSchema, compactJsonWhitespace } from './json-schema-check.js';
@@ -157,6 +157,17 @@ export function describeChatFormat(loaded: LoadedModel, params: ChatPromptParams
     tools: [{ type: 'function', function: { name: 'probe', parameters: { type: 'object', properties: {} } } }],
   });
   return { template: selected.label, format: probe.format, supportsThinking: templates.info().supportsThinking };
+}
+
+/** The start-up log's line on a loaded model's template and tool-call format (null: an engine without templates). */
+export function chatFormatLogLine(loaded: LoadedModel): string | null {
+  if (!loaded.model.chatTemplates) return null;
+  try {
+    const d = describeChatFormat(loaded);
+    return `Chat template: ${d.template}; tool calls: ${d.format === 'generic-json' ? 'generic JSON (the template has no tool format)' : `the template's own format (${d.format})`}; reasoning: ${d.supportsThinking ? 'yes' : 'no'}`;
+  } catch (err) {
+    return `Chat template: cannot be read by llama.cpp (${(err as Error).message}); tools and json_schema requests will fail`;
+  }
 }
 
 export function wantsAgentChat(body: AgentChatParams): boolean {

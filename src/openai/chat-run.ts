@@ -2,8 +2,8 @@
 // tools, response_format, reasoning: chat-format.ts), the generations (generate.ts), and each
 // answer read as it grows into deltas and a final message (chat-stream.ts). Chat completions,
 // the Responses API and Anthropic's Messages API are formats around this one path.
-import type { ApiContext } from '../http/context.js';
-import type { LoadedModel } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { LoadedModel } from '../host/model-host.js';
 import type { SampledTokenLogprob } from '../engine/types.js';
 import { planGeneration, optionsForChoice, type GenerationPlan, type GenerationRequest } from './sampling.js';
 import { buildChatPrompt } from '../prompt/chat-prompt.js';
@@ -12,9 +12,10 @@ import { usageOf, type Usage } from './responses.js';
 import { buildAgentChat, wantsAgentChat, type AgentChat, type AgentChatParams } from './chat-format.js';
 import { ChatChoiceStream, type ChatDelta } from './chat-stream.js';
 import { badRequest } from './errors.js';
+import { requestModel, type ModelChoice } from './request-model.js';
 import type { ChatMessageParts } from '../engine/chat-templates.js';
 
-export type ChatRequest = GenerationRequest & AgentChatParams & { model?: string | null };
+export type ChatRequest = GenerationRequest & AgentChatParams & ModelChoice;
 
 /** A chat request turned into a prompt and generation plan, not yet run. */
 export interface PreparedChat {
@@ -64,7 +65,7 @@ function rejectAgentParamsOutsideInstruct(body: ChatRequest): void {
 
 /** Render the prompt and plan the generation; `param` names the field a too-long prompt is blamed on. */
 export async function prepareChat(ctx: ApiContext, body: ChatRequest, param = 'messages'): Promise<PreparedChat> {
-  const loaded = await ctx.host.modelFor(ctx, body.model);
+  const loaded = await requestModel(ctx, body);
   const agent: AgentChat | null = wantsAgentChat(body) && loaded.model.chatTemplates
     ? buildAgentChat(body, loaded, { reasoningFormat: ctx.config.reasoningFormat ?? 'auto' })
     : null;

@@ -4,7 +4,7 @@
 // that concatenate to the final JSON. Text the parser holds back (a possible call marker) is
 // never sent as content.
 import type { ChatMessageParts } from '../engine/chat-templates.js';
-import type { ChatOutputParserLike } from '../http/engine.js';
+import type { ChatOutputParserLike } from '../host/engine.js';
 
 export interface ChatDelta {
   role?: 'assistant';

@@ -4,7 +4,7 @@
 // with the TypeScript templates and answer plain text.
 // Streamed chunks carry `delta` (OpenAI) and also `message` with the same piece, because
 // text-generation-webui's documented streaming client reads choices[0].message.content.
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import { validateRequest } from './validate.js';
 import { chatLogprobs, newId, SYSTEM_FINGERPRINT, unixNow } from './responses.js';
 import { prepareChat, runChat, type ChatChoiceResult, type ChatRequest } from './chat-run.js';

@@ -1,19 +1,19 @@
 // POST /v1/completions (and the legacy /v1/engines/{id}/completions|generate): one or more prompts
 // (text or token ids), n choices each (choice index = prompt * n + i), JSON or SSE.
-import type { ApiContext } from '../http/context.js';
-import type { LoadedModel } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { LoadedModel } from '../host/model-host.js';
 import { validateRequest } from './validate.js';
 import { planGeneration, optionsForChoice, type GenerationRequest } from './sampling.js';
 import { checkPromptFits, emptyOutcome, promptTokens, runChoices, tokensToText, type ChoiceJob, type ChoiceOutcome } from './generate.js';
 import { legacyLogprobs, newId, SYSTEM_FINGERPRINT, unixNow, usageOf, type EchoedToken } from './responses.js';
 import { badRequest } from './errors.js';
+import { requestModel, type ModelChoice } from './request-model.js';
 import type { SampledTokenLogprob } from '../engine/types.js';
 
 type CompletionRequest = GenerationRequest & {
   prompt: string | string[] | number[] | number[][];
   echo?: boolean | null;
-  model?: string | null;
-};
+} & ModelChoice;
 
 interface PreparedPrompt { text: string; tokens: number[] }
 
@@ -53,7 +53,7 @@ function preparePrompts(loaded: LoadedModel, prompt: CompletionRequest['prompt']
 
 export async function completions(ctx: ApiContext): Promise<unknown> {
   const body = validateRequest<CompletionRequest>('CompletionRequest', ctx.body);
-  const loaded = await ctx.host.modelFor(ctx, body.model);
+  const loaded = await requestModel(ctx, body);
   const plan = planGeneration(body, 'completion', loaded.model.metadata.vocabSize);
   const echo = body.echo === true;
   // Echo with logprobs scores the prompt: its tokens' log-probabilities come from one pass

@@ -1,8 +1,8 @@
 // POST /v1/embeddings (and the legacy /v1/engines/{id}/embeddings): OpenAI's request and response
 // shapes over the engine's Embedder (pooled, L2-normalised; every input of the request goes to the
 // engine in one call, which packs them, and those of concurrent requests, into shared batches).
-import type { ApiContext } from '../http/context.js';
-import type { HostedEmbedder } from '../http/model-host.js';
+import type { ApiContext } from './context.js';
+import type { HostedEmbedder } from '../host/model-host.js';
 import { validateRequest } from './validate.js';
 import { badRequest } from './errors.js';
 import { MAX_INPUTS } from './schemas.js';

@@ -1,6 +1,9 @@
 // Every error the API returns, in OpenAI's shape:
 // {"error": {"message", "type", "param", "code"}} with a matching HTTP status; on Anthropic's
-// routes the same errors render in Anthropic's shape (anthropicError).
+// routes the same errors render in Anthropic's shape (anthropicError). The layers below raise
+// their own errors (PromptError, HostError, HubError); toApiError gives each its status here.
+import { HostError } from '../host/errors.js';
+import { PromptError } from '../prompt/errors.js';
 
 export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error';
 
@@ -44,6 +47,8 @@ export function notImplemented(what: string): ApiError {
 /** Turn anything thrown while handling a request into an ApiError (engine errors included). */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof PromptError) return badRequest(err.message, err.param, err.code);
+  if (err instanceof HostError) return hostApiError(err);
   const e = err as { name?: string; message?: string } | null;
   if (e && e.name === 'OverloadedError') {
     return new ApiError(503, e.message || 'The server is overloaded: too many requests are waiting', { type: 'server_error', code: 'overloaded' });
@@ -89,6 +94,18 @@ export type ErrorShape = 'openai' | 'anthropic';
 export function renderError(error: ApiError, shape: ErrorShape = 'openai'): unknown {
   return shape === 'anthropic' ? anthropicError(error) : error.toJSON();
 }
+/** A model host error (src/host/errors.ts), as the status it means. */
+function hostApiError(e: HostError): ApiError {
+  switch (e.code) {
+    case 'model_not_loaded': return new ApiError(503, e.message, { code: e.code });
+    case 'invalid_model_name': return badRequest(e.message, e.param, e.code);
+    case 'model_not_found': return notFound(e.message, e.code);
+    case 'model_too_large': return new ApiError(507, e.message, { type: 'server_error', code: e.code });
+    case 'model_exceeds_max_memory': return new ApiError(507, e.message, { type: 'server_error', param: e.param, code: e.code });
+    case 'model_load_failed': return new ApiError(500, e.message, { code: e.code });
+  }
+}
+
 /** A Hugging Face download or lookup that failed (src/hub/errors.ts), as the status it means. */
 function hubApiError(e: { code: string; message: string }): ApiError {
   switch (e.code) {

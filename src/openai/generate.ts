@@ -1,8 +1,8 @@
 // Runs the generations of one request (n choices x prompts) on the scheduler, concurrently,
 // streaming chunks to a callback; cancels them all if the client leaves or one fails.
 import type { GenerateOptions, GenerationChunk, SampledTokenLogprob } from '../engine/types.js';
-import type { LoadedModel, GenerationCounters } from '../http/model-host.js';
-import type { GenerationLike } from '../http/engine.js';
+import type { LoadedModel, GenerationCounters } from '../host/model-host.js';
+import type { GenerationLike } from '../host/engine.js';
 import { ApiError, badRequest, toApiError } from './errors.js';
 
 export interface ChoiceJob {

@@ -1,7 +1,7 @@
 // POST /v1/images/generations: a proxy to a Stable Diffusion WebUI (AUTOMATIC1111 / Forge API)
 // after text-generation-webui's, with its size rule made exact: requests above the checkpoint's
 // native size are drawn smaller and upscaled by the WebUI's hires fix to exactly the asked size.
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import type { ServerConfig } from '../config.js';
 import { SdWebuiClient, SdWebuiError, type GeneratedImage } from '../sd-webui/client.js';
 import { redactUrl, sdWebuiEndpoint } from '../sd-webui/endpoint.js';

@@ -1,5 +1,5 @@
 // text-generation-webui's /v1/internal/* routes: tokenizer access and model management.
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import { validateRequest } from './validate.js';
 import { badRequest } from './errors.js';
 import { tokensToText } from './generate.js';

@@ -1,7 +1,9 @@
 // GET /v1/models, /v1/models/{id} and the legacy /v1/engines routes. The loaded model comes
-// first, then the other .gguf files of --models-dir. GET /v1/engines/{id} loads that model.
-import type { ApiContext } from '../http/context.js';
-import type { ModelHost } from '../http/model-host.js';
+// first, then the other .gguf files of --models-dir (router mode: every model with its status,
+// the Hugging Face cache's too). GET /v1/engines/{id} loads that model.
+import type { ApiContext } from './context.js';
+import type { ModelHost, RoutedModel } from '../host/model-host.js';
+import { notFound } from './errors.js';
 import { unixNow } from './responses.js';
 import { imagesModelObject } from './images.js';
 import { describeChatFormat } from './chat-format.js';
@@ -57,34 +59,34 @@ function chatInfo(loaded: NonNullable<ModelHost['currentOrNull']>): Record<strin
   }
 }
 
-/** The models, then the Stable Diffusion WebUI's entry when images are available. */
 /**
- * Router mode (--max-models): every model that can be served, with its `status`: loaded (with its
- * slots and context), loading, or available (a --models-dir file loaded on first use).
+ * Router mode (--max-models, or no --model): a model with its `status`: loaded (with its slots and
+ * context), loading, or available (a --models-dir file or a Hugging Face cache model, loaded on
+ * first use).
  */
-function routedModels(host: ModelHost): Record<string, unknown>[] {
-  const { loaded, loading } = (host.router as NonNullable<ModelHost['router']>).status();
-  const listed: Record<string, unknown>[] = [
-    ...loaded.map((m) => {
-      const stats = m.scheduler.stats();
-      return { ...modelObject(host, m.id), created: m.created, status: 'loaded', slots: stats.parallel, context_length: stats.contextSize };
-    }),
-    ...loading.map((id) => ({ ...modelObject(host, id), status: 'loading' })),
-  ];
-  const seen = new Set(listed.map((m) => m.id));
-  return [...listed, ...host.listModelIds().filter((id) => !seen.has(id)).map((id) => ({ ...modelObject(host, id), status: 'available' }))];
+function routedObject(host: ModelHost, m: RoutedModel): Record<string, unknown> {
+  if (m.status !== 'loaded') return { ...modelObject(host, m.id), status: m.status };
+  const stats = m.loaded.scheduler.stats();
+  return { ...modelObject(host, m.id), created: m.loaded.created, status: 'loaded', slots: stats.parallel, context_length: stats.contextSize };
 }
 
 export function listModels(ctx: ApiContext): unknown {
   const images = imagesModelObject(ctx.config);
-  const models = ctx.host.router ? routedModels(ctx.host) : modelIds(ctx.host).map((id) => modelObject(ctx.host, id));
+  const models = ctx.host.router ? ctx.host.routedModels().map((m) => routedObject(ctx.host, m)) : modelIds(ctx.host).map((id) => modelObject(ctx.host, id));
   return { object: 'list', data: [...models, ...(images ? [images] : [])] };
 }
 
-/** As text-generation-webui does, any id is answered (clients probe with OpenAI model names). */
+/**
+ * One model: as text-generation-webui does, any id is answered (clients probe with OpenAI model
+ * names). Router mode: the model with its status, or 404 model_not_found, as OpenAI answers.
+ */
 export function getModel(ctx: ApiContext): unknown {
   const images = imagesModelObject(ctx.config);
-  return images?.id === ctx.params.id ? images : modelObject(ctx.host, ctx.params.id);
+  if (images?.id === ctx.params.id) return images;
+  if (!ctx.host.router) return modelObject(ctx.host, ctx.params.id);
+  const routed = ctx.host.findRouted(ctx.params.id);
+  if (!routed) throw notFound(`The model '${ctx.params.id}' does not exist: GET /v1/models lists the models this server can serve.`, 'model_not_found');
+  return routedObject(ctx.host, routed);
 }
 
 function engineObject(host: ModelHost, id: string): Record<string, unknown> {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { ApiContext } from '../http/context.js';
-import type { EmbedderLike } from '../http/engine.js';
+import type { ApiContext } from './context.js';
+import type { EmbedderLike } from '../host/engine.js';
 import { validateRequest } from './validate.js';
 import { badRequest } from './errors.js';
 import { newId } from './responses.js';

@@ -2,7 +2,7 @@
 // input (after a stored previous_response_id's conversation) becomes chat messages; tools,
 // tool_choice, text.format and reasoning become their chat forms; the answer's blocks
 // (output-blocks.ts) become output items, streamed as OpenAI's named events with sequence numbers.
-import type { ApiContext } from '../http/context.js';
+import type { ApiContext } from './context.js';
 import { validateRequest } from './validate.js';
 import { badRequest, notFound, unsupported, type ApiError } from './errors.js';
 import { rejectUnsupported } from './sampling.js';
@@ -11,11 +11,11 @@ import { prepareChat, runChat, type ChatChoiceResult, type ChatRequest } from '.
 import { OutputBlocks, type BlockSink, type OutputBlock } from './output-blocks.js';
 import { encodeReasoning, itemId, readInput, type ChatMessage } from './responses-input.js';
 import type { StoredResponse } from './responses-store.js';
+import type { ModelChoice } from './request-model.js';
 
 type Json = Record<string, unknown>;
 
-interface ResponseBody {
-  model?: string | null;
+interface ResponseBody extends ModelChoice {
   input?: string | Json[] | null;
   instructions?: string | null;
   previous_response_id?: string | null;
@@ -92,6 +92,8 @@ function chatRequestOf(body: ResponseBody, history: ChatMessage[]): ChatRequest 
   if (history.length === 0) throw badRequest("The conversation is empty: give 'input' (or a previous_response_id).", 'input', 'invalid_value');
   const messages = body.instructions ? [{ role: 'system', content: body.instructions }, ...history] : history;
   const chat: ChatRequest = {
+    model: body.model,
+    keep_alive: body.keep_alive,
     messages: messages as ChatRequest['messages'],
     tools: chatTools(body) as ChatRequest['tools'],
     tool_choice: chatToolChoice(body.tool_choice),

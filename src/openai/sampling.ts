@@ -6,7 +6,7 @@ import type { GenerateOptions } from '../engine/types.js';
 import { badRequest, unsupported } from './errors.js';
 import { unsupportedParams } from './schemas.js';
 import { templatesDir } from '../prompt/data-files.js';
-import { jsonSchemaToGrammar } from '../http/engine.js';
+import { jsonSchemaToGrammar } from '../host/engine.js';
 import { checkJsonSchema, compactJsonWhitespace } from './json-schema-check.js';
 
 /** The generation fields common to chat and text completions (after schema validation). */

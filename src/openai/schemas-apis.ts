@@ -3,6 +3,7 @@
 // chat ones. Item and block shapes are checked loosely here and exactly where they are translated
 // (responses-input.ts, anthropic-messages.ts), which names the offending field.
 import { opt, str, samplingExtensions, templateExtensions, type Schema } from './schema-parts.js';
+import { modelChoiceSchema } from './request-model.js';
 
 const object = (description: string, properties: Record<string, Schema> = {}, required: string[] = []): Schema =>
   ({ type: 'object', description, properties, ...(required.length > 0 ? { required } : {}) });
@@ -17,7 +18,7 @@ const responseTool: Schema = object('A function tool: {"type": "function", "name
 
 /** What a Responses request and an input-token count share: the conversation and how it is rendered. */
 const responseConversation: Record<string, Schema> = {
-  model: str('Accepted for compatibility; the loaded model answers.'),
+  ...modelChoiceSchema,
   input: opt({
     anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'object' } }],
     description: 'A user message, or a list of items: messages ({role, content} with input_text / output_text parts), function_call, function_call_output and reasoning items.',
@@ -84,7 +85,7 @@ const anthropicBlock: Schema = object('A content block: text, tool_use (assistan
 
 /** What a Messages request and a token count share. */
 const anthropicConversation: Record<string, Schema> = {
-  model: { type: 'string', description: 'Required, as Anthropic; the loaded model answers.' },
+  model: { type: 'string', description: 'Required, as Anthropic. One model: the loaded model answers whatever is named; router mode: the model it names (a 404 model_not_found when there is none).' },
   messages: {
     type: 'array',
     minItems: 1,

@@ -3,13 +3,14 @@
 // Optional fields also accept null, because many clients send `"stop": null` and the like.
 // The Responses and Anthropic Messages requests are in schemas-apis.ts.
 import { opt, str, samplingExtensions, templateExtensions, type Schema } from './schema-parts.js';
+import { modelChoiceSchema } from './request-model.js';
 import { anthropicCountTokensRequest, anthropicMessagesRequest, responseInputTokensRequest, responseRequest } from './schemas-apis.js';
 
 export type { Schema };
 
 /** Sampling and generation parameters shared by chat and text completions. */
 const generationProperties: Record<string, Schema> = {
-  model: str('The model to use. One model (no --max-models): accepted for compatibility, the loaded model answers whatever is named. Router mode (--max-models): a --models-dir file name or a hub reference, loaded on first use; unknown names are a 404 model_not_found.'),
+  ...modelChoiceSchema,
   max_tokens: opt({ type: 'integer', minimum: 0, description: 'Most tokens to generate. Chat default: until the model stops or the context is full; completions default: 16.' }),
   temperature: opt({ type: 'number', minimum: 0, maximum: 2, default: 1, description: '0 = greedy (deterministic).' }),
   top_p: opt({ type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Nucleus sampling.' }),

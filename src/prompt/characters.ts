@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { charactersDir, isSafeName } from './data-files.js';
-import { badRequest } from '../openai/errors.js';
+import { PromptError } from './errors.js';
 
 export interface Character { name: string; greeting: string; context: string }
 
@@ -17,7 +17,7 @@ export function loadCharacter(name: string): Character {
   const file = isSafeName(name)
     ? ['.yaml', '.yml'].map((ext) => path.join(charactersDir, name + ext)).find((f) => fs.existsSync(f))
     : undefined;
-  if (!file) throw badRequest(`Unknown character '${name}'. Available: ${characterNames().join(', ')}.`, 'character', 'unknown_character');
+  if (!file) throw new PromptError(`Unknown character '${name}'. Available: ${characterNames().join(', ')}.`, 'character', 'unknown_character');
   const data = (YAML.parse(fs.readFileSync(file, 'utf8')) ?? {}) as Record<string, unknown>;
   const text = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : String(v));
   return { name: text(data.name) || name, greeting: text(data.greeting), context: text(data.context) };

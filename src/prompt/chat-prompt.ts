@@ -10,7 +10,7 @@ import { instructionTemplate } from './instruction-templates.js';
 import { guessTemplateName } from './guess-template.js';
 import { loadCharacter, replaceNames } from './characters.js';
 import { templatesDir } from './data-files.js';
-import { badRequest } from '../openai/errors.js';
+import { PromptError } from './errors.js';
 
 export type ChatMode = 'instruct' | 'chat' | 'chat-instruct';
 
@@ -60,7 +60,7 @@ export function normalizeMessages(messages: ChatPromptParams['messages']): ChatM
     let role = m.role;
     if (role === 'developer') role = 'system';
     if (role === 'tool' || role === 'function') {
-      throw badRequest(`messages[${i}]: role '${role}' is not supported (tool calling is not implemented).`, `messages[${i}].role`, 'unsupported_parameter');
+      throw new PromptError(`messages[${i}]: role '${role}' is not supported (tool calling is not implemented).`, `messages[${i}].role`, 'unsupported_parameter');
     }
     let content: string;
     if (typeof m.content === 'string') content = m.content;
@@ -68,7 +68,7 @@ export function normalizeMessages(messages: ChatPromptParams['messages']): ChatM
     else {
       content = (m.content as Array<{ type: string; text?: string }>).map((part, j) => {
         if (part.type !== 'text' || typeof part.text !== 'string') {
-          throw badRequest(`messages[${i}].content[${j}]: only text parts are supported, not '${part.type}'.`, `messages[${i}].content[${j}].type`, 'unsupported_parameter');
+          throw new PromptError(`messages[${i}].content[${j}]: only text parts are supported, not '${part.type}'.`, `messages[${i}].content[${j}].type`, 'unsupported_parameter');
         }
         return part.text;
       }).join('\n');

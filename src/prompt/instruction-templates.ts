@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { instructionTemplatesDir } from './data-files.js';
-import { badRequest } from '../openai/errors.js';
+import { PromptError } from './errors.js';
 
 interface TemplateFile { name: string; template: string; aliases: string[] }
 
@@ -34,7 +34,7 @@ export function instructionTemplateNames(): string[] {
 export function instructionTemplate(name: string): { name: string; template: string } {
   const entry = loadAll().get(name.trim().toLowerCase());
   if (!entry) {
-    throw badRequest(`Unknown instruction_template '${name}'. Available: ${instructionTemplateNames().join(', ')}.`, 'instruction_template', 'unknown_template');
+    throw new PromptError(`Unknown instruction_template '${name}'. Available: ${instructionTemplateNames().join(', ')}.`, 'instruction_template', 'unknown_template');
   }
   return { name: entry.name, template: entry.template };
 }

@@ -1,7 +1,7 @@
 // Chat templates are Jinja: rendered with @huggingface/jinja (the implementation transformers.js
 // uses for the same `tokenizer.chat_template` strings), compiled once per distinct string.
 import { Template } from '@huggingface/jinja';
-import { badRequest } from '../openai/errors.js';
+import { PromptError } from './errors.js';
 
 const compiled = new Map<string, Template>();
 const MAX_CACHED = 64;
@@ -12,7 +12,7 @@ function compile(source: string, what: string): Template {
     try {
       template = new Template(source);
     } catch (err) {
-      throw badRequest(`The ${what} is not a valid Jinja template: ${(err as Error).message}`, null, 'invalid_template');
+      throw new PromptError(`The ${what} is not a valid Jinja template: ${(err as Error).message}`, null, 'invalid_template');
     }
     if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
     compiled.set(source, template);
@@ -26,6 +26,6 @@ export function renderTemplate(source: string, vars: Record<string, unknown>, wh
   try {
     return template.render(vars);
   } catch (err) {
-    throw badRequest(`The ${what} failed to render: ${(err as Error).message}`, null, 'invalid_template');
+    throw new PromptError(`The ${what} failed to render: ${(err as Error).message}`, null, 'invalid_template');
   }
 }

@@ -3,7 +3,7 @@
 // that the test may (a) hold a generation open after its first chunks until the client leaves,
 // so that "Stop" is pressed mid-stream whatever the machine's speed, or (b) have the next
 // generation answer a given text (e.g. HTML that must render as text).
-const { loadModel } = require('../../lib/http/engine.js');
+const { loadModel } = require('../../lib/host/engine.js');
 
 function heldGeneration(generation, chunks, signal) {
   const clientLeft = () => new Promise((resolve) => {

@@ -9,7 +9,8 @@
 //   the CDN host: GET|HEAD /{sha256} with Range (206, Content-Range, 416), Accept-Ranges, ETag
 // Fault modes per file path, each for `times` responses of the CDN: drop the connection after
 // `dropAfter` bytes, stop sending after `stallAfter` bytes, flip the byte at `corruptAt`,
-// `ignoreRange` (answer 200 with the whole file to a Range request).
+// `ignoreRange` (answer 200 with the whole file to a Range request), pause after `holdAfter`
+// bytes until the promise `until` resolves (then send the rest).
 const http = require('node:http');
 const crypto = require('node:crypto');
 
@@ -158,7 +159,7 @@ async function startHubStandIn({ repos = {} } = {}) {
     const body = buf.subarray(start);
     res.writeHead(status, { ...base, 'content-length': String(body.length) });
     if (req.method === 'HEAD') return res.end();
-    const cut = fault?.dropAfter ?? fault?.stallAfter;
+    const cut = fault?.dropAfter ?? fault?.stallAfter ?? fault?.holdAfter;
     const count = (n) => { stats.bytesSent[name] = (stats.bytesSent[name] ?? 0) + n; };
     if (cut === undefined || cut >= body.length) {
       count(body.length);
@@ -169,6 +170,13 @@ async function startHubStandIn({ repos = {} } = {}) {
       // dropAfter: the connection breaks; stallAfter: it stays open and silent.
       if (fault.dropAfter !== undefined) res.socket?.destroy();
     });
+    if (fault.holdAfter !== undefined) {
+      fault.until.then(() => {
+        if (res.destroyed) return; // the client went away meanwhile
+        count(body.length - cut);
+        res.end(body.subarray(cut));
+      });
+    }
   }
 
   for (const s of [api, cdnServer]) s.on('connection', (sock) => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });

@@ -71,7 +71,7 @@ function heldScheduler(holds, capacity, contextSize = 512) {
  * for that file ({ tokenize: () => { throw ... } }), or null to leave it as it is.
  */
 function overridingLoader(pick) {
-  const { loadModel } = require(path.join(root, 'lib', 'http', 'engine.js'));
+  const { loadModel } = require(path.join(root, 'lib', 'host', 'engine.js'));
   return async (file, opts) => {
     const model = await loadModel(file, opts);
     const overrides = pick(file);

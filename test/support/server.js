@@ -26,24 +26,21 @@ function engineAvailable() {
  */
 async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loader, hub, hostOptions = {} } = {}) {
   const { loadConfig, schedulerOptionsOf } = require(path.join(root, 'lib', 'config.js'));
-  const { ModelHost } = require(path.join(root, 'lib', 'http', 'model-host.js'));
+  const { ModelHost } = require(path.join(root, 'lib', 'host', 'model-host.js'));
+  const { modelHostOptions } = require(path.join(root, 'lib', 'serve.js'));
   const { startApiServer } = require(path.join(root, 'lib', 'http', 'server.js'));
   const flags = ['--api-port', '0', ...(model ? ['--model', model] : []), ...args];
   // GGUF_SERVE_GPU_LAYERS=-1 npm test offloads every test's model (a GPU build on a GPU machine).
   const gpuEnv = process.env.GGUF_SERVE_GPU_LAYERS ? { GGUF_SERVE_GPU_LAYERS: process.env.GGUF_SERVE_GPU_LAYERS } : {};
   const { config } = loadConfig(flags, { ...gpuEnv, ...env }, cwd);
   const logs = [];
+  // As the CLI's server (serve.ts), with two threads per test and the log kept for assertions.
   const host = new ModelHost({
-    modelsDir: config.modelsDir,
+    ...modelHostOptions(config),
     scheduler: { ...schedulerOptionsOf(config), threads: config.threads ?? 2 },
-    gpuLayers: config.gpuLayers,
     loader,
     log: (l) => logs.push(l),
-    embeddingModel: config.embeddingModel,
-    embeddingDevice: config.embeddingDevice,
     hub,
-    maxModels: config.maxModels,
-    keepAliveSeconds: config.keepAlive,
     ...hostOptions,
   });
   try {
@@ -108,4 +105,43 @@ function spawnCli(args, { env = {}, cwd = root, timeoutMs = 30000 } = {}) {
   }));
 }
 
-module.exports = { MODEL, hasModel, engineAvailable, startServer, spawnCli, root };
+/**
+ * Run `node lib/cli.js ...args` (a command that ends, like pull) and watch its output: returns
+ * { child, stdout(), stderr(), exited (resolves { code, signal }), waitFor(regex) (resolves when
+ * stderr or stdout matches, rejects if it exits first) }.
+ */
+function cliChild(args, { env = {}, cwd = root } = {}) {
+  const child = spawn(process.execPath, [path.join(root, 'lib', 'cli.js'), ...args], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const watchers = new Set();
+  let ended = null;
+  const check = () => { for (const w of watchers) if (w.pattern.test(out + err)) { watchers.delete(w); w.resolve(); } };
+  child.stdout.on('data', (d) => { out += d; check(); });
+  child.stderr.on('data', (d) => { err += d; check(); });
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => {
+    ended = code ?? signal;
+    for (const w of watchers) w.reject(new Error(`exited (${code ?? signal}) before printing ${w.pattern}:\n${out}\n${err}`));
+    watchers.clear();
+    resolve({ code, signal });
+  }));
+  return {
+    child,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(pattern) {
+      return new Promise((resolve, reject) => {
+        if (pattern.test(out + err)) return resolve();
+        if (ended !== null) return reject(new Error(`exited (${ended}) before printing ${pattern}:\n${out}\n${err}`));
+        watchers.add({ pattern, resolve, reject });
+      });
+    },
+  };
+}
+
+module.exports = { MODEL, hasModel, engineAvailable, startServer, spawnCli, cliChild, root };

@@ -1,9 +1,9 @@
 // What a route handler gets: the parsed request, the model host, a cancellation signal that fires
 // when the client goes away, and an SSE stream it may open instead of returning JSON.
 import type { ServerConfig } from '../config.js';
-import type { ModelHost } from './model-host.js';
-import type { ApiError } from '../openai/errors.js';
-import type { ResponseStore } from '../openai/responses-store.js';
+import type { ModelHost } from '../host/model-host.js';
+import type { ApiError } from './errors.js';
+import type { ResponseStore } from './responses-store.js';
 
 export interface EventStream {
   /** Send one `data: <json>` event, named when `event` is given (headers go out with the first one). Resolves after a drain. */

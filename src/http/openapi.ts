@@ -1,7 +1,7 @@
 // /openapi.json and /docs, generated from the route table and the same schemas that validate
 // requests (schemas.ts): one source of truth for the parameters.
-import type { Route } from '../http/router.js';
-import { requestSchemas, unsupportedParams, type Schema } from './schemas.js';
+import type { Route } from './router.js';
+import { requestSchemas, unsupportedParams, type Schema } from '../openai/schemas.js';
 
 const errorSchema: Schema = {
   type: 'object',
@@ -24,8 +24,8 @@ const anthropicErrorSchema: Schema = {
 export function buildOpenApi(routes: Route[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
-    if (route.path.includes('*')) continue;
-    const path = route.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+    if (route.path.split('/').includes('*')) continue;
+    const path = route.path.replace(/:([A-Za-z_]+)\*?/g, '{$1}');
     const methods = route.method === '*' ? ['post'] : [route.method.toLowerCase()];
     const errorRef = { $ref: `#/components/schemas/${route.errorShape === 'anthropic' ? 'AnthropicError' : 'Error'}` };
     for (const method of methods) {

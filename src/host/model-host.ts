@@ -1,6 +1,8 @@
 // Holds the loaded model and its scheduler, and swaps them when a client loads another model from
-// --models-dir (/v1/engines/{id}, /v1/internal/model/load). Model names from requests are file
-// names inside --models-dir or Hugging Face references (src/hub/): never a path, never outside it.
+// --models-dir (/v1/engines/{id}, /v1/internal/model/load); in router mode (--max-models, or no
+// --model) it holds the models requests name instead (model-router.ts). Model names from requests
+// are file names inside --models-dir or Hugging Face references (src/hub/): never a path, never
+// outside it.
 // Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
 // --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
 import fs from 'node:fs';
@@ -9,13 +11,12 @@ import type { SchedulerOptions } from '../engine/types.js';
 import { gpuOffloadSupported, loadModel as defaultLoader, type EmbedderLike, type ModelLike, type ModelLoader, type SchedulerLike } from './engine.js';
 import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
-import { ApiError, badRequest, notFound } from '../openai/errors.js';
-import { describeChatFormat } from '../openai/chat-format.js';
-import { HUB_PREFIX, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
-import { resolveModelSource } from '../host/model-source.js';
-import { ModelRouter } from '../host/model-router.js';
+import { HostError } from './errors.js';
+import { HUB_PREFIX, cachedModelReference, listCachedModels, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
+import { resolveModelSource } from './model-source.js';
+import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
-import { availableMemory, checkModelFits } from './memory-check.js';
+import { availableMemory, checkModelFits, estimateModelMemory } from './memory-check.js';
 
 export interface LoadedModel {
   id: string;
@@ -44,6 +45,13 @@ export interface ModelHostOptions {
   maxModels?: number | null;
   /** --keep-alive: seconds an idle model stays loaded in router mode; null = until its room is needed. */
   keepAliveSeconds?: number | null;
+  /** --max-memory: bytes the models loaded in router mode may take together (estimated); null = no budget. */
+  maxMemoryBytes?: number | null;
+  /**
+   * A log line about each chat model loaded, after its 'ready' line: the OpenAI layer names the
+   * template and tool-call format agents will get (chatFormatLogLine); the host knows no formats.
+   */
+  describeLoaded?: (loaded: LoadedModel) => string | null;
   /** Bytes of memory a model may use (checked before each load); default: what the OS says is available. */
   memoryAvailable?: () => number;
 }
@@ -75,6 +83,26 @@ export interface LoadCounts {
   failed: number;
 }
 
+/** A model router mode can serve: a --models-dir file or a model in the Hugging Face cache. */
+export interface AvailableModel {
+  /** What a request names it by: the file name without .gguf, or the hub reference (hf:owner/repo:QUANT). */
+  id: string;
+  path: string;
+  source: 'models-dir' | 'hub-cache';
+}
+
+/** How a router-mode model stands: loaded (with its slots), being loaded, or loaded on first use. */
+export type RoutedModel =
+  | { id: string; status: 'loaded'; loaded: LoadedModel }
+  | { id: string; status: 'loading' }
+  | { id: string; status: 'available'; source: AvailableModel['source'] };
+
+/** Per-request settings of the model a request leases (router mode). */
+export interface ModelRequestOptions {
+  /** The request's keep_alive in seconds (null: keep loaded; undefined: --keep-alive). */
+  keepAliveSeconds?: number | null;
+}
+
 export function modelIdFromPath(file: string): string {
   return path.basename(file).replace(/\.gguf$/i, '');
 }
@@ -103,7 +131,9 @@ export class ModelHost {
     this.modelsDir = path.resolve(opts.modelsDir);
     this.router = opts.maxModels ? new ModelRouter<LoadedModel>({
       maxModels: opts.maxModels,
-      keepAliveMs: opts.keepAliveSeconds != null && opts.keepAliveSeconds >= 0 ? opts.keepAliveSeconds * 1000 : null,
+      keepAliveMs: keepAliveMs(opts.keepAliveSeconds),
+      maxBytes: opts.maxMemoryBytes ?? null,
+      bytesOf: (file) => estimateModelMemory(file, opts.scheduler).bytes,
       open: (file, id) => this.open(file, id),
       close: disposeLoaded,
       log: opts.log,
@@ -113,7 +143,11 @@ export class ModelHost {
   /** The loaded model (router mode: the most recently used); 503 when none is. */
   current(): LoadedModel {
     const loaded = this.currentOrNull;
-    if (!loaded) throw new ApiError(503, 'No model is loaded. Load one with POST /v1/internal/model/load.', { code: 'model_not_loaded' });
+    if (!loaded) {
+      throw new HostError('model_not_loaded', this.router
+        ? 'No model is loaded yet: name one in the request\'s model (GET /v1/models lists them).'
+        : 'No model is loaded. Load one with POST /v1/internal/model/load.');
+    }
     return loaded;
   }
 
@@ -125,8 +159,9 @@ export class ModelHost {
    * The model a request's `model` names. One model (no --max-models): the loaded one, whatever the
    * name (text-generation-webui answers any id). Router mode: that model, loaded on first use and
    * leased until releaseRequest(request); no name = the most recently used; unknown = 404.
+   * `options.keepAliveSeconds` (a request's keep_alive) sets how long it stays once idle after it.
    */
-  async modelFor(request: object, name?: string | null): Promise<LoadedModel> {
+  async modelFor(request: object, name?: string | null, options: ModelRequestOptions = {}): Promise<LoadedModel> {
     if (!this.router) return this.current();
     const router = this.router;
     let id: string;
@@ -148,7 +183,7 @@ export class ModelHost {
       id = modelIdFromPath(file);
       resolveFile = () => file;
     }
-    const lease = await router.lease(id, resolveFile);
+    const lease = await router.lease(id, resolveFile, options.keepAliveSeconds !== undefined ? { keepAliveMs: keepAliveMs(options.keepAliveSeconds) } : {});
     const list = this.leases.get(request) ?? [];
     list.push(lease.release);
     this.leases.set(request, list);
@@ -169,15 +204,49 @@ export class ModelHost {
 
   /** The .gguf files in --models-dir, as model ids (file names without .gguf). */
   listModelIds(): string[] {
-    let files: string[];
-    try { files = fs.readdirSync(this.modelsDir); } catch { return []; }
-    return files.filter((f) => /\.gguf$/i.test(f) && !f.startsWith('.')).map(modelIdFromPath).sort();
+    return modelsDirIds(this.modelsDir);
+  }
+
+  /** What router mode can serve besides what is loaded: --models-dir files, then the Hugging Face cache's models. */
+  availableModels(): AvailableModel[] {
+    return availableModels(this.modelsDir, this.hub.cacheDir);
+  }
+
+  /**
+   * Router mode: every model with its status, loaded (most recently used first), loading, then
+   * available (a model loaded under another name for the same file is not listed twice).
+   */
+  routedModels(): RoutedModel[] {
+    if (!this.router) return [];
+    const { loaded, loading } = this.router.status();
+    const listed: RoutedModel[] = [
+      ...loaded.map((m): RoutedModel => ({ id: m.id, status: 'loaded', loaded: m })),
+      ...loading.map((id): RoutedModel => ({ id, status: 'loading' })),
+    ];
+    const ids = new Set(listed.map((m) => m.id));
+    const files = new Set(loaded.map((m) => path.resolve(m.path)));
+    for (const m of this.availableModels()) {
+      if (ids.has(m.id) || files.has(path.resolve(m.path))) continue;
+      ids.add(m.id);
+      listed.push({ id: m.id, status: 'available', source: m.source });
+    }
+    return listed;
+  }
+
+  /** Router mode: the model a name means (its id, a file name with .gguf, a hub reference in another spelling); null when none. */
+  findRouted(name: string): RoutedModel | null {
+    const all = this.routedModels();
+    const candidates = [name, name.replace(/\.gguf$/i, '')];
+    if (name.startsWith(HUB_PREFIX) || looksLikeHubReference(name)) {
+      try { candidates.push(formatHubReference(parseHubReference(name.startsWith(HUB_PREFIX) ? name : `${HUB_PREFIX}${name}`))); } catch { /* not a valid reference: no match */ }
+    }
+    return all.find((m) => candidates.includes(m.id)) ?? null;
   }
 
   /** A model name from a request -> a file inside --models-dir; 400 for paths, 404 for unknown. */
   resolveName(name: string): string {
     if (!name || name.includes('/') || name.includes('\\') || name.includes('\0') || name === '.' || name.startsWith('..') || path.isAbsolute(name)) {
-      throw badRequest(`Invalid model name '${name}': give a file name inside the models folder, not a path.`, 'model', 'invalid_model_name');
+      throw new HostError('invalid_model_name', `Invalid model name '${name}': give a file name inside the models folder, not a path.`, 'model');
     }
     const realDir = safeRealpath(this.modelsDir);
     for (const candidate of [name, `${name}.gguf`]) {
@@ -186,7 +255,7 @@ export class ModelHost {
       // The real path must still be inside the folder (a symlink may not point out of it).
       if (real && realDir && real.startsWith(realDir + path.sep) && /\.gguf$/i.test(real) && fs.statSync(real).isFile()) return file;
     }
-    throw notFound(`Model '${name}' not found in the models folder (${this.listModelIds().join(', ') || 'it is empty'}).`, 'model_not_found');
+    throw new HostError('model_not_found', `Model '${name}' not found in the models folder (${this.listModelIds().join(', ') || 'it is empty'}).`);
   }
 
   /** Load a model file (a trusted path: from the configuration). Replaces the current model. */
@@ -244,31 +313,21 @@ export class ModelHost {
         onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
       });
     } catch (err) {
-      throw new ApiError(500, `Failed to load model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to load model ${path.basename(file)}: ${(err as Error).message}`);
     }
     let scheduler: SchedulerLike;
     try {
       scheduler = meteredScheduler(model.createScheduler(this.opts.scheduler ?? {}), this.observers);
     } catch (err) {
       await model.dispose();
-      throw new ApiError(500, `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`);
     }
     const loaded = { id, path: file, model, scheduler, prompt: promptInfo(model, file), created: Math.floor(Date.now() / 1000) };
     this.lastLoad.chat = { id, seconds: (Date.now() - started) / 1000 };
     this.opts.log?.(`Model ${id} ready in ${Date.now() - started} ms, on ${place.where}`);
-    this.logChatFormat(loaded);
+    const described = this.opts.describeLoaded?.(loaded);
+    if (described) this.opts.log?.(described);
     return loaded;
-  }
-
-  /** Names the template and tool-call format agents will get (engines without templates say nothing). */
-  private logChatFormat(loaded: LoadedModel): void {
-    if (!loaded.model.chatTemplates) return;
-    try {
-      const d = describeChatFormat(loaded);
-      this.opts.log?.(`Chat template: ${d.template}; tool calls: ${d.format === 'generic-json' ? 'generic JSON (the template has no tool format)' : `the template's own format (${d.format})`}; reasoning: ${d.supportsThinking ? 'yes' : 'no'}`);
-    } catch (err) {
-      this.opts.log?.(`Chat template: cannot be read by llama.cpp (${(err as Error).message}); tools and json_schema requests will fail`);
-    }
   }
 
   /**
@@ -297,14 +356,14 @@ export class ModelHost {
     try {
       model = await (this.opts.loader ?? defaultLoader)(file, { gpuLayers });
     } catch (err) {
-      throw new ApiError(500, `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`);
     }
     let embedder: EmbedderLike;
     try {
       embedder = model.createEmbedder(this.opts.scheduler?.threads ? { threads: this.opts.scheduler.threads } : {});
     } catch (err) {
       await model.dispose();
-      throw new ApiError(500, `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`, { code: 'model_load_failed' });
+      throw new HostError('model_load_failed', `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`);
     }
     this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
     this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };
@@ -367,6 +426,25 @@ export class ModelHost {
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
   }
+}
+
+/** The .gguf files in a models folder, as model ids (file names without .gguf). */
+function modelsDirIds(modelsDir: string): string[] {
+  let files: string[];
+  try { files = fs.readdirSync(modelsDir); } catch { return []; }
+  return files.filter((f) => /\.gguf$/i.test(f) && !f.startsWith('.')).map(modelIdFromPath).sort();
+}
+
+/** The models a request may name in router mode: --models-dir files, then the Hugging Face cache's models. */
+export function availableModels(modelsDir: string, cacheDir: string): AvailableModel[] {
+  const local = modelsDirIds(modelsDir).map((id): AvailableModel => ({ id, path: path.join(modelsDir, `${id}.gguf`), source: 'models-dir' }));
+  const cached = listCachedModels(cacheDir);
+  return [...local, ...cached.map((m): AvailableModel => ({ id: cachedModelReference(m, cached), path: m.path, source: 'hub-cache' }))];
+}
+
+/** Seconds (null = no limit, negative = no limit) -> the router's milliseconds. */
+function keepAliveMs(seconds: number | null | undefined): number | null {
+  return seconds != null && seconds >= 0 ? seconds * 1000 : null;
 }
 
 /** Counts a load's outcome (a model already loaded counts as a load that went well). */

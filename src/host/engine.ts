@@ -1,6 +1,6 @@
-// The part of the engine (src/engine/) the HTTP layer uses, as structural types from the engine's
-// contract (types.ts), and the one place that loads the engine: lazily, so that `--help`, config
-// errors and unit tests never need the native addon.
+// The part of the engine (src/engine/) the host and the OpenAI layer use, as structural types
+// from the engine's contract (types.ts), and the one place that loads the engine: lazily, so
+// that `--help`, config errors and unit tests never need the native addon.
 import type {
   DetokenizeOptions, EmbedderOptions, EmbeddingResult, EmbedOptions, GenerateOptions, GenerationChunk, GenerationResult,
   ModelLoadOptions, ModelMetadata, PoolingType, SchedulerOptions, SchedulerStats, TokenizeOptions,
