@@ -70,20 +70,24 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
 }
 
 /**
- * Run `node lib/cli.js ...args`; resolves when it prints its listening line (with the URL) or
- * exits. Returns { url, child, stdout(), stderr(), exited, stop() }.
+ * Run `node lib/cli.js ...args` (or `command` ...args, e.g. an installed package's `npx gguf-serve`);
+ * resolves when it prints its listening line (with the URL) or exits.
+ * `group`: run it in its own process group and signal the group on stop() (npx does not pass
+ * SIGTERM on to the server it starts). Returns { url, child, stdout(), stderr(), exited, stop() }.
  */
-function spawnCli(args, { env = {}, cwd = root, timeoutMs = 30000 } = {}) {
-  const child = spawn(process.execPath, [path.join(root, 'lib', 'cli.js'), ...args], {
+function spawnCli(args, { env = {}, cwd = root, timeoutMs = 30000, command = [process.execPath, path.join(root, 'lib', 'cli.js')], group = false } = {}) {
+  const child = spawn(command[0], [...command.slice(1), ...args], {
+    detached: group,
     cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const signal = (name) => (group ? process.kill(-child.pid, name) : child.kill(name));
   let out = '';
   let err = '';
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`CLI did not start in ${timeoutMs} ms:\n${out}\n${err}`)); }, timeoutMs);
+    const timer = setTimeout(() => { signal('SIGKILL'); reject(new Error(`CLI did not start in ${timeoutMs} ms:\n${out}\n${err}`)); }, timeoutMs);
     child.stdout.on('data', (d) => {
       out += d;
       const m = /listening on (\S+)/.exec(out);
@@ -99,7 +103,7 @@ function spawnCli(args, { env = {}, cwd = root, timeoutMs = 30000 } = {}) {
     stdout: () => out,
     stderr: () => err,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) signal('SIGTERM');
       return exited;
     },
   }));
