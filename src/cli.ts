@@ -94,7 +94,15 @@ async function serve(argv: string[]): Promise<void> {
   const log = createLogger(config.logFormat, write).info;
   let serving;
   try {
-    serving = await startServing(config, { version: version(), log, serverLog: write, onProgress: progressPrinter() });
+    serving = await startServing(config, {
+      version: version(),
+      log,
+      serverLog: write,
+      onProgress: progressPrinter(),
+      onListening: config.model || config.embeddingModel
+        ? (url) => log(`Accepting connections at ${url}; GET /health answers 503 until the configured models are loaded`)
+        : undefined,
+    });
   } catch (err) {
     if (err instanceof StartError) fail(err.message, 1);
     throw err;

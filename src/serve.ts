@@ -1,10 +1,11 @@
-// Starting the server for a configuration: load the model (and the embedding model), listen, and
+// Starting the server for a configuration: listen, load the model (and the embedding model), and
 // say what runs: the effective value of every setting and a one-line summary of the model.
 // Used by `gguf-serve serve` and by `gguf-serve chat --model` (which serves itself, quietly).
 // The engine (native addon) is required here, on first use: --help never loads it.
 import os from 'node:os';
 import { DEFAULT_ROUTER_MODELS, embeddingGpuLayers, formatConfig, schedulerOptionsOf, type LoadedConfig, type ServerConfig } from './config.js';
 import type { LoadedModel, ModelHost, ModelHostOptions } from './host/model-host.js';
+import type { ModelLoader } from './host/engine.js';
 import { hubCacheDir } from './hub/index.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
@@ -57,8 +58,22 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
   };
 }
 
-/** Load the models and listen; throws StartError with a message for the user. */
-export async function startServing(config: ServerConfig, opts: { version: string; log: (line: string) => void; serverLog?: (line: string) => void; onProgress?: (fraction: number) => void }): Promise<Serving & { loaded: LoadedModel | null }> {
+export interface StartOptions {
+  version: string;
+  log: (line: string) => void;
+  serverLog?: (line: string) => void;
+  onProgress?: (fraction: number) => void;
+  /** Called once the port is open, before the models load (GET /health answers 503 until they have). */
+  onListening?: (url: string) => void;
+  /** The model loader (tests hold a load open with it); default: the engine's. */
+  loader?: ModelLoader;
+}
+
+/**
+ * Listen, then load the models; throws StartError with a message for the user. The port opens
+ * first so that a load balancer sees the replica as up but not ready (/health 503) while it loads.
+ */
+export async function startServing(config: ServerConfig, opts: StartOptions): Promise<Serving & { loaded: LoadedModel | null }> {
   const nothing = nothingToServe(config);
   if (nothing) throw new StartError(nothing);
   // A malformed categories file is said at start, not on the first moderation request.
@@ -70,25 +85,30 @@ export async function startServing(config: ServerConfig, opts: { version: string
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
-  const host = new ModelHost({ ...modelHostOptions(config), onProgress: opts.onProgress, log: opts.log, hub: cliHubOptions() });
-  // Router mode may start with no model: requests name the one they want.
-  let loaded: LoadedModel | null = null;
+  const host = new ModelHost({ ...modelHostOptions(config), onProgress: opts.onProgress, log: opts.log, hub: cliHubOptions(), loader: opts.loader });
+  let running: RunningServer;
   try {
-    if (config.model) loaded = await host.loadReference(config.model);
-    await host.loadEmbeddingModel();
-  } catch (err) {
-    await host.close();
-    throw new StartError((err as Error).message);
-  }
-  try {
-    const running = await startApiServer({ config, host, version: opts.version, log: opts.serverLog ?? opts.log });
-    return { running, host, loaded, close: async () => { await running.close(); await host.close(); } };
+    running = await startApiServer({ config, host, version: opts.version, log: opts.serverLog ?? opts.log });
   } catch (err) {
     await host.close();
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${config.port} is already in use (choose another with --api-port)` : e.message;
     throw new StartError(`cannot listen on ${config.host}:${config.port}: ${why}`);
   }
+  opts.onListening?.(running.url);
+  // Router mode (--max-models) may start with no model: requests name the one they want.
+  let loaded: LoadedModel | null = null;
+  try {
+    await host.startup(async () => {
+      if (config.model) loaded = await host.loadReference(config.model);
+      await host.loadEmbeddingModel();
+    });
+  } catch (err) {
+    await running.close();
+    await host.close();
+    throw new StartError((err as Error).message);
+  }
+  return { running, host, loaded, close: async () => { await running.close(); await host.close(); } };
 }
 
 /**

@@ -3,6 +3,8 @@
 export type HostErrorCode =
   /** No chat model is loaded (single-model mode after an unload). */
   | 'model_not_loaded'
+  /** The model a request needs is loading (the start-up loads, or a load after an unload). */
+  | 'model_loading'
   /** A request named a path, not a model. */
   | 'invalid_model_name'
   /** No such model in --models-dir (or the cache). */

@@ -73,6 +73,19 @@ export interface GenerationCounters {
   failed: number;
 }
 
+/**
+ * What /health tells a load balancer. Ready: a request is served now, or (router mode) by loading
+ * the model it names. Not ready: the start-up loads (--model, --embedding-model) are running, or
+ * in single-model mode no model is loaded (`loading` says whether one is on its way).
+ */
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready: a model is loading, or none is loaded; null when ready. */
+  reason: 'loading' | 'no_model' | null;
+  /** Models (chat and embedding) loading now, by id. */
+  loading: string[];
+}
+
 /** The last load of each kind of model, and how loads went (for /metrics). */
 export interface LoadRecord {
   id: string;
@@ -125,6 +138,10 @@ export class ModelHost {
   readonly router: ModelRouter<LoadedModel> | null;
   /** The leases of the requests running (router mode), ended by releaseRequest. */
   private readonly leases = new WeakMap<object, Array<() => void>>();
+  /** Loads of model files running now: id -> how many (the same id may load twice in a row). */
+  private readonly loadsRunning = new Map<string, number>();
+  /** The start-up loads run (startup()): not ready whatever else is loaded. */
+  private starting = false;
 
   constructor(opts: ModelHostOptions) {
     this.opts = opts;
@@ -140,15 +157,56 @@ export class ModelHost {
     }) : null;
   }
 
-  /** The loaded model (router mode: the most recently used); 503 when none is. */
+  /** The loaded model (router mode: the most recently used); 503 when none is (model_loading while one loads). */
   current(): LoadedModel {
     const loaded = this.currentOrNull;
     if (!loaded) {
+      const loading = this.loadingIds();
+      if (loading.length > 0 || this.starting) {
+        const what = loading.length > 0 ? `Model ${loading.join(', ')} is loading` : 'The server is starting: its models are not loaded yet';
+        throw new HostError('model_loading', `${what}; retry when GET /health answers 200.`);
+      }
       throw new HostError('model_not_loaded', this.router
         ? 'No model is loaded yet: name one in the request\'s model (GET /v1/models lists them).'
         : 'No model is loaded. Load one with POST /v1/internal/model/load.');
     }
     return loaded;
+  }
+
+  /** Models loading now (chat and embedding), by id. */
+  loadingIds(): string[] {
+    return [...this.loadsRunning.keys()];
+  }
+
+  /** Whether a balancer should send requests here now (GET /health: 200 or 503). */
+  readiness(): Readiness {
+    const loading = this.loadingIds();
+    // Router mode loads what a request names: with nothing loaded (or everything unloaded after
+    // --keep-alive) it still serves, so only the start-up loads hold it back.
+    const ready = !this.starting && (this.router !== null || this.loaded !== null);
+    if (ready) return { ready, reason: null, loading };
+    return { ready, reason: this.starting || loading.length > 0 ? 'loading' : 'no_model', loading };
+  }
+
+  /** Run the start-up loads (the configured models): until they end, readiness() says loading. */
+  async startup<T>(loads: () => Promise<T>): Promise<T> {
+    this.starting = true;
+    try {
+      return await loads();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** Counts `id` as loading while `load` runs. */
+  private async tracked<T>(id: string, load: () => Promise<T>): Promise<T> {
+    this.loadsRunning.set(id, (this.loadsRunning.get(id) ?? 0) + 1);
+    try {
+      return await load();
+    } finally {
+      const left = (this.loadsRunning.get(id) ?? 1) - 1;
+      if (left > 0) this.loadsRunning.set(id, left); else this.loadsRunning.delete(id);
+    }
   }
 
   get currentOrNull(): LoadedModel | null {
@@ -297,8 +355,12 @@ export class ModelHost {
     return this.loaded;
   }
 
-  /** Load a model file and make its scheduler. */
-  private async open(file: string, id: string): Promise<LoadedModel> {
+  /** Load a model file and make its scheduler (counted as loading until both are done). */
+  private open(file: string, id: string): Promise<LoadedModel> {
+    return this.tracked(id, () => this.openModel(file, id));
+  }
+
+  private async openModel(file: string, id: string): Promise<LoadedModel> {
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
     const gpuLayers = this.opts.gpuLayers ?? 0;
@@ -354,7 +416,7 @@ export class ModelHost {
     this.opts.log?.(`Loading embedding model ${file}`);
     let model: ModelLike;
     try {
-      model = await (this.opts.loader ?? defaultLoader)(file, { gpuLayers });
+      model = await this.tracked(id ?? modelIdFromPath(file), () => (this.opts.loader ?? defaultLoader)(file, { gpuLayers }));
     } catch (err) {
       throw new HostError('model_load_failed', `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`);
     }

@@ -19,10 +19,26 @@ const leased = (handler: Handler): Handler => async (ctx) => {
   try { return await handler(ctx); } finally { ctx.host.releaseRequest(ctx); }
 };
 
+/**
+ * Readiness for a load balancer: 200 when requests are served, 503 while the start-up model loads
+ * or (one model, no --max-models) none is loaded. A draining server answers 503 shutting_down.
+ */
 function health(ctx: ApiContext): unknown {
+  const readiness = ctx.host.readiness();
+  if (readiness.reason === 'loading') {
+    const what = readiness.loading.length > 0 ? `Loading model ${readiness.loading.join(', ')}` : 'Starting: the configured models are not loaded yet';
+    throw new ApiError(503, what, { code: 'model_loading' });
+  }
+  if (readiness.reason === 'no_model') throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
   const loaded = ctx.host.currentOrNull;
-  if (!loaded) throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
-  return { status: 'ok', model: loaded.id, slots: loaded.scheduler.stats(), generations: { ...ctx.host.counters } };
+  return {
+    status: 'ok',
+    model: loaded?.id ?? null,
+    ...(ctx.host.router ? { models: ctx.host.router.status().loaded.map((m) => m.id) } : {}),
+    loading: readiness.loading,
+    slots: loaded?.scheduler.stats() ?? null,
+    generations: { ...ctx.host.counters },
+  };
 }
 
 export function apiRoutes(): Route[] {
@@ -64,6 +80,6 @@ export function apiRoutes(): Route[] {
     v1({ method: '*', path: '/v1/fine_tuning/*', handler: later('Fine-tuning'), summary: 'Fine-tuning', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/search', handler: later('Search'), summary: 'Search', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/edits', handler: () => { throw new ApiError(410, 'The /v1/edits endpoint was removed; use /v1/chat/completions instead.', { code: 'endpoint_removed' }); }, summary: 'Removed: use /v1/chat/completions', tag: 'Legacy' }),
-    { method: 'GET', path: '/health', handler: health, summary: 'Health: the loaded model, its slots and generation counts (open without API key)', tag: 'Server', auth: false },
+    { method: 'GET', path: '/health', handler: health, summary: 'Readiness for a load balancer: 200 with the loaded model, its slots and generation counts; 503 while the model loads or none is loaded (open without API key)', tag: 'Server', auth: false },
   ];
 }

@@ -97,7 +97,8 @@ export function renderError(error: ApiError, shape: ErrorShape = 'openai'): unkn
 /** A model host error (src/host/errors.ts), as the status it means. */
 function hostApiError(e: HostError): ApiError {
   switch (e.code) {
-    case 'model_not_loaded': return new ApiError(503, e.message, { code: e.code });
+    case 'model_not_loaded':
+    case 'model_loading': return new ApiError(503, e.message, { code: e.code });
     case 'invalid_model_name': return badRequest(e.message, e.param, e.code);
     case 'model_not_found': return notFound(e.message, e.code);
     case 'model_too_large': return new ApiError(507, e.message, { type: 'server_error', code: e.code });

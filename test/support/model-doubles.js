@@ -2,7 +2,8 @@
 // Test doubles on the real model. heldLoader: for tests that need generations to be running at a
 // known moment, without timing: a scheduler whose generations yield one chunk and then hold until
 // they are cancelled (or released). overridingLoader: the real model with members replaced (a
-// failing tokenizer or embedder). Pass either as startServer's loader.
+// failing tokenizer or embedder). gatedLoader: loads that wait until the test lets them finish.
+// Pass any as startServer's (or startServing's) loader.
 const path = require('node:path');
 const { root } = require('./server.js');
 
@@ -92,4 +93,31 @@ function heldLoader(holds, capacity = Infinity) {
   return overridingLoader(() => ({ createScheduler: () => heldScheduler(holds, capacity) }));
 }
 
-module.exports = { createHolds, heldLoader, overridingLoader };
+/**
+ * A ModelLoader of real models whose loads wait at a gate while it is shut (it starts shut):
+ * `whenWaiting(n)` resolves once n loads wait there, `open()` lets them and later loads through,
+ * `shut()` holds later loads again. `waiting` counts the loads held now.
+ */
+function gatedLoader() {
+  const { loadModel } = require(path.join(root, 'lib', 'http', 'engine.js'));
+  let isOpen = false;
+  const held = [];
+  const waiters = [];
+  const notify = () => {
+    for (const w of [...waiters]) if (held.length >= w.n) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  };
+  return {
+    async loader(file, opts) {
+      if (!isOpen) {
+        await new Promise((resolve) => { held.push(resolve); notify(); });
+      }
+      return loadModel(file, opts);
+    },
+    get waiting() { return held.length; },
+    whenWaiting(n) { return new Promise((resolve) => { waiters.push({ n, resolve }); notify(); }); },
+    open() { isOpen = true; for (const release of held.splice(0)) release(); },
+    shut() { isOpen = false; },
+  };
+}
+
+module.exports = { createHolds, heldLoader, overridingLoader, gatedLoader };
