@@ -8,14 +8,12 @@
 const t = require('tap');
 const fs = require('node:fs');
 const path = require('node:path');
-const { hasModel, engineAvailable, MODEL, root } = require('./support/server.js');
+const { MODEL, root } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
 const { call, isOpenAIError } = require('./support/http.js');
 const { gatedLoader } = require('./support/model-doubles.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs the native addon and stories260K.gguf');
-  process.exit(0);
-}
+if (!engineReady(t)) return;
 
 const { loadConfig } = require(path.join(root, 'lib', 'config.js'));
 const { startServing, StartError } = require(path.join(root, 'lib', 'serve.js'));

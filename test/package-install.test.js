@@ -7,22 +7,19 @@
 // tarball`, no lockfile: the registry answers what the cache lacks; network needed).
 const t = require('tap');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { spawnCli, hasModel, engineAvailable, MODEL } = require('./support/server.js');
+const { spawnCli, MODEL } = require('./support/server.js');
+const { engineReady } = require('./support/requirements.js');
+const { tmpDir } = require('./support/gguf-paths.js');
 const { call } = require('./support/http.js');
 const { storiesGreedyStart } = require('./support/models.js');
 const { compilerFreePath, packCheckout, installTarball, platformDir } = require('./support/package.js');
 
-if (!hasModel || !engineAvailable()) {
-  t.plan(0, 'needs the native addon and stories260K.gguf');
-  process.exit(0);
-}
+if (!engineReady(t)) return;
 
 const registry = /^(1|true)$/i.test(process.env.GGUF_SERVE_PACKAGE_REGISTRY || '');
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-package-'));
-t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+const work = tmpDir(t);
 const binDir = compilerFreePath(path.join(work, 'bin'));
 const app = path.join(work, 'app');
 const installed = path.join(app, 'node_modules', 'gguf-serve');

@@ -99,7 +99,7 @@ function heldLoader(holds, capacity = Infinity) {
  * `shut()` holds later loads again. `waiting` counts the loads held now.
  */
 function gatedLoader() {
-  const { loadModel } = require(path.join(root, 'lib', 'http', 'engine.js'));
+  const { loadModel } = require(path.join(root, 'lib', 'host', 'engine.js'));
   let isOpen = false;
   const held = [];
   const waiters = [];
