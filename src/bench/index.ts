@@ -309,7 +309,7 @@ async function agentMode(c: Context): Promise<void> {
 async function specMode(c: Context): Promise<void> {
   const { opts, progress } = c;
   const requests = specRequests(opts.specWorkloads, opts.prompts);
-  const plain = targets(c);
+  const plain = targets(c, { suffix: '', ours: [], peer: ['--metrics'] });
   const spec = targets(c, { suffix: ` +${opts.specType}`, ours: specArgs('gguf-serve', opts.specType, opts.specNgramSize, opts.specDraftMax), peer: ['--metrics', ...specArgs('llama-server', opts.specType, opts.specNgramSize, opts.specDraftMax)] });
   // Order: ours without, ours with, llama-server without, llama-server with.
   const list = plain.flatMap((t, i) => [t, spec[i]]);

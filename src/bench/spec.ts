@@ -60,7 +60,8 @@ export interface SpecConfig {
 /** Server arguments that turn the drafter on: ours and llama-server's spelling of the same settings. */
 export function specArgs(flavor: ServerFlavor, type: SpecType, ngramSize: number, draftMax: number): string[] {
   if (flavor === 'gguf-serve') return ['--spec-type', type, '--spec-ngram-size', String(ngramSize), '--spec-draft-max', String(draftMax)];
-  if (type === 'ngram-mod') return ['--spec-type', type, '--spec-ngram-mod-n-match', String(ngramSize), '--spec-ngram-mod-n-max', String(draftMax)];
+  // Ours sets ngram-mod's minimum draft to min(48, draft max); llama-server's default minimum is 48.
+  if (type === 'ngram-mod') return ['--spec-type', type, '--spec-ngram-mod-n-match', String(ngramSize), '--spec-ngram-mod-n-max', String(draftMax), '--spec-ngram-mod-n-min', String(Math.min(48, draftMax))];
   return ['--spec-type', type, `--spec-${type}-size-n`, String(ngramSize), `--spec-${type}-size-m`, String(draftMax)];
 }
 

@@ -23,7 +23,7 @@ export interface PeerTimings {
   draftAccepted: number | null;
 }
 
-/** Drafts and timings of a response's JSON (a stream's last events, or a whole answer). */
+/** Drafts and timings of a response's JSON (a stream's last events, or a whole answer); drafts null without usage or timings. */
 export function draftsOf(json: Record<string, unknown>): { drafts: DraftCounts | null; timings: PeerTimings | null } {
   const usage = json.usage as { completion_tokens_details?: { accepted_prediction_tokens?: unknown; rejected_prediction_tokens?: unknown } } | null | undefined;
   const details = usage?.completion_tokens_details;
@@ -33,9 +33,9 @@ export function draftsOf(json: Record<string, unknown>): { drafts: DraftCounts |
   let drafts: DraftCounts | null = null;
   if (typeof details?.accepted_prediction_tokens === 'number' && typeof details.rejected_prediction_tokens === 'number') {
     drafts = { accepted: details.accepted_prediction_tokens, drafted: details.accepted_prediction_tokens + details.rejected_prediction_tokens };
-  } else if (timings) {
-    // llama-server leaves draft_n out when it drafted nothing.
-    drafts = { drafted: timings.draftN ?? 0, accepted: timings.draftAccepted ?? 0 };
+  } else if (timings || (usage && typeof usage === 'object')) {
+    // Both servers leave the counts out when nothing was drafted (ours: the details; llama-server: draft_n).
+    drafts = { drafted: timings?.draftN ?? 0, accepted: timings?.draftAccepted ?? 0 };
   }
   return { drafts, timings };
 }
