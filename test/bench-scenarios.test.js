@@ -178,18 +178,21 @@ function fakePeer(t) {
 
 t.test('bench agent on stories260K with a stand-in peer: both measured, JSON shape', needsEngine, async (t) => {
   const json = path.join(tmpDir(t), 'agent.json');
-  const r = await runCli(['bench', 'agent', '--model', stories, '--threads', '1', '--conversations', '3', '--turns', '2', '--system-tokens', '64', '--user-tokens', '8',
+  const r = await runCli(['bench', 'agent', '--model', stories, '--threads', '1', '--conversations', '3', '--turns', '2', '--system-tokens', '2100', '--user-tokens', '8',
     '--max-tokens', '4', '--parallel', '2', '--cache-ram', '64', '--rounds', '1', '--peer-server', fakePeer(t), '--json', json]);
   t.equal(r.code, 0, r.stderr);
   const out = JSON.parse(fs.readFileSync(json, 'utf8'));
   t.same(out.summary.map((s) => s.target), ['gguf-serve', 'llama-server']);
   t.match(out.runs[0].command, /--cache-ram 64$/);
   t.match(out.runs[1].command, /--cache-ram 64 --cache-reuse 256 --metrics$/, 'llama-server with its equivalent flags');
+  // stories260K was trained for 2048 tokens; llama-server would cap a slot there and refuse these prompts.
+  t.match(out.runs[1].command, /--override-kv llama\.context_length=int:2304 /);
+  t.notMatch(out.runs[0].command, /override-kv/);
   for (const s of out.summary) {
     t.equal(s.requests, 6);
     t.equal(s.errors, 0, `${s.target}: ${s.firstError}`);
     t.ok(s.ttftP50 > 0 && s.ttftP90 >= s.ttftP50 && s.generationTokensPerSecond > 0);
-    t.ok(s.uniqueTokens >= 64 + 3 * 8 && s.uniqueTokens < s.promptTokensSent, 'the system prompt is shared');
+    t.ok(s.uniqueTokens >= 2100 + 3 * 8 && s.uniqueTokens < s.promptTokensSent, 'the system prompt is shared');
     t.ok(s.evaluatedTokens > 0);
   }
   const [ours, peer] = out.summary;

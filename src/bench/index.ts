@@ -35,6 +35,8 @@ export interface Context {
   workload: Workload;
   progress: Progress;
   machine: string;
+  /** More arguments for llama-server only, in every mode's runs. */
+  peerArgs?: string[];
 }
 
 /** More arguments for one flavor of server (a mode's cache or drafter flags), and a name suffix. */
@@ -56,7 +58,7 @@ function targets(c: Context, variant: Variant = { suffix: '', ours: [], peer: []
   }
   if (opts.peerServer) {
     const bin = opts.peerServer;
-    list.push({ name: `llama-server${variant.suffix}`, flavor: 'llama-server', start: () => startLlamaServer(bin, withArgs(variant.peer)) });
+    list.push({ name: `llama-server${variant.suffix}`, flavor: 'llama-server', start: () => startLlamaServer(bin, withArgs([...(c.peerArgs ?? []), ...variant.peer])) });
   }
   return list;
 }
@@ -386,8 +388,12 @@ export async function runBench(argv: string[]): Promise<void> {
     ...gpuOf(opts),
     ...(opts.promptChunk !== null ? { promptChunk: opts.promptChunk } : {}),
   };
+  // llama-server caps a slot's context at the model's trained one (prompts beyond get HTTP 400);
+  // ours does not. Where a scenario needs more, the peer reads a larger trained context.
+  const peerArgs = (opts.mode === 'agent' || opts.mode === 'spec') && model.contextLength && model.architecture && settings.ctxSize > model.contextLength
+    ? ['--override-kv', `${model.architecture}.context_length=int:${settings.ctxSize}`] : [];
   const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos, bannedTokens: opts.banBytes ? model.partialByteTokens : [] };
-  const c: Context = { opts, model, settings, workload, progress, machine: machineLine() };
+  const c: Context = { opts, model, settings, workload, progress, machine: machineLine(), peerArgs };
   if (opts.mode === 'load') return loadMode(c);
   if (opts.mode === 'cache') return cacheMode(c);
   if (opts.mode === 'agent') return agentMode(c);
