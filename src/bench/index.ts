@@ -1,6 +1,7 @@
 // `gguf-serve bench`: the benchmark harness. Modes load (HTTP load levels, peers alternating),
-// cache (multi-turn prompt cache), tune (settings sweep) and engine (no HTTP). Each writes a table
-// to the terminal and JSON (+ an SVG chart for load) under bench/results/ or --json.
+// cache (multi-turn prompt cache), tune (settings sweep), engine (no HTTP), agent (conversations
+// sharing a long system prompt) and spec (speculative decoding). Each writes a table to the
+// terminal and JSON (+ an SVG chart for load) under bench/results/ or --json.
 import os from 'node:os';
 import path from 'node:path';
 import { BENCH_HELP, BenchUsageError, contextFor, gpuOf, parseBenchArgs, type BenchOptions } from './options.js';
@@ -15,6 +16,8 @@ import { median, ratio } from './stats.js';
 import { renderChart } from './svg.js';
 import { runTune } from './tune.js';
 import { runEngineBench } from './engine.js';
+import { agentContextTokens, agentTable, medianSummary, runConversations, summarizeAgent, systemPrompt, type AgentRun, type AgentShape } from './agent.js';
+import { checkIdentity, identityLine, runSpecRequests, specArgs, specRequests, specRows, specTable, type SpecConfig, type SpecRun } from './spec.js';
 
 export { BenchUsageError };
 
@@ -32,22 +35,47 @@ export interface Context {
   workload: Workload;
   progress: Progress;
   machine: string;
+  /** More arguments for llama-server only, in every mode's runs. */
+  peerArgs?: string[];
 }
 
-function targets(c: Context): Target[] {
+/** More arguments for one flavor of server (a mode's cache or drafter flags), and a name suffix. */
+interface Variant {
+  suffix: string;
+  ours: string[];
+  peer: string[];
+}
+
+function targets(c: Context, variant: Variant = { suffix: '', ours: [], peer: [] }): Target[] {
   const { opts, settings } = c;
   const list: Target[] = [];
+  const withArgs = (args: string[]): ServerSettings => ({ ...settings, extraArgs: [...(settings.extraArgs ?? []), ...args] });
   if (opts.url) {
     const url = opts.url;
-    list.push({ name: 'server', flavor: 'gguf-serve', start: async () => ({ url, pid: opts.serverPid, stop: async () => undefined, command: url }) });
+    list.push({ name: `server${variant.suffix}`, flavor: 'gguf-serve', start: async () => ({ url, pid: opts.serverPid, stop: async () => undefined, command: url }) });
   } else {
-    list.push({ name: 'gguf-serve', flavor: 'gguf-serve', start: () => startOurServer(settings) });
+    list.push({ name: `gguf-serve${variant.suffix}`, flavor: 'gguf-serve', start: () => startOurServer(withArgs(variant.ours)) });
   }
   if (opts.peerServer) {
     const bin = opts.peerServer;
-    list.push({ name: 'llama-server', flavor: 'llama-server', start: () => startLlamaServer(bin, settings) });
+    list.push({ name: `llama-server${variant.suffix}`, flavor: 'llama-server', start: () => startLlamaServer(bin, withArgs([...(c.peerArgs ?? []), ...variant.peer])) });
   }
   return list;
+}
+
+/** Start a target (after --quiet-wait), run `fn` on it, stop it; errors carry the server's last output. */
+async function withServer<T>(c: Context, t: Target, round: number, fn: (server: { url: string; pid: number | null; command: string }, other: OtherLoad) => Promise<T>): Promise<T> {
+  const { opts, progress } = c;
+  if (opts.quietWait > 0) await waitQuiet(opts.quietWait, (cores) => progress.update(`waiting for a quiet machine (others use ${fmtNum(cores, 2)} cores)`, 0, 1));
+  const server = await t.start();
+  try {
+    return await fn(server, new OtherLoad(server.pid));
+  } catch (err) {
+    const log = 'log' in server ? `\n${t.name} output (last lines):\n${server.log().split('\n').slice(-15).join('\n')}` : '';
+    throw new Error(`${t.name} #${round}: ${(err as Error).message}${log}`);
+  } finally {
+    await server.stop();
+  }
 }
 
 /** One run of one server: warm-up, the single-stream phase, then every load level. */
@@ -236,6 +264,95 @@ async function cacheMode(c: Context): Promise<void> {
   writeOutputs(opts, { mode: 'cache', machine: c.machine, model: c.model.path, settings: c.settings, historyTokens: opts.historyTokens, turnTokens: opts.turnTokens, summary, results }, null, (l) => progress.log(l));
 }
 
+function agentShape(opts: BenchOptions): AgentShape {
+  return { conversations: opts.conversations, turns: opts.turns, systemTokens: opts.systemTokens, userTokens: opts.userTokens, maxTokens: opts.maxTokens };
+}
+
+async function agentMode(c: Context): Promise<void> {
+  const { opts, progress } = c;
+  const shape = agentShape(opts);
+  // Both servers keep prompts in host memory; llama-server also reuses KV by shifting, and
+  // --metrics gives its evaluated prompt tokens.
+  const list = targets(c, { suffix: '', ours: ['--cache-ram', String(opts.cacheRam)], peer: ['--cache-ram', String(opts.cacheRam), '--cache-reuse', String(opts.cacheReuse), '--metrics'] });
+  const runs: AgentRun[] = [];
+  let system: number[] | null = null;
+  for (let round = 1; round <= opts.rounds; round++) {
+    const salt = nextSalt(shape.conversations * shape.turns);
+    for (const t of list) {
+      runs.push(await withServer(c, t, round, async (server, other) => {
+        // The first server's tokenizer makes the system prompt every server then gets.
+        system ??= await systemPrompt(server.url, t.flavor, shape.systemTokens, c.model.bos);
+        await warmUp(server.url, t.flavor, c.workload, Math.min(shape.systemTokens, c.settings.ctxSize - 16));
+        const label = `${t.name} #${round} agent`;
+        const r = await runConversations({ url: server.url, flavor: t.flavor, shape, system, workload: c.workload, salt, onProgress: (done, total) => progress.update(label, done, total) });
+        const run: AgentRun = { target: t.name, round, command: server.command, ...r, otherLoadCores: other.cores() };
+        const s = summarizeAgent(run);
+        progress.log(`${label}: TTFT p50 ${fmtNum(s.ttftP50, 0)} ms, p90 ${fmtNum(s.ttftP90, 0)} ms; evaluated ${s.evaluatedTokens ?? s.evaluatedByUsage ?? '-'} of ${s.uniqueTokens} unique prompt tokens; ${fmtNum(s.generationTokensPerSecond)} gen tok/s${s.errors ? `; ${s.errors} errors: ${s.firstError}` : ''}; other processes used ${fmtNum(run.otherLoadCores, 2)} cores`);
+        return run;
+      }));
+    }
+  }
+  const summary = list.map((t) => medianSummary(runs.filter((r) => r.target === t.name).map(summarizeAgent)));
+  const out = [`\nmodel ${c.model.path}\nmachine ${c.machine}`,
+    `agent: ${shape.conversations} conversations x ${shape.turns} turns at once, system prompt ${shape.systemTokens} tokens (shared), ${shape.userTokens} new user tokens per turn, ${shape.maxTokens} tokens per answer; parallel ${c.settings.parallel}, ctx/slot ${c.settings.ctxSize}, threads ${c.settings.threads}; --cache-ram ${opts.cacheRam} (llama-server also --cache-reuse ${opts.cacheReuse}); ${opts.rounds} round(s), medians`,
+    agentTable(summary),
+    'evaluated: prompt tokens the server decoded (ours: /health slots.promptTokensDecoded; llama-server: /metrics llamacpp:prompt_tokens_total); eval (usage): sum of prompt_tokens - cached_tokens; unique: tokens that continue no earlier prompt'];
+  const ratios: Record<string, number> = {};
+  if (opts.peerServer && summary.length === 2) {
+    const [a, b] = summary;
+    Object.assign(ratios, { ttftP50: ratio(a.ttftP50, b.ttftP50), ttftP90: ratio(a.ttftP90, b.ttftP90), evaluated: ratio(a.evaluatedTokens ?? a.evaluatedByUsage, b.evaluatedTokens ?? b.evaluatedByUsage), generation: ratio(a.generationTokensPerSecond, b.generationTokensPerSecond) });
+    out.push(`${a.target} / llama-server: TTFT p50 ${fmtRatio(ratios.ttftP50)}, p90 ${fmtRatio(ratios.ttftP90)}, prompt tokens evaluated ${fmtRatio(ratios.evaluated)}, generation tokens/s ${fmtRatio(ratios.generation)}`);
+  }
+  out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.target} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
+  progress.log(out.join('\n'));
+  writeOutputs(opts, { mode: 'agent', machine: c.machine, model: c.model.path, shape, settings: c.settings, cacheRam: opts.cacheRam, cacheReuse: opts.cacheReuse, rounds: opts.rounds, summary, ratios, runs }, null, (l) => progress.log(l));
+}
+
+async function specMode(c: Context): Promise<void> {
+  const { opts, progress } = c;
+  const requests = specRequests(opts.specWorkloads, opts.prompts);
+  const plain = targets(c, { suffix: '', ours: [], peer: ['--metrics'] });
+  const spec = targets(c, { suffix: ` +${opts.specType}`, ours: specArgs('gguf-serve', opts.specType, opts.specNgramSize, opts.specDraftMax), peer: ['--metrics', ...specArgs('llama-server', opts.specType, opts.specNgramSize, opts.specDraftMax)] });
+  // Order: ours without, ours with, llama-server without, llama-server with.
+  const list = plain.flatMap((t, i) => [t, spec[i]]);
+  const configs: SpecConfig[] = list.map((t) => ({ name: t.name, flavor: t.flavor, spec: spec.includes(t) }));
+  const runs: SpecRun[] = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const t of list) {
+      runs.push(await withServer(c, t, round, async (server, other) => {
+        await warmUp(server.url, t.flavor, c.workload, 64);
+        const label = `${t.name} #${round}`;
+        const r = await runSpecRequests(server.url, t.flavor, requests, { maxTokens: opts.maxTokens, reps: opts.reps, base: c.workload, onProgress: (done, total) => progress.update(label, done, total) });
+        const run: SpecRun = { config: t.name, round, command: server.command, ...r, otherLoadCores: other.cores() };
+        const tokens = r.samples.reduce((a, s) => a + s.completionTokens, 0);
+        const ms = r.samples.reduce((a, s) => a + s.latencyMs, 0);
+        const errors = r.samples.filter((s) => !s.ok);
+        progress.log(`${label}: ${fmtNum((tokens / ms) * 1000)} tok/s over ${r.samples.length} requests; drafted ${r.counters.drafted ?? '-'}, accepted ${r.counters.accepted ?? '-'}${errors.length ? `; ${errors.length} errors: ${errors[0].error}` : ''}; other processes used ${fmtNum(run.otherLoadCores, 2)} cores`);
+        return run;
+      }));
+    }
+  }
+  const rows = specRows(runs, configs, opts.specWorkloads);
+  const identity = checkIdentity(runs, configs);
+  const out = [`\nmodel ${c.model.path}\nmachine ${c.machine}`,
+    `spec: ${opts.specType}, n-gram ${opts.specNgramSize}, at most ${opts.specDraftMax} drafted per step; ${opts.prompts} prompt(s) per workload x ${opts.reps} rep(s), ${opts.maxTokens} tokens each (end of sequence ignored), one at a time; threads ${c.settings.threads}; ${opts.rounds} round(s)`,
+    specTable(rows),
+    'tok/s: generated tokens / time from sending to the last token (short prompts); drafted/accepted: per response (ours: usage.completion_tokens_details; llama-server: timings.draft_n, draft_n_accepted)',
+    ...identity.map((i) => identityLine(i, opts.specType))];
+  const ratios: Record<string, Record<string, number>> = {};
+  if (opts.peerServer) {
+    for (const w of opts.specWorkloads) {
+      const ours = rows.find((r) => r.workload === w && r.config === spec[0].name);
+      const peer = rows.find((r) => r.workload === w && r.config === spec[1].name);
+      ratios[w] = { specVsPeerSpec: ratio(ours?.tokensPerSecond, peer?.tokensPerSecond) };
+    }
+    out.push(`${spec[0].name} / ${spec[1].name} tokens/s: ${opts.specWorkloads.map((w) => `${w} ${fmtRatio(ratios[w].specVsPeerSpec)}`).join(', ')}`);
+  }
+  out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.config} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
+  progress.log(out.join('\n'));
+  writeOutputs(opts, { mode: 'spec', machine: c.machine, model: c.model.path, settings: c.settings, specType: opts.specType, specNgramSize: opts.specNgramSize, specDraftMax: opts.specDraftMax, requests, rows, identity, ratios, runs }, null, (l) => progress.log(l));
+}
+
 export async function runBench(argv: string[]): Promise<void> {
   const opts = parseBenchArgs(argv);
   if (opts.help) {
@@ -256,22 +373,30 @@ export async function runBench(argv: string[]): Promise<void> {
     model = readModelInfo(await resolveModel(opts, log));
   }
   const maxConcurrency = Math.max(...opts.concurrency);
-  const need = opts.mode === 'cache'
-    ? opts.historyTokens + opts.turnTokens + opts.maxTokens
+  const need = opts.mode === 'cache' ? opts.historyTokens + opts.turnTokens + opts.maxTokens
+    : opts.mode === 'agent' ? agentContextTokens(agentShape(opts))
+    // spec: the copy prompt (three short passages, under 384 tokens in small vocabularies) + generation
+    : opts.mode === 'spec' ? 384 + opts.maxTokens
     : Math.max(opts.promptTokens + opts.maxTokens, opts.single ? Math.max(opts.singlePrompt + 1, opts.singleGen + 1) : 0);
   const settings: ServerSettings = {
     model: model.path,
     threads: opts.threads,
-    parallel: opts.parallel ?? (opts.mode === 'cache' ? 4 : maxConcurrency),
+    parallel: opts.parallel ?? (opts.mode === 'cache' || opts.mode === 'agent' ? 4 : opts.mode === 'spec' ? 1 : maxConcurrency),
     ctxSize: opts.ctxSize ?? contextFor(need),
     ...(opts.batchSize !== null ? { batchSize: opts.batchSize } : {}),
     ...(opts.ubatchSize !== null ? { ubatchSize: opts.ubatchSize } : {}),
     ...gpuOf(opts),
     ...(opts.promptChunk !== null ? { promptChunk: opts.promptChunk } : {}),
   };
+  // llama-server caps a slot's context at the model's trained one (prompts beyond get HTTP 400);
+  // ours does not. Where a scenario needs more, the peer reads a larger trained context.
+  const peerArgs = (opts.mode === 'agent' || opts.mode === 'spec') && model.contextLength && model.architecture && settings.ctxSize > model.contextLength
+    ? ['--override-kv', `${model.architecture}.context_length=int:${settings.ctxSize}`] : [];
   const workload: Workload = { promptTokens: opts.promptTokens, maxTokens: opts.maxTokens, stream: opts.stream, sampling: opts.sampling, vocabSize: model.vocabSize, bos: model.bos, bannedTokens: opts.banBytes ? model.partialByteTokens : [] };
-  const c: Context = { opts, model, settings, workload, progress, machine: machineLine() };
+  const c: Context = { opts, model, settings, workload, progress, machine: machineLine(), peerArgs };
   if (opts.mode === 'load') return loadMode(c);
   if (opts.mode === 'cache') return cacheMode(c);
+  if (opts.mode === 'agent') return agentMode(c);
+  if (opts.mode === 'spec') return specMode(c);
   return runTune(c);
 }

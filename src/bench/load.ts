@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { Rng } from '../gguf/prng.js';
 import { distribution, median, type Distribution } from './stats.js';
-import { SseTimer } from './sse.js';
+import { draftsOf, SseTimer, type DraftCounts, type PeerTimings } from './sse.js';
 import type { ServerFlavor } from './servers.js';
 
 export interface Sampling {
@@ -81,7 +81,7 @@ export function makePrompt(n: number, salt: number, vocabSize: number, bos: numb
 }
 
 /** The JSON body of one /v1/completions request for a server flavor. */
-export function completionBody(flavor: ServerFlavor, prompt: number[], w: Workload, seed: number): Record<string, unknown> {
+export function completionBody(flavor: ServerFlavor, prompt: number[] | string, w: Workload, seed: number): Record<string, unknown> {
   const s = w.sampling;
   const body: Record<string, unknown> = {
     model: 'bench',
@@ -117,6 +117,12 @@ export interface SendResult {
   completionTokens: number;
   promptTokens: number;
   cachedTokens: number | null;
+  /** The generated text. */
+  text: string;
+  /** Speculative drafts, when the server reports them. */
+  drafts: DraftCounts | null;
+  /** llama-server's timings block, when it sends one. */
+  timings: PeerTimings | null;
   error?: string;
 }
 
@@ -138,7 +144,7 @@ export async function sendTimed(pool: Pool, path: string, body: Record<string, u
   if (res.statusCode !== 200) {
     const text = await res.body.text();
     const t = performance.now() - t0;
-    return { status: res.statusCode, ttftMs: t, latencyMs: t, gaps: [], completionTokens: 0, promptTokens: 0, cachedTokens: null, error: `HTTP ${res.statusCode}: ${text.slice(0, 300)}` };
+    return { status: res.statusCode, ttftMs: t, latencyMs: t, gaps: [], completionTokens: 0, promptTokens: 0, cachedTokens: null, text: '', drafts: null, timings: null, error: `HTTP ${res.statusCode}: ${text.slice(0, 300)}` };
   }
   if (body.stream) {
     const timer = new SseTimer();
@@ -154,12 +160,17 @@ export async function sendTimed(pool: Pool, path: string, body: Record<string, u
       completionTokens: timer.usage?.completionTokens ?? (timer.contentTimes.length || fallbackTokens),
       promptTokens: timer.usage?.promptTokens ?? 0,
       cachedTokens: timer.usage?.cachedTokens ?? null,
+      text: timer.text,
+      drafts: timer.drafts,
+      timings: timer.timings,
       ...(timer.error ? { error: timer.error } : {}),
     };
   }
-  const json = (await res.body.json()) as { usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } };
+  const json = (await res.body.json()) as { usage?: { prompt_tokens?: number; completion_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } }; choices?: Array<{ text?: string }> };
   const t = performance.now() - t0;
   return {
+    ...draftsOf(json as Record<string, unknown>),
+    text: (json.choices ?? []).map((c) => c.text ?? '').join(''),
     status: 200,
     ttftMs: t,
     latencyMs: t,
@@ -201,7 +212,7 @@ export async function runLevel(o: LevelOptions): Promise<LevelResult> {
         r = await sendTimed(pool, '/v1/completions', completionBody(o.flavor, prompt, o.workload, o.salt + i), o.workload.maxTokens);
       } catch (err) {
         const t = performance.now() - t0 - start;
-        r = { status: 0, ttftMs: t, latencyMs: t, gaps: [], completionTokens: 0, promptTokens: 0, cachedTokens: null, error: (err as Error).message };
+        r = { status: 0, ttftMs: t, latencyMs: t, gaps: [], completionTokens: 0, promptTokens: 0, cachedTokens: null, text: '', drafts: null, timings: null, error: (err as Error).message };
       }
       const ok = r.status === 200 && !r.error;
       records.push({

@@ -12,6 +12,10 @@ export interface ModelInfo {
    * Content-only format"), so the load bans them (logit_bias -100) on every server alike.
    */
   partialByteTokens: number[];
+  /** The model's trained context (`<arch>.context_length`; null when absent): llama-server caps a slot's context there. */
+  contextLength?: number | null;
+  /** general.architecture (the prefix of its metadata keys). */
+  architecture?: string | null;
 }
 
 export async function resolveModel(o: BenchOptions, onLine: (line: string) => void): Promise<string> {
@@ -34,7 +38,9 @@ export function readModelInfo(file: string): ModelInfo {
     for (let id = 0; id < vocabSize; id++) {
       if (/^<0x[89A-F][0-9A-F]>$/i.test(String(tokens[id]))) partialByteTokens.push(id);
     }
-    return { path: file, vocabSize, bos: addBos !== false && bosId >= 0 ? bosId : null, partialByteTokens };
+    const arch = getValue(reader.file, 'general.architecture');
+    const ctx = typeof arch === 'string' ? getNumber(reader.file, `${arch}.context_length`, -1) : -1;
+    return { path: file, vocabSize, bos: addBos !== false && bosId >= 0 ? bosId : null, partialByteTokens, contextLength: ctx > 0 ? ctx : null, architecture: typeof arch === 'string' ? arch : null };
   } finally {
     reader.close();
   }

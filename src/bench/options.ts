@@ -5,8 +5,15 @@ import { parseArgs } from 'node:util';
 import { joinNegativeValues } from '../args.js';
 import { DEFAULT_SAMPLING, type Sampling } from './load.js';
 
-export type BenchMode = 'load' | 'cache' | 'tune' | 'engine';
-export const MODES: BenchMode[] = ['load', 'cache', 'tune', 'engine'];
+export type BenchMode = 'load' | 'cache' | 'tune' | 'engine' | 'agent' | 'spec';
+export const MODES: BenchMode[] = ['load', 'cache', 'tune', 'engine', 'agent', 'spec'];
+
+/** Workloads of `bench spec` (see spec.ts). */
+export type SpecWorkload = 'loop' | 'copy' | 'sampled';
+export const SPEC_WORKLOADS: SpecWorkload[] = ['loop', 'copy', 'sampled'];
+/** Drafters both servers have (ours: --spec-type; llama-server: --spec-type, --spec-ngram-*). */
+export const SPEC_TYPES = ['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'] as const;
+export type SpecType = (typeof SPEC_TYPES)[number];
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -40,6 +47,20 @@ export interface BenchOptions {
   reps: number;
   historyTokens: number;
   turnTokens: number;
+  /** Agent mode: conversations, turns each, shared system prompt and new user tokens per turn. */
+  conversations: number;
+  turns: number;
+  systemTokens: number;
+  userTokens: number;
+  /** Agent mode: --cache-ram MiB for both servers; llama-server's --cache-reuse N. */
+  cacheRam: number;
+  cacheReuse: number;
+  /** Spec mode: the drafter and its settings, the workloads, prompts per workload. */
+  specType: SpecType;
+  specNgramSize: number;
+  specDraftMax: number;
+  specWorkloads: SpecWorkload[];
+  prompts: number;
   tuneThreads: number[] | null;
   tuneBatch: Array<[number, number]> | null;
   tuneParallel: number[] | null;
@@ -58,7 +79,7 @@ export interface BenchOptions {
 
 export class BenchUsageError extends Error {}
 
-export const BENCH_HELP = `Usage: gguf-serve bench [load|cache|tune|engine] [options]
+export const BENCH_HELP = `Usage: gguf-serve bench [load|cache|tune|engine|agent|spec] [options]
 
 Modes:
   load    (default) load levels over HTTP against our server (spawned on 127.0.0.1:0, or --url),
@@ -70,6 +91,13 @@ Modes:
           the best settings and the serve command line for them
   engine  the engine without HTTP (in this process): single stream, then aggregate tokens/s
           at each concurrency level
+  agent   agent conversations: N multi-turn conversations sharing one long system prompt with
+          tool definitions, more conversations than slots, all at once; TTFT p50/p90, prompt
+          tokens evaluated vs unique tokens sent, generation tokens/s (ours and --peer-server,
+          both with --cache-ram; llama-server also with --cache-reuse)
+  spec    speculative decoding: single-stream tokens/s with and without n-gram drafting on
+          output that repeats (ours and --peer-server with its equivalent flags); drafted and
+          accepted tokens; checks that texts are identical with and without it
 
 Model (default: the generated llama-110m Q8_0 benchmark model, cached in .cache/models):
   --model PATH              a GGUF file
@@ -105,6 +133,24 @@ Peers (llama.cpp built from vendor/llama.cpp, see README):
 Cache mode:
   --history-tokens N        first turn's prompt (default 512)
   --turn-tokens N           the new turn's tokens (default 32)
+Agent mode:
+  --conversations N         conversations, all started at once (default 12)
+  --turns N                 turns per conversation: each appends the previous answer and a new
+                            user message (default 3)
+  --system-tokens N         shared system prompt with tool definitions, in tokens (default 2000)
+  --user-tokens N           new user tokens per turn (default 48)
+  --cache-ram MIB           host-memory prompt cache of both servers (default 256; 0 = off)
+  --cache-reuse N           llama-server's --cache-reuse (KV reuse by shifting; default 256)
+  (defaults here: --parallel 4, --max-tokens 32)
+Spec mode:
+  --spec-type T             drafter: ngram-simple|ngram-map-k|ngram-map-k4v|ngram-mod (default ngram-simple)
+  --spec-ngram-size N       n-gram length matched (default 4; llama-server: --spec-ngram-*-size-n)
+  --spec-draft-max N        most tokens drafted per step (default 16; llama-server: --spec-ngram-*-size-m)
+  --spec-workloads LIST     loop (greedy output that loops), copy (greedy, a prompt that repeats a
+                            text), sampled (temperature 0.8, seeded: drafts mostly rejected)
+                            (default loop,copy,sampled)
+  --prompts N               prompts per workload (default 3)
+  (defaults here: --parallel 1, --max-tokens 256)
 Tune mode (comma lists; defaults in brackets):
   --tune-threads LIST       [1..cores]
   --tune-batch LIST         batch/ubatch pairs [512/512,512/128,128/128]
@@ -155,6 +201,9 @@ const BENCH_FLAGS = {
   single: { type: 'boolean' }, 'no-single': { type: 'boolean' },
   'single-prompt': { type: 'string' }, 'single-gen': { type: 'string' }, reps: { type: 'string' },
   'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
+  conversations: { type: 'string' }, turns: { type: 'string' }, 'system-tokens': { type: 'string' }, 'user-tokens': { type: 'string' },
+  'cache-ram': { type: 'string' }, 'cache-reuse': { type: 'string' },
+  'spec-type': { type: 'string' }, 'spec-ngram-size': { type: 'string' }, 'spec-draft-max': { type: 'string' }, 'spec-workloads': { type: 'string' }, prompts: { type: 'string' },
   'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
   'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
   'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
@@ -192,6 +241,12 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
   const ubatchSize = int('ubatch-size', s('ubatch-size'), 1, null);
   if (batchSize !== null && ubatchSize !== null && ubatchSize > batchSize) throw new BenchUsageError('--ubatch-size must be at most --batch-size');
   const json = s('json');
+  const specType = (s('spec-type') ?? 'ngram-simple') as SpecType;
+  if (!SPEC_TYPES.includes(specType)) throw new BenchUsageError(`--spec-type must be one of ${SPEC_TYPES.join(', ')}, got '${specType}'`);
+  const specWorkloads = (s('spec-workloads') ?? SPEC_WORKLOADS.join(',')).split(',').map((x) => x.trim()).filter(Boolean) as SpecWorkload[];
+  const badWorkload = specWorkloads.find((w) => !SPEC_WORKLOADS.includes(w));
+  if (badWorkload !== undefined || specWorkloads.length === 0) throw new BenchUsageError(`--spec-workloads: a comma list of ${SPEC_WORKLOADS.join(', ')}, got '${s('spec-workloads')}'`);
+  const modeMaxTokens = mode === 'agent' ? 32 : mode === 'spec' ? 256 : 128;
   return {
     mode,
     model: s('model') ? path.resolve(s('model') as string) : null,
@@ -201,7 +256,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     serverPid: int('server-pid', s('server-pid'), 1, null),
     concurrency,
     promptTokens: int('prompt-tokens', s('prompt-tokens'), 1, 128),
-    maxTokens: int('max-tokens', s('max-tokens'), 1, 128),
+    maxTokens: int('max-tokens', s('max-tokens'), 1, modeMaxTokens),
     requests: int('requests', s('requests'), 1, null),
     stream: !v['no-stream'],
     sampling: v.greedy ? { ...DEFAULT_SAMPLING, temperature: 0 } : { ...DEFAULT_SAMPLING },
@@ -221,6 +276,17 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     reps: int('reps', s('reps'), 1, 3),
     historyTokens: int('history-tokens', s('history-tokens'), 1, 512),
     turnTokens: int('turn-tokens', s('turn-tokens'), 1, 32),
+    conversations: int('conversations', s('conversations'), 1, 12),
+    turns: int('turns', s('turns'), 1, 3),
+    systemTokens: int('system-tokens', s('system-tokens'), 1, 2000),
+    userTokens: int('user-tokens', s('user-tokens'), 1, 48),
+    cacheRam: int('cache-ram', s('cache-ram'), 0, 256),
+    cacheReuse: int('cache-reuse', s('cache-reuse'), 0, 256),
+    specType,
+    specNgramSize: int('spec-ngram-size', s('spec-ngram-size'), 1, 4),
+    specDraftMax: int('spec-draft-max', s('spec-draft-max'), 1, 16),
+    specWorkloads,
+    prompts: int('prompts', s('prompts'), 1, 3),
     tuneThreads: intList('tune-threads', s('tune-threads'), 1),
     tuneBatch: batchList(s('tune-batch')),
     tuneParallel: intList('tune-parallel', s('tune-parallel'), 1),

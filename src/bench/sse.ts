@@ -9,12 +9,47 @@ export interface StreamUsage {
   cachedTokens: number | null;
 }
 
+/** Speculative drafts of one response: ours in usage.completion_tokens_details, llama-server's in timings. */
+export interface DraftCounts {
+  drafted: number;
+  accepted: number;
+}
+
+/** llama-server's per-response `timings` (prompt_n = prompt tokens it evaluated, cache_n reused). */
+export interface PeerTimings {
+  promptN: number | null;
+  cacheN: number | null;
+  draftN: number | null;
+  draftAccepted: number | null;
+}
+
+/** Drafts and timings of a response's JSON (a stream's last events, or a whole answer); drafts null without usage or timings. */
+export function draftsOf(json: Record<string, unknown>): { drafts: DraftCounts | null; timings: PeerTimings | null } {
+  const usage = json.usage as { completion_tokens_details?: { accepted_prediction_tokens?: unknown; rejected_prediction_tokens?: unknown } } | null | undefined;
+  const details = usage?.completion_tokens_details;
+  const t = json.timings as Record<string, unknown> | undefined;
+  const n = (v: unknown) => (typeof v === 'number' ? v : null);
+  const timings = t && typeof t === 'object' ? { promptN: n(t.prompt_n), cacheN: n(t.cache_n), draftN: n(t.draft_n), draftAccepted: n(t.draft_n_accepted) } : null;
+  let drafts: DraftCounts | null = null;
+  if (typeof details?.accepted_prediction_tokens === 'number' && typeof details.rejected_prediction_tokens === 'number') {
+    drafts = { accepted: details.accepted_prediction_tokens, drafted: details.accepted_prediction_tokens + details.rejected_prediction_tokens };
+  } else if (timings || (usage && typeof usage === 'object')) {
+    // Both servers leave the counts out when nothing was drafted (ours: the details; llama-server: draft_n).
+    drafts = { drafted: timings?.draftN ?? 0, accepted: timings?.draftAccepted ?? 0 };
+  }
+  return { drafts, timings };
+}
+
 export class SseTimer {
   /** Arrival time (ms, the caller's clock) of each event that carried generated text. */
   readonly contentTimes: number[] = [];
   /** Generated text, concatenated. */
   text = '';
   usage: StreamUsage | null = null;
+  /** Speculative drafts of the response, when the server reports them. */
+  drafts: DraftCounts | null = null;
+  /** llama-server's timings block (its last one). */
+  timings: PeerTimings | null = null;
   error: string | null = null;
   done = false;
   events = 0;
@@ -85,6 +120,9 @@ export class SseTimer {
         cachedTokens: typeof details?.cached_tokens === 'number' ? details.cached_tokens : null,
       };
     }
+    const extra = draftsOf(json);
+    if (extra.timings) this.timings = extra.timings;
+    if (extra.drafts && (usage || extra.timings)) this.drafts = extra.drafts;
     let text = '';
     for (const choice of (json.choices as Array<Record<string, unknown>> | undefined) ?? []) {
       if (typeof choice.text === 'string') text += choice.text;
