@@ -332,7 +332,7 @@ export const unsupportedParams: Record<string, { neutral: unknown[]; why: string
   no_repeat_ngram_size: { neutral: [0], why: 'n-gram bans are not implemented' },
   num_beams: { neutral: [1], why: 'beam search is not implemented' },
   min_tokens: { neutral: [0], why: 'a minimum length is not implemented' },
-  prompt_lookup_num_tokens: { neutral: [0], why: 'prompt-lookup decoding is not implemented' },
+  prompt_lookup_num_tokens: { neutral: [0], why: 'prompt-lookup decoding is set for the server, not per request: start it with --spec-type ngram-simple (n-gram drafting from the text so far)' },
   max_tokens_second: { neutral: [0], why: 'rate limiting output is not implemented' },
   truncation_length: { neutral: [0], why: 'prompts are never truncated; long prompts are rejected' },
   preset: { neutral: ['', 'None'], why: 'presets are not implemented; pass the sampling parameters' },
