@@ -2,22 +2,13 @@
 
 #include <algorithm>
 
+#include "token_prefix.h"
+
 namespace gguf_serve {
-
-namespace {
-
-size_t CommonPrefixOf(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
-  const size_t n = std::min(a.size(), b.size());
-  size_t i = 0;
-  while (i < n && a[i] == b[i]) i++;
-  return i;
-}
-
-}  // namespace
 
 bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vector<llama_token>& tokens, size_t exact) {
   for (auto it = entries_.begin(); it != entries_.end();) {
-    const size_t shared = CommonPrefixOf(it->tokens, tokens);
+    const size_t shared = CommonPrefix(it->tokens, tokens);
     if (shared >= exact && it->exact >= exact) {
       entries_.splice(entries_.begin(), entries_, it);  // already kept: only touch it
       return true;
@@ -46,7 +37,7 @@ const HostPromptCache::Entry* HostPromptCache::Find(const std::vector<llama_toke
   auto best = entries_.end();
   size_t best_prefix = 0;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    const size_t p = std::min({CommonPrefixOf(it->tokens, prompt), it->exact, prompt.empty() ? 0 : prompt.size() - 1});
+    const size_t p = std::min({CommonPrefix(it->tokens, prompt), it->exact, prompt.empty() ? 0 : prompt.size() - 1});
     if (p > best_prefix) {
       best = it;
       best_prefix = p;

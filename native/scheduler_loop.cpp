@@ -6,6 +6,7 @@
 #include "log.h"
 #include "scheduler.h"
 #include "speculative.h"  // llama.cpp's common/speculative.h
+#include "token_prefix.h"
 #include "vocab_text.h"
 
 namespace gguf_serve {
@@ -14,12 +15,6 @@ namespace {
 
 double MsBetween(Scheduler::Clock::time_point a, Scheduler::Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-size_t CommonPrefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
-  size_t n = std::min(a.size(), b.size()), i = 0;
-  while (i < n && a[i] == b[i]) i++;
-  return i;
 }
 
 }  // namespace
