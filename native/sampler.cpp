@@ -212,9 +212,10 @@ RequestSampler BuildSampler(Napi::Env env, Napi::Object o, const llama_model* mo
   }
   RequestSampler out;
   out.chain = SamplerPtr(s);
-  // The reasoning budget forces its own tokens; with it the closer stays out of the way.
+  // The reasoning budget forces its own tokens; with it the closer stays out of the way. With the
+  // end of generation banned an answer cannot close early, only be cut by maxTokens: no closer.
   const bool bounded = IntOption(env, o, "maxTokens", -1, -1, 1 << 30) >= 0;
-  if (!grammar.empty() && !p.grammar_lazy && bounded && p.reasoning_budget_start.empty() &&
+  if (!grammar.empty() && !p.grammar_lazy && bounded && p.reasoning_budget_start.empty() && !BoolOption(o, "ignoreEos", false) &&
       BoolOption(o, "closeGrammar", true)) {
     const bool prefill = common_grammar_needs_prefill(p.grammar) && !p.generation_prompt.empty();
     auto closer = std::make_unique<GrammarCloser>(model, grammar, prefill ? GrammarPrefill(vocab, p.generation_prompt)

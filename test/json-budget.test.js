@@ -9,7 +9,7 @@ const t = require('tap');
 const Ajv = require('ajv');
 const { startServer } = require('./support/server.js');
 const { engineReady } = require('./support/requirements.js');
-const { call } = require('./support/http.js');
+const { call, isBadRequest } = require('./support/http.js');
 
 if (!engineReady(t)) return;
 const { Model } = require('../lib/index.js');
@@ -90,6 +90,28 @@ t.test('HTTP: json_object and json_schema answers under tight max_tokens parse',
       }
     }
   }
+});
+
+t.test('ban_eos_token with a grammar: cut at max_tokens where the grammar goes on, a clear 400 where it must end', async (t) => {
+  const server = await startServer();
+  t.teardown(() => server.close());
+  const hermes = fs.readFileSync(path.join(__dirname, 'fixtures', 'chat-templates', 'hermes.jinja'), 'utf8');
+  // Parallel tool calls can always start another call: nothing is steered, max_tokens cuts.
+  const tools = await call(`${server.url}/v1/chat/completions`, {
+    body: {
+      model: 'x', messages: [{ role: 'user', content: 'Weather?' }], chat_template_str: hermes, tool_choice: 'required', parallel_tool_calls: true,
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }],
+      max_tokens: 200, temperature: 1, seed: 1, ban_eos_token: true,
+    },
+  });
+  t.equal(tools.status, 200);
+  t.equal(tools.json.usage.completion_tokens, 200, 'the whole budget, as ban_eos_token asks');
+  // A JSON object cannot go on once closed: a 400 naming ban_eos_token, not a broken answer.
+  const json = await call(`${server.url}/v1/chat/completions`, {
+    body: { model: 'x', messages: [{ role: 'user', content: 'Hi' }], response_format: { type: 'json_object' }, max_tokens: 40, temperature: 1, seed: 1, ban_eos_token: true },
+  });
+  isBadRequest(t, json, 'ban_eos_token');
+  t.match(json.json.error.message, /forbids ending it/);
 });
 
 /** Per-choice content of an SSE chat stream. */

@@ -101,6 +101,10 @@ async function runOne(counters: GenerationCounters, job: ChoiceJob, start: Start
 /** Engine errors that are the client's fault (a bad grammar) become a 400. */
 function mapEngineError(err: unknown, options: GenerateOptions): ApiError {
   const apiError = toApiError(err);
+  // A grammar whose answer is complete allows only the end of generation, which ban_eos_token forbids.
+  if (apiError.status === 500 && options.grammar && options.ignoreEos && /empty grammar stack/i.test(apiError.message)) {
+    return badRequest(`The grammar's answer is complete and ban_eos_token forbids ending it (${apiError.message}); drop ban_eos_token, or use a grammar that can go on.`, 'ban_eos_token', 'invalid_value');
+  }
   if (apiError.status === 500 && options.grammar && /grammar/i.test(apiError.message)) {
     return badRequest(`Invalid grammar: ${apiError.message}`, 'grammar_string', 'invalid_grammar');
   }
