@@ -23,14 +23,15 @@ for (const kvUnified of [false, true]) t.test(`a shared prefix is copied across 
   const fresh = model.createScheduler({ parallel: 1, kvUnified });
   for (const ask of asks) cold.push((await collect(fresh.generate(system + ask, { temperature: 0, maxTokens: 16, cachePrompt: false }))).text);
   fresh.dispose();
-  const s = model.createScheduler({ parallel: 3, kvUnified });
+  const s = model.createScheduler({ parallel: 3, kvUnified, contextSize: 8192 });
   t.teardown(() => s.dispose());
   const prefixTokens = model.tokenize(system).length; // BOS included; the asks start a new word
   t.ok(prefixTokens > 40, `${prefixTokens} tokens of shared prefix`);
 
   // The first request evaluates the prefix and keeps generating while the others arrive: they
   // land in the other slots and copy its cells.
-  const first = s.generate(system + asks[0], { temperature: 0, maxTokens: 1000, ignoreEos: true });
+  // (8,000 tokens: it is still generating, seconds later, when the others have finished.)
+  const first = s.generate(system + asks[0], { temperature: 0, maxTokens: 8000, ignoreEos: true });
   let before;
   let runs;
   for await (const chunk of first) {
@@ -39,7 +40,7 @@ for (const kvUnified of [false, true]) t.test(`a shared prefix is copied across 
     runs = await Promise.all(asks.slice(1).map((ask) => collect(s.generate(system + ask, { temperature: 0, maxTokens: 16 }))));
     break; // only now: cancelling the first clears its cells
   }
-  await first.result;
+  t.equal((await first.result).finishReason, 'cancelled', 'the first was still generating throughout');
   const after = s.stats();
   for (let i = 0; i < runs.length; i++) {
     t.equal(runs[i].text, cold[i + 1], `"${asks[i + 1]}": the same text as a cold run`);
