@@ -9,6 +9,7 @@ import type { ModelLoader } from './host/engine.js';
 import { hubCacheDir } from './hub/index.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
+import { audioStatusLine } from './openai/audio.js';
 import { kvCacheBytes } from './host/memory-check.js';
 import { loadCategories } from './openai/moderations.js';
 
@@ -51,6 +52,8 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     scheduler: schedulerOptionsOf(config),
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    whisperModel: config.whisperModel,
+    whisperDevice: config.whisperDevice,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
     maxMemoryBytes: config.maxMemory,
@@ -102,6 +105,7 @@ export async function startServing(config: ServerConfig, opts: StartOptions): Pr
     await host.startup(async () => {
       if (config.model) loaded = await host.loadReference(config.model);
       await host.loadEmbeddingModel();
+      await host.whisper.load();
     });
   } catch (err) {
     await running.close();
@@ -191,6 +195,7 @@ export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded:
     formatConfig(loaded, { ...(serving.loaded ? effectiveValues(loaded.config, serving.loaded) : {}), port: `${serving.running.port}` }),
     serving.loaded ? modelSummary(serving.loaded) : routerSummary(serving.host),
     imagesStatusLine(loaded.config),
+    audioStatusLine(serving.host),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
   ].join(os.EOL);
 }

@@ -14,7 +14,9 @@ export type HostErrorCode =
   /** The file is larger than the memory available. */
   | 'model_too_large'
   /** The model alone needs more than --max-memory. */
-  | 'model_exceeds_max_memory';
+  | 'model_exceeds_max_memory'
+  /** A feature whose model is not configured (no --whisper-model for /v1/audio). */
+  | 'model_not_configured';
 
 export class HostError extends Error {
   readonly code: HostErrorCode;
