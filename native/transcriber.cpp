@@ -36,7 +36,7 @@ Transcriber::Transcriber(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tran
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   threads_ = IntOption(env, o, "threads", static_cast<int32_t>(std::min(hw, 8u)), 1, 1024);
   use_gpu_ = BoolOption(o, "useGpu", false);
-  flash_attn_ = BoolOption(o, "flashAttention", false);
+  flash_attn_ = BoolOption(o, "flashAttention", true);  // whisper.cpp's default: faster, and its tools use it
   gpu_device_ = IntOption(env, o, "gpuDevice", 0, 0, 64);
   channel_ = EventChannel<Event>::Create(env, info[2].As<Napi::Function>(), "gguf-serve:transcriber",
                                          &Transcriber::ConvertEvents);
@@ -150,10 +150,9 @@ bool Transcriber::Load() {
   params.gpu_device = gpu_device_;
   TakeRecentErrors();
   ctx_ = whisper_init_from_file_with_params_no_state(path_.c_str(), params);
-  if (ctx_) state_ = whisper_init_state(ctx_);
   Event e;
   e.id = 0;
-  if (!ctx_ || !state_) {
+  if (!ctx_) {
     const std::string reason = TakeRecentErrors();
     e.type = "load-error";
     e.message = "cannot load the Whisper model " + path_ + (reason.empty() ? "" : ": " + reason);
@@ -244,7 +243,10 @@ void Transcriber::Transcribe(Job& job) {
   p.new_segment_callback_user_data = &callbacks;
 
   TakeRecentErrors();
-  const int rc = whisper_full_with_state(ctx_, state_, p, job.pcm, static_cast<int>(job.samples));
+  // A fresh state per job: whisper.cpp carries decoder state from one whisper_full to the next
+  // (the same audio twice gave two transcripts), and its own tools start each file afresh.
+  state_ = whisper_init_state(ctx_);
+  const int rc = state_ ? whisper_full_with_state(ctx_, state_, p, job.pcm, static_cast<int>(job.samples)) : -1;
   InstallExitGuardAfterCompute();
   Event e;
   e.id = job.id;
@@ -263,6 +265,8 @@ void Transcriber::Transcribe(Job& job) {
     const int n = whisper_full_n_segments_from_state(state_);
     for (int i = 0; i < n; i++) e.segments.push_back(ReadSegment(i, job.token_timestamps));
   }
+  if (state_) whisper_free_state(state_);
+  state_ = nullptr;
   channel_->Post({std::move(e)});
 }
 

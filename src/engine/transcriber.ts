@@ -61,6 +61,8 @@ export class Transcriber {
   readonly path: string;
   multilingual = false;
   vocabularySize = 0;
+  /** Jobs by how they ended (reported in /health). */
+  readonly counts = { completed: 0, cancelled: 0, failed: 0 };
   readonly #native: TranscriberNative;
   readonly #maxQueue: number;
   readonly #pending = new Map<number, PendingJob>();
@@ -74,7 +76,7 @@ export class Transcriber {
     let settle!: { resolve: () => void; reject: (e: Error) => void };
     this.#loaded = new Promise((resolve, reject) => { settle = { resolve, reject }; });
     const { Transcriber: Native } = loadBinding();
-    const nativeOptions = { threads: options.threads, useGpu: options.useGpu ?? false, flashAttention: options.flashAttention ?? false };
+    const nativeOptions = { threads: options.threads, useGpu: options.useGpu ?? false, flashAttention: options.flashAttention ?? true };
     this.#native = callNative(() => new Native(path, nativeOptions, (events) => this.#onEvents(events as TranscriberEvent[], settle)));
   }
 
@@ -148,9 +150,16 @@ export class Transcriber {
       }
       this.#pending.delete(e.id);
       job.detach?.();
-      if (e.type === 'done') job.resolve({ language: e.language, languageName: e.languageName, segments: e.segments });
-      else if (e.type === 'cancelled') job.reject(abortError());
-      else job.reject(new EngineError(e.message));
+      if (e.type === 'done') {
+        this.counts.completed++;
+        job.resolve({ language: e.language, languageName: e.languageName, segments: e.segments });
+      } else if (e.type === 'cancelled') {
+        this.counts.cancelled++;
+        job.reject(abortError());
+      } else {
+        this.counts.failed++;
+        job.reject(new EngineError(e.message));
+      }
     }
   }
 }

@@ -31,8 +31,9 @@ export class WhisperHost {
   }
 
   /** For /v1/models and the start-up report: the model serving /v1/audio, once loaded. */
-  info(): { id: string; multilingual: boolean } | null {
-    return this.#ready && this.#id ? { id: this.#id, multilingual: this.#ready.multilingual } : null;
+  info(): { id: string; multilingual: boolean; active: number; completed: number; cancelled: number; failed: number } | null {
+    const t = this.#ready;
+    return t && this.#id ? { id: this.#id, multilingual: t.multilingual, active: t.inFlight, ...t.counts } : null;
   }
 
   /** Loads the configured model (once; later calls share the first). Resolves null when none is configured. */

@@ -39,6 +39,7 @@ function health(ctx: ApiContext): unknown {
     loading: readiness.loading,
     slots: loaded?.scheduler.stats() ?? null,
     generations: { ...ctx.host.counters },
+    ...(ctx.host.whisper.configured ? { audio: ctx.host.whisper.info() } : {}),
   };
 }
 

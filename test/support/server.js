@@ -46,6 +46,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
   try {
     if (config.model) await host.loadReference(config.model);
     await host.loadEmbeddingModel();
+    await host.whisper.load();
   } catch (err) {
     await host.close();
     throw err;
