@@ -14,7 +14,9 @@ export type HostErrorCode =
   /** The file is larger than the memory available. */
   | 'model_too_large'
   /** The model alone needs more than --max-memory. */
-  | 'model_exceeds_max_memory';
+  | 'model_exceeds_max_memory'
+  /** An RPC worker holding layers of the model was lost (serve --rpc): no generation until a restart. */
+  | 'rpc_worker_lost';
 
 export class HostError extends Error {
   readonly code: HostErrorCode;

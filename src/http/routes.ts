@@ -30,6 +30,8 @@ function health(ctx: ApiContext): unknown {
     throw new ApiError(503, what, { code: 'model_loading' });
   }
   if (readiness.reason === 'no_model') throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
+  // The loss's message names the worker gone; GET /health answers 503 until a restart.
+  if (readiness.reason === 'rpc_worker_lost') ctx.host.current();
   const loaded = ctx.host.currentOrNull;
   return {
     status: 'ok',
@@ -38,6 +40,7 @@ function health(ctx: ApiContext): unknown {
     loading: readiness.loading,
     slots: loaded?.scheduler.stats() ?? null,
     generations: { ...ctx.host.counters },
+    ...(ctx.host.rpc ? { rpc: ctx.host.rpc.status() } : {}),
   };
 }
 
