@@ -193,7 +193,10 @@ export function modelSummary(loaded: LoadedModel): string {
 /** --rpc: each worker, its devices and its layers of the model, and this machine's. */
 function rpcSummary(rpc: RpcWorkers): string {
   const { workers, local } = rpc.status();
-  const shown = workers.map((w) => `${w.endpoint} (${w.devices.map((d) => `${d.name} ${d.description}, ${mib(d.memoryTotal)}`).join('; ')}): ${w.layers ?? '?'} layers`);
+  const shown = workers.map((w) => {
+    const memory = w.devices.reduce((sum, d) => sum + d.memoryTotal, 0);
+    return `${w.endpoint} (${w.devices.length} device${w.devices.length === 1 ? '' : 's'}, ${mib(memory)}): ${w.layers ?? '?'} layers`;
+  });
   return `RPC workers: ${shown.join(', ')}; this machine's ${local.device.toUpperCase()}: ${local.layers ?? '?'} layers`;
 }
 

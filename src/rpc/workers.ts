@@ -81,15 +81,22 @@ export class RpcWorkers {
       throw new RpcStartError(`${failures.join('; ')}. Start it with: gguf-serve rpc-server --host HOST --port PORT (on the worker machine), or remove it from --rpc.`);
     }
     const localGpuCount = opts.localGpu ? rpc.localGpuCount() : 0;
-    const added = await rpc.addServers(opts.workers.map((w) => w.endpoint));
-    const states = added.map((w): WorkerState => ({ endpoint: w.endpoint, status: 'connected', reason: null, devices: w.devices, layers: null }));
-    const shares = opts.shares ?? Array<number>(opts.workers.length + 1).fill(1);
-    const workers = new RpcWorkers(rpc, opts.workers, states, shares, localGpuCount);
-    rpc.watchLoss((message) => void workers.#reportLoss(message));
     // Exits end with exitNow from here on: an engine thread may be left waiting on a worker for
     // good, and the exit handlers (joining engine threads) or C++ static destructors would hang or
     // crash on it. Prepended: before the handler that stops the engine threads.
     process.prependListener('exit', (code) => rpc.exitNow(code));
+    // A worker that dies between its probe and here leaves addServers waiting for good: the loss
+    // report ends the start instead.
+    let workers: RpcWorkers | null = null;
+    let lostWhileAdding: (message: string) => void = () => {};
+    const lost = new Promise<never>((_, reject) => {
+      lostWhileAdding = (message) => reject(new RpcStartError(`an RPC worker was lost while connecting (${message.replace(/^\S+:\d+: /, '').trim()})`));
+    });
+    rpc.watchLoss((message) => (workers ? void workers.#reportLoss(message) : lostWhileAdding(message)));
+    const added = await Promise.race([rpc.addServers(opts.workers.map((w) => w.endpoint)), lost]);
+    const states = added.map((w): WorkerState => ({ endpoint: w.endpoint, status: 'connected', reason: null, devices: w.devices, layers: null }));
+    const shares = opts.shares ?? Array<number>(opts.workers.length + 1).fill(1);
+    workers = new RpcWorkers(rpc, opts.workers, states, shares, localGpuCount);
     return workers;
   }
 
