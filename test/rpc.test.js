@@ -163,6 +163,8 @@ t.test('a worker killed mid-generation fails that request clearly; the server st
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ prompt: 'Once upon a time', max_tokens: 2000, temperature: 0, ban_eos_token: true, stream: true }),
+    headersTimeout: 60000,
+    bodyTimeout: 60000, // a stream that stalls fails the test instead of hanging it
   });
   t.equal(res.statusCode, 200);
   let body = '';
