@@ -100,16 +100,55 @@ class AddServersWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
-Napi::Value AddServersJs(const Napi::CallbackInfo& info) {
+// Asks each worker for its memory over the connection the models use (not a new one: a worker
+// queues new connections while it serves us). A worker gone makes ggml-rpc fail on that
+// connection, which the loss guard reports; this thread then waits for good (see rpc.ping).
+class PingWorker : public Napi::AsyncWorker {
+ public:
+  PingWorker(Napi::Env env, std::vector<std::string> endpoints)
+      : Napi::AsyncWorker(env, "gguf-serve:rpc-ping"), endpoints_(std::move(endpoints)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ private:
+  void Execute() override {
+    for (const std::string& endpoint : endpoints_) {
+      std::vector<ggml_backend_dev_t> devices = RpcWorkerDevices(endpoint);
+      size_t free = 0, total = 0;
+      if (!devices.empty()) ggml_backend_dev_memory(devices[0], &free, &total);
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+  std::vector<std::string> endpoints_;
+  Napi::Promise::Deferred deferred_;
+};
+
+std::vector<std::string> EndpointsArg(const Napi::CallbackInfo& info, const char* what) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) Throw(env, kCodeInvalidArgument, "rpc.addServers: endpoints must be an array of host:port strings");
+  const std::string usage = std::string(what) + ": endpoints must be an array of host:port strings";
+  if (info.Length() < 1 || !info[0].IsArray()) Throw(env, kCodeInvalidArgument, usage);
   Napi::Array list = info[0].As<Napi::Array>();
   std::vector<std::string> endpoints;
   for (uint32_t i = 0; i < list.Length(); i++) {
     Napi::Value v = list.Get(i);
-    if (!v.IsString()) Throw(env, kCodeInvalidArgument, "rpc.addServers: endpoints must be an array of host:port strings");
+    if (!v.IsString()) Throw(env, kCodeInvalidArgument, usage);
     endpoints.push_back(v.As<Napi::String>());
   }
+  return endpoints;
+}
+
+Napi::Value PingJs(const Napi::CallbackInfo& info) {
+  auto* worker = new PingWorker(info.Env(), EndpointsArg(info, "rpc.ping"));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value AddServersJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::string> endpoints = EndpointsArg(info, "rpc.addServers");
   // Before the first connection: a worker lost from here on parks the thread instead of aborting.
   InstallRpcLossGuard();
   auto* worker = new AddServersWorker(env, std::move(endpoints));
@@ -127,6 +166,7 @@ Napi::Value LocalGpuCountJs(const Napi::CallbackInfo& info) {
 Napi::Object DefineRpc(Napi::Env env) {
   Napi::Object rpc = Napi::Object::New(env);
   rpc.Set("addServers", Napi::Function::New(env, AddServersJs));
+  rpc.Set("ping", Napi::Function::New(env, PingJs));
   rpc.Set("localGpuCount", Napi::Function::New(env, LocalGpuCountJs));
   rpc.Set("watchLoss", Napi::Function::New(env, WatchRpcLossJs));
   rpc.Set("exitNow", Napi::Function::New(env, ExitNowJs));

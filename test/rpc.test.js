@@ -6,6 +6,7 @@
 // a worker killed mid-generation fails that request clearly while the server stays up.
 // Every process is a child on loopback with a bounded life (killed in teardown).
 const t = require('tap');
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
@@ -114,7 +115,10 @@ t.test('serve --rpc: greedy output equals the local run; --tensor-split puts the
 
   const a = await startWorker(t);
   const b = await startWorker(t);
-  const split = await startServe(t, ['--model', MODEL, '--rpc', `${a.endpoint},${b.endpoint}`, '--tensor-split', '1,2,3', '--debug']);
+  // A second file of the same model, to load in its place (which frees the first on the workers).
+  const modelsDir = t.testdir({});
+  fs.copyFileSync(MODEL, path.join(modelsDir, 'again.gguf'));
+  const split = await startServe(t, ['--model', MODEL, '--models-dir', modelsDir, '--rpc', `${a.endpoint},${b.endpoint}`, '--tensor-split', '1,2,3', '--debug']);
   for (const [i, p] of prompts.entries()) t.equal(await greedy(split.url, p, 64), expected[i], `"${p}": the same text as the local run`);
   // llama.cpp's log (--debug) names the device of each of the 6 layers (5 blocks + output).
   const placed = { CPU: 0, RPC0: 0, RPC1: 0 };
@@ -125,6 +129,12 @@ t.test('serve --rpc: greedy output equals the local run; --tensor-split puts the
   t.same(health.json.rpc.workers.map((w) => [w.endpoint, w.status, w.layers]), [[a.endpoint, 'connected', 1], [b.endpoint, 'connected', 2]]);
   t.same(health.json.rpc.local, { device: 'cpu', layers: 3 });
   t.match(split.stdout(), new RegExp(`RPC workers: ${a.endpoint} \\(1 device, \\d+ MiB\\): 1 layers, ${b.endpoint} \\(1 device, \\d+ MiB\\): 2 layers; this machine's CPU: 3 layers`), 'the start-up report');
+  // Another model in its place: split the same way; the first one freed on the workers.
+  const swapped = await call(`${split.url}/v1/internal/model/load`, { body: { model_name: 'again' } });
+  t.equal(swapped.status, 200, swapped.text);
+  t.equal(await greedy(split.url, prompts[0], 64), expected[0], 'the model loaded in its place: the same text');
+  t.equal((await call(`${split.url}/health`, { method: 'GET' })).json.model, 'again');
+  t.notMatch(split.stderr(), /did not answer/, 'the workers answered before the first model was freed');
   t.equal(await split.stop(), 0, 'stops with exit 0');
   t.match(a.stdout(), /Accepted client connection/, 'the workers served it');
 

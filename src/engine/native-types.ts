@@ -77,6 +77,8 @@ export interface RpcDeviceInfo {
 export interface RpcNative {
   /** Connects to each worker (known to answer) and lists its devices. */
   addServers(endpoints: string[]): Promise<{ endpoint: string; devices: RpcDeviceInfo[] }[]>;
+  /** Asks each worker something over the connection in use: resolves when all answered; never settles when one is lost (the loss listener hears of it). */
+  ping(endpoints: string[]): Promise<void>;
   /** The one listener told ggml's message when a worker's connection is lost. */
   watchLoss(listener: (message: string) => void): void;
   /** This machine's GPUs (0 on a CPU-only build). */

@@ -181,11 +181,17 @@ export class ModelHost {
     if (this.fallback?.model === broken?.model) this.fallback = null;
   }
 
-  /** Dispose a chat model that is no longer served; one on RPC workers only once they are all still there. */
+  /** Dispose a chat model that is no longer served; one on RPC workers only once they all answer. */
   private async release(loaded: LoadedModel): Promise<void> {
-    // Freeing a model sends each of its buffers' free to its worker and waits for the answer: a
-    // worker gone unnoticed (idle) would make that wait forever. check() finds it first.
-    if (this.opts.rpc && !(await this.opts.rpc.check())) return;
+    // Freeing a model sends each of its buffers' free to its worker and waits for the answer, on
+    // this thread: a worker gone unnoticed (idle) would freeze the server. check() asks first;
+    // a model whose workers do not answer is left allocated instead.
+    if (this.opts.rpc && !(await this.opts.rpc.check())) {
+      const why = 'The RPC workers did not answer: the model was unloaded without freeing it.';
+      if (!this.rpcFailure) this.opts.log?.(`${why} (${loaded.id})`);
+      abandonLoaded(loaded, this.rpcFailure ?? new HostError('rpc_worker_lost', why));
+      return;
+    }
     await disposeLoaded(loaded);
   }
 
@@ -408,11 +414,13 @@ export class ModelHost {
     this.opts.log?.(`Loading model ${file}`);
     let model: ModelLike;
     try {
-      model = await loader(file, {
+      const loading = loader(file, {
         gpuLayers: rpc?.gpuLayers ?? gpuLayers,
         ...(rpc ? { rpc: rpc.rpc } : {}),
         onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
       });
+      // A worker lost during the load leaves it waiting for good: the loss ends it.
+      model = await (this.opts.rpc ? Promise.race([loading, this.opts.rpc.whenLost()]) : loading);
     } catch (err) {
       throw new HostError('model_load_failed', `Failed to load model ${path.basename(file)}: ${(err as Error).message}`);
     }

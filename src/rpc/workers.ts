@@ -11,6 +11,8 @@ import { probeConnect, probeWorker } from './probe.js';
 
 /** How long a worker may take to answer a probe. */
 const PROBE_TIMEOUT_MS = 3000;
+/** How long check() waits for the workers: behind a decode step in progress on the same connection. */
+const CHECK_TIMEOUT_MS = 10000;
 
 export class RpcStartError extends Error {}
 
@@ -59,6 +61,9 @@ export class RpcWorkers {
   #lost: RpcLoss | null = null;
   /** The loss being handled (probing the workers): later reports wait for it. */
   #handling: Promise<void> = Promise.resolve();
+  /** Resolves with the first loss. */
+  readonly #whenLost: Promise<RpcLoss>;
+  #settleLost: (loss: RpcLoss) => void = () => {};
 
   private constructor(rpc: RpcNative, endpoints: RpcEndpoint[], states: WorkerState[], shares: number[], localGpuCount: number) {
     this.#rpc = rpc;
@@ -66,6 +71,7 @@ export class RpcWorkers {
     this.#states = states;
     this.#shares = shares;
     this.#localGpuCount = localGpuCount;
+    this.#whenLost = new Promise((resolve) => { this.#settleLost = resolve; });
   }
 
   /** Probe every worker, then add them to ggml-rpc; RpcStartError names each one that does not answer. */
@@ -132,13 +138,27 @@ export class RpcWorkers {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Probe the workers: false (and the loss handled) when one no longer listens. */
+  /** Rejects with the loss's message once a worker is lost: for a wait on the workers (a load) that would never end. */
+  async whenLost(): Promise<never> {
+    const loss = await this.#whenLost;
+    throw new Error(loss.message);
+  }
+
+  /**
+   * Whether every worker answers, over the connection in use (a new one would only queue behind
+   * it): false when one is lost (handled as any loss) or none answered within CHECK_TIMEOUT_MS.
+   */
   async check(): Promise<boolean> {
     if (this.#lost) return false;
-    const gone = await this.#probeAll();
-    if (gone.length === 0) return true;
-    await this.#reportLoss('a worker stopped listening while the model was idle');
-    return false;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      this.#rpc.ping(this.#states.map((s) => s.endpoint)).then(() => true),
+      this.#whenLost.then(() => false),
+      new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), CHECK_TIMEOUT_MS); }),
+    ]);
+    clearTimeout(timer);
+    await this.#handling;
+    return answered;
   }
 
   /** Endpoints that refuse connections now, each marked gone with the reason. */
@@ -179,6 +199,7 @@ export class RpcWorkers {
         + 'This server cannot generate until it is restarted with its workers running (the other routes still answer).',
       ggmlMessage: ggmlMessage.replace(/^\S+:\d+: /, ''),
     };
+    this.#settleLost(this.#lost);
     for (const listener of this.#listeners) listener(this.#lost);
   }
 }
