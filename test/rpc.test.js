@@ -82,6 +82,32 @@ t.test('flags: --rpc and --tensor-split are checked before anything runs', async
   t.match(usage.stderr, /--host localhost: expected an IPv4 address/);
 });
 
+t.test('settings.yaml and the environment take --rpc and --tensor-split too', async (t) => {
+  const { loadConfig } = require(path.join(root, 'lib', 'config.js'));
+  const cwd = t.testdir({ 'settings.yaml': 'rpc: [10.0.0.21:50052, 10.0.0.22:50052]\ntensor-split: [3, 3, 2]\n' });
+  const fromSettings = loadConfig(['--model', MODEL], {}, cwd);
+  t.same(fromSettings.config.rpc.map((e) => e.endpoint), ['10.0.0.21:50052', '10.0.0.22:50052']);
+  t.same(fromSettings.config.tensorSplit, [3, 3, 2]);
+  const fromEnv = loadConfig(['--model', MODEL, '--tensor-split', '1,1'], { GGUF_SERVE_RPC: '127.0.0.1:6000' }, cwd);
+  t.same(fromEnv.config.rpc, [{ host: '127.0.0.1', port: 6000, endpoint: '127.0.0.1:6000' }]);
+  t.equal(fromEnv.sources.rpc, 'env');
+});
+
+t.test('layers are placed as llama.cpp places them: the last ones on the devices, by cumulative share', async (t) => {
+  const { planLayers } = require(path.join(root, 'lib', 'rpc', 'placement.js'));
+  // 5 blocks + output; a worker with two GPUs, one with a CPU, this machine's CPU.
+  const cpu = planLayers(5, [{ endpoint: 'a:1', deviceCount: 2 }, { endpoint: 'b:1', deviceCount: 1 }], [2, 1, 3], 0);
+  t.same(cpu.tensorSplit, [1, 1, 1], 'a worker\'s share spread over its devices');
+  t.equal(cpu.gpuLayers, 3, 'this machine keeps its 3 of 6 layers on the CPU');
+  t.same([...cpu.layers], [['a:1', 2], ['b:1', 1], ['local', 3]]);
+  t.notOk(cpu.localGpus);
+  // This machine's share on its GPU: every layer offloaded, its share last in the split.
+  const gpu = planLayers(5, [{ endpoint: 'a:1', deviceCount: 1 }], [1, 2], 1);
+  t.same([gpu.gpuLayers, gpu.tensorSplit, gpu.localGpus], [6, [1, 2], true]);
+  t.same([...gpu.layers], [['a:1', 2], ['local', 4]]);
+  t.throws(() => planLayers(5, [{ endpoint: 'a:1', deviceCount: 1 }], [1], 0), /expected 2 shares/);
+});
+
 t.test('rpc-server: loopback by default, a warning on any other address, stops on SIGINT and SIGTERM', { skip: engineSkip(t) }, async (t) => {
   const local = await startWorker(t);
   t.notMatch(local.stderr(), /WARNING/, 'no warning on 127.0.0.1');
