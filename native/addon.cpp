@@ -5,6 +5,7 @@
 #include "chat_output_parser.h"
 #include "chat_templates.h"
 #include "embedder.h"
+#include "transcriber.h"
 #include "errors.h"
 #include "exit_guard.h"
 #include "log.h"
@@ -65,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Model", model);
   exports.Set("Scheduler", Scheduler::Define(env));
   exports.Set("Embedder", Embedder::Define(env));
+  exports.Set("Transcriber", Transcriber::Define(env));
   exports.Set("ChatTemplates", ChatTemplates::Define(env));
   exports.Set("ChatOutputParser", ChatOutputParser::Define(env));
   exports.Set("jsonSchemaToGrammar", Napi::Function::New(env, JsonSchemaToGrammarJs));

@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "llama.h"
+#include "whisper.h"
 
 // llama.cpp's common helpers log through their own logger (common/log.h, whose name this folder's
 // log.h shadows): its threshold follows ours, silent by default.
@@ -59,6 +60,8 @@ void OnLog(ggml_log_level level, const char* text, void*) {
 
 void InstallLogger() {
   llama_log_set(OnLog, nullptr);
+  // whisper.cpp re-installs its own logger into ggml whenever it loads a model: give it ours.
+  whisper_log_set(OnLog, nullptr);
   common_log_set_verbosity_thold(CommonVerbosity(LogLevel::Silent));
 }
 

@@ -66,6 +66,9 @@ export interface ServerConfig {
   tensorSplit: number[] | null;
   embeddingModel: string | null;
   embeddingDevice: string | null;
+  whisperModel: string | null;
+  whisperDevice: string | null;
+  audioMaxBytes: number;
   sdWebuiUrl: string | null;
   /** "user:password" for a WebUI started with --api-auth (else from the URL, if it has them). */
   sdWebuiAuth: string | null;
@@ -158,6 +161,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'tensorSplit', flag: 'tensor-split', kind: 'shares', default: null, help: 'With --rpc: shares of the layers, one per worker in --rpc order, then this machine\'s, like 2,2,1 (default: equal)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
+  { key: 'whisperModel', flag: 'whisper-model', kind: 'string', env: 'OPENEDAI_WHISPER_MODEL', settingsKeys: ['openai-whisper_model'], default: null, help: 'Whisper model in whisper.cpp\'s format (ggml-base.en.bin, ggml-large-v3.bin, ...) for /v1/audio/transcriptions and /v1/audio/translations: a path, or a file name in --models-dir (default: none, those routes answer 503)' },
+  { key: 'whisperDevice', flag: 'whisper-device', kind: 'string', env: 'OPENEDAI_WHISPER_DEVICE', default: null, help: 'Device for the Whisper model: cpu, or cuda / gpu; default: the GPU when --gpu-layers offloads the chat model' },
+  { key: 'audioMaxBytes', flag: 'audio-max-bytes', kind: 'integer', default: 25 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest audio upload in bytes (413 above; OpenAI\'s limit is 25 MB)' },
   { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI (AUTOMATIC1111 / Forge, run with --api) for /v1/images/generations; http://user:pass@host:port for --api-auth' },
   { key: 'sdWebuiAuth', flag: 'sd-webui-auth', kind: 'string', env: 'SD_WEBUI_AUTH', default: null, help: 'user:password of a WebUI started with --api-auth (instead of putting them in the URL)' },
   { key: 'sdWebuiTimeout', flag: 'sd-webui-timeout', kind: 'integer', default: 600, min: 1, max: 86400, help: 'Seconds an image request may take at the WebUI before the answer is 504' },
@@ -346,6 +352,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   checkRpc(c);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
+  if (c.whisperDevice !== null) c.whisperDevice = checkDevice(c.whisperDevice, describeOrigin(OPTIONS.find((o) => o.key === 'whisperDevice') as OptionSpec, sources.whisperDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
 }
 

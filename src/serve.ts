@@ -9,6 +9,7 @@ import type { ModelLoader } from './host/engine.js';
 import { hubCacheDir } from './hub/index.js';
 import type { RunningServer } from './http/server.js';
 import { imagesStatusLine } from './openai/images.js';
+import { audioStatusLine } from './openai/audio.js';
 import { kvCacheBytes } from './host/memory-check.js';
 import { loadCategories } from './openai/moderations.js';
 import type { RpcWorkers } from './rpc/workers.js';
@@ -52,6 +53,8 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     scheduler: schedulerOptionsOf(config),
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
+    whisperModel: config.whisperModel,
+    whisperDevice: config.whisperDevice,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
     maxMemoryBytes: config.maxMemory,
@@ -116,6 +119,7 @@ export async function startServing(config: ServerConfig, opts: StartOptions): Pr
     await host.startup(async () => {
       if (config.model) loaded = await host.loadReference(config.model);
       await host.loadEmbeddingModel();
+      await host.whisper.load();
     });
   } catch (err) {
     await running.close();
@@ -216,6 +220,7 @@ export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded:
     serving.loaded ? modelSummary(serving.loaded) : routerSummary(serving.host),
     ...(serving.host.rpc ? [rpcSummary(serving.host.rpc)] : []),
     imagesStatusLine(loaded.config),
+    audioStatusLine(serving.host),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,
   ].join(os.EOL);
 }

@@ -1,18 +1,16 @@
 #!/usr/bin/env node
 'use strict';
-// Fills vendor/llama.cpp/ with the pinned llama.cpp tree, offline except for the npm registry:
-// the node-llama-cpp tarball carries the tree as a git bundle. We take only that tarball (never
-// the package itself) and check both the tarball integrity and the git tree hash.
-const { execFileSync, spawnSync } = require('node:child_process');
+// Fills vendor/NAME/ for every vendor/NAME.pin.json, offline except for the npm registry: llama.cpp
+// from the node-llama-cpp tarball (a git bundle inside), whisper.cpp from a tarball that carries its
+// source tree as files. We take only the tarball (never install the package) and check both the
+// tarball integrity and the git tree hash of what it holds.
+const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const vendorDir = __dirname;
-const pin = JSON.parse(fs.readFileSync(path.join(vendorDir, 'llama.cpp.pin.json'), 'utf8'));
-const target = path.join(vendorDir, 'llama.cpp');
-const stamp = path.join(target, '.gguf-serve-tree');
 
 function fail(message) {
   console.error(`gguf-serve vendor: ${message}`);
@@ -22,7 +20,7 @@ function fail(message) {
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
   if (r.error) {
-    if (r.error.code === 'ENOENT') fail(`'${cmd}' is not installed or not on PATH; it is needed to fetch llama.cpp`);
+    if (r.error.code === 'ENOENT') fail(`'${cmd}' is not installed or not on PATH; it is needed to fetch the vendored sources`);
     fail(`${cmd} ${args.join(' ')} failed: ${r.error.message}`);
   }
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status}:\n${(r.stderr || '').trim()}`);
@@ -33,33 +31,64 @@ function treeOf(dir) {
   return run('git', ['-C', dir, 'rev-parse', 'HEAD^{tree}']).trim();
 }
 
-function main() {
-  run('git', ['--version']);
+/** The git tree hash of a plain folder (a source tree shipped as files, not as a bundle). */
+function treeOfFiles(dir) {
+  run('git', ['init', '-q', dir]);
+  run('git', ['-C', dir, 'add', '-A', '-f']);
+  const tree = run('git', ['-C', dir, 'write-tree']).trim();
+  fs.rmSync(path.join(dir, '.git'), { recursive: true, force: true });
+  return tree;
+}
+
+/** Unpacks a pinned tree into `work` (checked), returning its folder. */
+function unpack(pin, name, work) {
+  console.log(`gguf-serve vendor: fetching ${pin.tarball} from the npm registry (tarball only)`);
+  const packed = run('npm', ['pack', pin.tarball, '--json', '--pack-destination', work], { cwd: work });
+  let filename;
+  try { filename = JSON.parse(packed)[0].filename; } catch { fail(`unexpected output of npm pack:\n${packed}`); }
+  const tgz = path.join(work, filename);
+  const actual = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
+  if (actual !== pin.integrity) fail(`integrity mismatch for ${pin.tarball}: expected ${pin.integrity}, got ${actual}`);
+  let dir, tree;
+  if (pin.bundlePath) {
+    run('tar', ['-xzf', tgz, '-C', work, pin.bundlePath]);
+    dir = path.join(work, name);
+    run('git', ['clone', '--quiet', path.join(work, pin.bundlePath), dir]);
+    tree = treeOf(dir);
+  } else {
+    run('tar', ['-xzf', tgz, '-C', work, pin.treePath]);
+    dir = path.join(work, pin.treePath);
+    tree = treeOfFiles(dir);
+  }
+  if (tree !== pin.tree) fail(`${name} tree hash mismatch: expected ${pin.tree}, got ${tree}`);
+  return dir;
+}
+
+/** Fills vendor/NAME/ from vendor/NAME.pin.json unless the stamped tree is already there. */
+function fetchPinned(name) {
+  const pin = JSON.parse(fs.readFileSync(path.join(vendorDir, `${name}.pin.json`), 'utf8'));
+  const target = path.join(vendorDir, name);
+  const stamp = path.join(target, '.gguf-serve-tree');
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === pin.tree) {
-    console.log(`gguf-serve vendor: llama.cpp tree ${pin.tree.slice(0, 12)} already present`);
+    console.log(`gguf-serve vendor: ${name} tree ${pin.tree.slice(0, 12)} already present`);
     return;
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-vendor-'));
   try {
-    console.log(`gguf-serve vendor: fetching ${pin.tarball} from the npm registry (tarball only)`);
-    const packed = run('npm', ['pack', pin.tarball, '--json', '--pack-destination', work], { cwd: work });
-    let filename;
-    try { filename = JSON.parse(packed)[0].filename; } catch { fail(`unexpected output of npm pack:\n${packed}`); }
-    const tgz = path.join(work, filename);
-    const actual = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
-    if (actual !== pin.integrity) fail(`integrity mismatch for ${pin.tarball}: expected ${pin.integrity}, got ${actual}`);
-    run('tar', ['-xzf', tgz, '-C', work, pin.bundlePath]);
-    const clone = path.join(work, 'llama.cpp');
-    run('git', ['clone', '--quiet', path.join(work, pin.bundlePath), clone]);
-    const tree = treeOf(clone);
-    if (tree !== pin.tree) fail(`llama.cpp tree hash mismatch: expected ${pin.tree}, got ${tree}`);
+    const dir = unpack(pin, name, work);
     fs.rmSync(target, { recursive: true, force: true });
-    fs.renameSync(clone, target);
+    fs.renameSync(dir, target);
     fs.writeFileSync(stamp, pin.tree + '\n');
-    console.log(`gguf-serve vendor: llama.cpp tree ${tree.slice(0, 12)} ready in vendor/llama.cpp`);
+    console.log(`gguf-serve vendor: ${name} tree ${pin.tree.slice(0, 12)} ready in vendor/${name}`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+function main() {
+  run('git', ['--version']);
+  const pins = fs.readdirSync(vendorDir).filter((f) => f.endsWith('.pin.json')).sort();
+  for (const file of pins) fetchPinned(file.slice(0, -'.pin.json'.length));
 }
 
 main();

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
-import type { ChatOutputParserNative, ChatTemplatesNative, EmbedderNative, ModelNative, RpcNative, SchedulerNative } from './native-types.js';
+import type { ChatOutputParserNative, ChatTemplatesNative, EmbedderNative, ModelNative, RpcNative, SchedulerNative, TranscriberNative } from './native-types.js';
 
 export interface NativeBinding {
   Model: {
@@ -15,6 +15,7 @@ export interface NativeBinding {
   };
   Scheduler: new (model: ModelNative, options: object, onEvents: (events: unknown[]) => void) => SchedulerNative;
   Embedder: new (model: ModelNative, options: object, onEvents: (events: unknown[]) => void) => EmbedderNative;
+  Transcriber: new (path: string, options: object, onEvents: (events: unknown[]) => void) => TranscriberNative;
   ChatTemplates: new (model: ModelNative, options: { template?: string }) => ChatTemplatesNative;
   ChatOutputParser: new (options: object) => ChatOutputParserNative;
   jsonSchemaToGrammar(schemaJson: string): string;

@@ -54,6 +54,41 @@ export interface EmbedderNative {
   dispose(): void;
 }
 
+export interface TranscriptToken {
+  id: number;
+  text: string;
+  p: number;
+  logprob: number;
+  /** Centiseconds; -1 unless token timestamps were asked for. */
+  t0: number;
+  t1: number;
+  /** Timestamp and control tokens (not text). */
+  special: boolean;
+}
+
+export interface TranscriptSegment {
+  /** Centiseconds from the start of the audio. */
+  t0: number;
+  t1: number;
+  text: string;
+  noSpeechProb: number;
+  tokens: TranscriptToken[];
+}
+
+export type TranscriberEvent =
+  | { id: 0; type: 'loaded'; multilingual: boolean; vocabularySize: number }
+  | { id: 0; type: 'load-error'; message: string }
+  | { id: number; type: 'segments'; segments: TranscriptSegment[] }
+  | { id: number; type: 'done'; language: string; languageName: string; segments: TranscriptSegment[] }
+  | { id: number; type: 'error'; message: string }
+  | { id: number; type: 'cancelled' };
+
+export interface TranscriberNative {
+  submit(id: number, pcm: Float32Array, options: object): void;
+  cancel(id: number): void;
+  dispose(): void;
+}
+
 export interface ChatTemplatesNative {
   /** OpenAI-shaped request as JSON -> ChatApplyResult as JSON. */
   apply(requestJson: string): string;

@@ -13,6 +13,7 @@ import { embeddingGpuLayers } from '../config.js';
 import type { PromptModelInfo } from '../prompt/chat-prompt.js';
 import { HostError } from './errors.js';
 import { HUB_PREFIX, cachedModelReference, listCachedModels, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
+import { WhisperHost } from './whisper-host.js';
 import { resolveModelSource } from './model-source.js';
 import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
@@ -40,6 +41,9 @@ export interface ModelHostOptions {
   embeddingModel?: string | null;
   /** --embedding-device: cpu = no offload, cuda/gpu = all layers; unset = as gpuLayers. */
   embeddingDevice?: string | null;
+  /** --whisper-model (the /v1/audio model) and --whisper-device; none = those routes answer 503. */
+  whisperModel?: string | null;
+  whisperDevice?: string | null;
   /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
   hub?: HubOptions;
   /** --max-models: route each request to the model it names, up to this many loaded; null = one model, swapped. */
@@ -131,6 +135,8 @@ export class ModelHost {
   /** Told about every generation of the chat model (the metrics). */
   private readonly observers = new Set<GenerationObserver>();
   private loaded: LoadedModel | null = null;
+  /** The Whisper model of /v1/audio (its own model, untouched by chat model loads). */
+  readonly whisper: WhisperHost;
   private embeddingLoad: Promise<HostedEmbedder> | null = null;
   private dedicated: HostedEmbedder | null = null;
   private fallback: HostedEmbedder | null = null;
@@ -151,6 +157,15 @@ export class ModelHost {
   constructor(opts: ModelHostOptions) {
     this.opts = opts;
     this.modelsDir = path.resolve(opts.modelsDir);
+    this.whisper = new WhisperHost({
+      model: opts.whisperModel ?? null,
+      device: opts.whisperDevice === 'auto' ? null : opts.whisperDevice ?? null,
+      gpuByDefault: (opts.gpuLayers ?? 0) !== 0 && gpuOffloadSupported(),
+      threads: opts.scheduler?.threads,
+      modelsDir: this.modelsDir,
+      hub: this.hub,
+      log: opts.log,
+    });
     this.router = opts.maxModels ? new ModelRouter<LoadedModel>({
       maxModels: opts.maxModels,
       keepAliveMs: keepAliveMs(opts.keepAliveSeconds),
@@ -537,6 +552,7 @@ export class ModelHost {
     this.embeddingLoad = null;
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
+    await this.whisper.close();
   }
 }
 

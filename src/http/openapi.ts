@@ -21,6 +21,22 @@ const anthropicErrorSchema: Schema = {
   },
 };
 
+/** The form of the audio routes (multipart/form-data). */
+const AUDIO_FORM = {
+  type: 'object',
+  required: ['file'],
+  properties: {
+    file: { type: 'string', format: 'binary', description: 'The audio: wav, mp3, flac, ogg (vorbis, opus), m4a / mp4 (aac), webm, aiff, caf' },
+    model: { type: 'string', description: 'Accepted and ignored: the server\'s --whisper-model answers' },
+    language: { type: 'string', description: 'ISO-639-1 code of the spoken language (transcriptions only; default: detected)' },
+    prompt: { type: 'string' },
+    response_format: { type: 'string', enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'] },
+    temperature: { type: 'number', minimum: 0, maximum: 1 },
+    'timestamp_granularities[]': { type: 'array', items: { type: 'string', enum: ['segment', 'word'] }, description: 'With verbose_json (transcriptions only)' },
+    stream: { type: 'boolean', description: 'transcript.text.delta / transcript.text.done events (transcriptions only; json or text)' },
+  },
+};
+
 export function buildOpenApi(routes: Route[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -42,6 +58,7 @@ export function buildOpenApi(routes: Route[], version: string): Record<string, u
       const params = [...route.path.matchAll(/:([A-Za-z_]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
       if (params.length > 0) op.parameters = params;
       if (route.body) op.requestBody = { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${route.body}` } } } };
+      if (route.multipart) op.requestBody = { required: true, content: { 'multipart/form-data': { schema: AUDIO_FORM } } };
       if (route.auth) op.security = route.errorShape === 'anthropic' ? [{ bearerAuth: [] }, { xApiKey: [] }] : [{ bearerAuth: [] }];
       (paths[path] ??= {})[method] = op;
     }

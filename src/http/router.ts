@@ -21,6 +21,8 @@ export interface Route {
   notImplemented?: boolean;
   /** Can answer with server-sent events. */
   streams?: boolean;
+  /** Takes multipart/form-data (an upload) instead of JSON: the handler's body is a MultipartBody. */
+  multipart?: boolean;
   /** Anthropic's routes answer errors in Anthropic's shape and take the key in x-api-key too. */
   errorShape?: ErrorShape;
 }

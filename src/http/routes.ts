@@ -8,6 +8,7 @@ import * as internal from '../openai/internal.js';
 import { embeddings } from '../openai/embeddings.js';
 import { moderations } from '../openai/moderations.js';
 import { imageGenerations } from '../openai/images.js';
+import { audioTranscriptions, audioTranslations } from '../openai/audio.js';
 import { countInputTokens, createResponse, deleteResponse, getResponse, listInputItems } from '../openai/responses-api.js';
 import { countTokens, createMessage } from '../openai/anthropic-messages.js';
 import { ApiError, notImplemented } from '../openai/errors.js';
@@ -77,7 +78,9 @@ export function apiRoutes(): Route[] {
     v1({ method: 'POST', path: '/v1/images/generations', handler: imageGenerations, summary: 'Images from a prompt, by a Stable Diffusion WebUI (--sd-webui-url; 503 without one)', tag: 'Images', body: 'ImageGenerationRequest' }),
     v1({ method: '*', path: '/v1/images/edits', handler: later('Image edits (img2img)'), summary: 'Image edits', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/images/variations', handler: later('Image variations'), summary: 'Image variations', tag: 'Not implemented yet', notImplemented: true }),
-    v1({ method: '*', path: '/v1/audio/*', handler: later('Audio'), summary: 'Audio (transcriptions, translations, speech)', tag: 'Not implemented yet', notImplemented: true }),
+    v1({ method: 'POST', path: '/v1/audio/transcriptions', handler: audioTranscriptions, summary: 'Speech to text with Whisper (--whisper-model; 503 without one): multipart file (wav, mp3, flac, ogg, m4a, webm, ...), json / text / srt / vtt / verbose_json, word timestamps, streaming', tag: 'Audio', multipart: true, streams: true }),
+    v1({ method: 'POST', path: '/v1/audio/translations', handler: audioTranslations, summary: 'Speech in any language to English text with a multilingual Whisper model', tag: 'Audio', multipart: true }),
+    v1({ method: '*', path: '/v1/audio/*', handler: later('Text to speech (/v1/audio/speech)'), summary: 'Other audio routes (text to speech)', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/files/*', handler: later('Files'), summary: 'Files', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/fine-tunes/*', handler: later('Fine-tuning'), summary: 'Fine-tunes', tag: 'Not implemented yet', notImplemented: true }),
     v1({ method: '*', path: '/v1/fine_tuning/*', handler: later('Fine-tuning'), summary: 'Fine-tuning', tag: 'Not implemented yet', notImplemented: true }),

@@ -11,6 +11,7 @@ import { RawResponse, type ApiContext } from '../openai/context.js';
 import { Router, type Route } from './router.js';
 import { apiRoutes } from './routes.js';
 import { readJsonBody } from './body.js';
+import { readMultipartBody } from './multipart.js';
 import { checkAdminKey, checkApiKey } from './auth.js';
 import { SseStream } from './sse.js';
 import { corsPolicy } from './cors.js';
@@ -116,7 +117,9 @@ function buildServer(opts: ApiServerOptions): ApiServer {
       errorShape = match.route.errorShape ?? 'openai';
       if (match.route.admin) checkAdminKey(req, config.adminKey, config.apiKey);
       else if (match.route.auth && config.apiKey) checkApiKey(req, config.apiKey, { xApiKey: errorShape === 'anthropic' });
-      const body = req.method === 'POST' && !match.route.notImplemented ? await readJsonBody(req, config.maxBodyBytes, !match.route.body) : undefined;
+      const body = req.method !== 'POST' || match.route.notImplemented ? undefined
+        : match.route.multipart ? await readMultipartBody(req, { maxFileBytes: config.audioMaxBytes })
+        : await readJsonBody(req, config.maxBodyBytes, !match.route.body);
       const ctx: ApiContext = {
         host,
         config,

@@ -98,6 +98,7 @@ export function renderError(error: ApiError, shape: ErrorShape = 'openai'): unkn
 function hostApiError(e: HostError): ApiError {
   switch (e.code) {
     case 'model_not_loaded':
+    case 'model_not_configured':
     case 'model_loading': return new ApiError(503, e.message, { code: e.code });
     case 'invalid_model_name': return badRequest(e.message, e.param, e.code);
     case 'model_not_found': return notFound(e.message, e.code);

@@ -6,6 +6,7 @@ import type { ModelHost, RoutedModel } from '../host/model-host.js';
 import { notFound } from './errors.js';
 import { unixNow } from './responses.js';
 import { imagesModelObject } from './images.js';
+import { whisperModelObject } from './audio.js';
 import { describeChatFormat } from './chat-format.js';
 
 const OWNER = 'gguf-serve';
@@ -73,7 +74,8 @@ function routedObject(host: ModelHost, m: RoutedModel): Record<string, unknown> 
 export function listModels(ctx: ApiContext): unknown {
   const images = imagesModelObject(ctx.config);
   const models = ctx.host.router ? ctx.host.routedModels().map((m) => routedObject(ctx.host, m)) : modelIds(ctx.host).map((id) => modelObject(ctx.host, id));
-  return { object: 'list', data: [...models, ...(images ? [images] : [])] };
+  const whisper = whisperModelObject(ctx.host);
+  return { object: 'list', data: [...models, ...(images ? [images] : []), ...(whisper ? [whisper] : [])] };
 }
 
 /**
@@ -83,6 +85,8 @@ export function listModels(ctx: ApiContext): unknown {
 export function getModel(ctx: ApiContext): unknown {
   const images = imagesModelObject(ctx.config);
   if (images?.id === ctx.params.id) return images;
+  const whisper = whisperModelObject(ctx.host);
+  if (whisper?.id === ctx.params.id) return whisper;
   if (!ctx.host.router) return modelObject(ctx.host, ctx.params.id);
   const routed = ctx.host.findRouted(ctx.params.id);
   if (!routed) throw notFound(`The model '${ctx.params.id}' does not exist: GET /v1/models lists the models this server can serve.`, 'model_not_found');
