@@ -10,6 +10,7 @@
 #include "exit_guard.h"
 #include "log.h"
 #include "model.h"
+#include "rpc_client.h"
 #include "scheduler.h"
 
 namespace gguf_serve {
@@ -33,7 +34,8 @@ Napi::Value SystemInfoJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
   out.Set("llamaSystemInfo", llama_print_system_info());
-  out.Set("gpuOffload", llama_supports_gpu_offload());
+  // llama_supports_gpu_offload() is true in every build with the RPC backend: ask for a local GPU.
+  out.Set("gpuOffload", !LocalGpuDevices().empty());
   out.Set("mmap", llama_supports_mmap());
   Napi::Array devices = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
@@ -71,6 +73,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevelJs));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfoJs));
   exports.Set("stopEngineThreads", Napi::Function::New(env, StopEngineThreadsJs));
+  exports.Set("rpc", DefineRpc(env));
   return exports;
 }
 

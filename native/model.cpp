@@ -63,13 +63,7 @@ llama_model* Model::Checked(Napi::Env env) const {
 Napi::Value Model::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) Throw(env, kCodeInvalidArgument, "Model.load: path must be a string");
-  ModelLoader::Options options;
-  options.path = info[0].As<Napi::String>();
-  if (info.Length() > 1 && info[1].IsObject()) {
-    Napi::Object o = info[1].As<Napi::Object>();
-    if (o.Has("vocabOnly")) options.vocab_only = o.Get("vocabOnly").ToBoolean();
-    if (o.Has("gpuLayers") && o.Get("gpuLayers").IsNumber()) options.gpu_layers = o.Get("gpuLayers").As<Napi::Number>();
-  }
+  ModelLoader::Options options = ModelLoader::Options::FromJs(env, info[0].As<Napi::String>(), info[1]);
   Napi::Function on_progress;
   if (info.Length() > 2 && info[2].IsFunction()) on_progress = info[2].As<Napi::Function>();
   return ModelLoader::Start(env, options, on_progress);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "errors.h"
 #include "js_callback.h"
 #include "log.h"
+#include "rpc_client.h"
 
 namespace gguf_serve {
 
@@ -34,6 +36,59 @@ Napi::Value ModelLoader::Start(Napi::Env env, const Options& options, Napi::Func
              }));
   worker->Queue();
   return result;
+}
+
+ModelLoader::Options ModelLoader::Options::FromJs(Napi::Env env, const std::string& path, Napi::Value value) {
+  Options options;
+  options.path = path;
+  if (!value.IsObject()) return options;
+  Napi::Object o = value.As<Napi::Object>();
+  if (o.Has("vocabOnly")) options.vocab_only = o.Get("vocabOnly").ToBoolean();
+  if (o.Has("gpuLayers") && o.Get("gpuLayers").IsNumber()) options.gpu_layers = o.Get("gpuLayers").As<Napi::Number>();
+  if (o.Get("rpcServers").IsArray()) {
+    Napi::Array list = o.Get("rpcServers").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      if (!list.Get(i).IsString()) Throw(env, kCodeInvalidArgument, "rpcServers must be host:port strings");
+      options.rpc_servers.push_back(list.Get(i).As<Napi::String>());
+    }
+  }
+  options.local_gpus = o.Get("localGpus").ToBoolean();
+  if (o.Get("tensorSplit").IsArray()) {
+    Napi::Array list = o.Get("tensorSplit").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      if (!list.Get(i).IsNumber()) Throw(env, kCodeInvalidArgument, "tensorSplit must be numbers");
+      options.tensor_split.push_back(list.Get(i).As<Napi::Number>().FloatValue());
+    }
+  }
+  return options;
+}
+
+bool ModelLoader::PlaceOnDevices(llama_model_params& params) {
+  if (options_.rpc_servers.empty()) return true;
+  for (const std::string& endpoint : options_.rpc_servers) {
+    std::vector<ggml_backend_dev_t> devs = RpcWorkerDevices(endpoint);
+    devices_.insert(devices_.end(), devs.begin(), devs.end());
+  }
+  if (options_.local_gpus) {
+    std::vector<ggml_backend_dev_t> gpus = LocalGpuDevices();
+    devices_.insert(devices_.end(), gpus.begin(), gpus.end());
+  }
+  if (devices_.size() > llama_max_devices()) {
+    SetError("the RPC workers and local GPUs have " + std::to_string(devices_.size()) + " devices, more than llama.cpp's " +
+             std::to_string(llama_max_devices()));
+    return false;
+  }
+  if (!options_.tensor_split.empty() && options_.tensor_split.size() != devices_.size()) {
+    SetError("the tensor split has " + std::to_string(options_.tensor_split.size()) + " shares for " +
+             std::to_string(devices_.size()) + " devices");
+    return false;
+  }
+  split_.assign(llama_max_devices(), 0.0f);
+  std::copy(options_.tensor_split.begin(), options_.tensor_split.end(), split_.begin());
+  devices_.push_back(nullptr);  // llama.cpp reads the list up to a null device
+  params.devices = devices_.data();
+  params.tensor_split = split_.data();
+  return true;
 }
 
 bool ModelLoader::OnLlamaProgress(float progress, void* user_data) {
@@ -83,6 +138,7 @@ void ModelLoader::Execute() {
   params.n_gpu_layers = options_.gpu_layers;
   params.progress_callback = &ModelLoader::OnLlamaProgress;
   params.progress_callback_user_data = this;
+  if (!PlaceOnDevices(params)) return;
   TakeRecentErrors();
   llama_model* model = llama_model_load_from_file(path.c_str(), params);
   if (!model) {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model.h"
 
@@ -17,6 +18,15 @@ class ModelLoader : public Napi::AsyncWorker {
     std::string path;
     bool vocab_only = false;
     int gpu_layers = 0;
+    // `serve --rpc`: the layers offloaded (gpu_layers) go to these ggml RPC workers' devices, then
+    // to this machine's GPUs when local_gpus is set, split by tensor_split (one share per device,
+    // in that order). Empty: llama.cpp's default devices.
+    std::vector<std::string> rpc_servers;
+    bool local_gpus = false;
+    std::vector<float> tensor_split;
+
+    // Model.load's options object: { vocabOnly, gpuLayers, rpcServers, localGpus, tensorSplit }.
+    static Options FromJs(Napi::Env env, const std::string& path, Napi::Value value);
   };
 
   // Returns { promise, abort }.
@@ -28,6 +38,9 @@ class ModelLoader : public Napi::AsyncWorker {
   void OnOK() override;
   void OnError(const Napi::Error& error) override;
   static bool OnLlamaProgress(float progress, void* self);
+  // The devices and split of an RPC load into params (pointers into devices_ and split_); false
+  // with SetError() when the split does not match the devices.
+  bool PlaceOnDevices(llama_model_params& params);
   void Settle(Napi::Env env, bool ok, const std::string& message, const char* code);
 
   Options options_;
@@ -37,6 +50,8 @@ class ModelLoader : public Napi::AsyncWorker {
   float last_progress_ = -1.0f;
   std::shared_ptr<std::atomic<bool>> aborted_;
   ModelHandle handle_;
+  std::vector<ggml_backend_dev_t> devices_;
+  std::vector<float> split_;
 };
 
 }  // namespace gguf_serve

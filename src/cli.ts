@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // gguf-serve command line: `serve` (the OpenAI-compatible server and its chat playground),
 // `chat` (a conversation in the terminal), `info` (a model's metadata), `bench` (src/bench/),
-// `pull` / `ls` / `rm` (the Hugging Face cache).
+// `pull` / `ls` / `rm` (the Hugging Face cache), `rpc-server` (a worker for `serve --rpc`).
 // The engine (native addon) is loaded only by the commands that need it, so --help and
 // configuration errors work without a built addon.
 import fs from 'node:fs';
@@ -29,6 +29,9 @@ Usage:
                                             Print a model's metadata and GGUF key/values
                                             (reads no environment variable or settings.yaml)
 ${HUB_HELP}
+  gguf-serve rpc-server [--host ADDR] [--port N] [--threads N] [--cache DIR]
+                                            A ggml RPC worker for serve --rpc (layers on other
+                                            machines; gguf-serve rpc-server --help)
   gguf-serve bench [load|cache|tune|engine] [options]
                                             Benchmark: load levels over HTTP (TTFT, inter-token
                                             latency, tokens/s, RSS) against our server and
@@ -200,6 +203,16 @@ async function bench(argv: string[]): Promise<void> {
   }
 }
 
+async function rpcServer(argv: string[]): Promise<void> {
+  const { runRpcServer, RpcServerUsageError } = require('./rpc/server-cli.js') as typeof import('./rpc/server-cli.js');
+  try {
+    await runRpcServer(argv, (line) => process.stderr.write(`${line}\n`));
+  } catch (err) {
+    if (err instanceof RpcServerUsageError) fail(err.message);
+    fail(`rpc-server: ${(err as Error).message}`, 1);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -215,6 +228,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'chat') return chat(rest);
   if (command === 'info') return info(rest);
   if (command === 'bench') return bench(rest);
+  if (command === 'rpc-server') return rpcServer(rest);
   const hubCommand = ({ pull, ls, rm } as Record<string, (argv: string[]) => void | Promise<void>>)[command];
   if (hubCommand) {
     try {
@@ -226,7 +240,7 @@ async function main(argv: string[]): Promise<void> {
       fail(e.message, 1);
     }
   }
-  fail(`unknown command '${command}'. Commands: serve, chat, info, bench, pull, ls, rm. Run gguf-serve --help.`);
+  fail(`unknown command '${command}'. Commands: serve, chat, info, bench, rpc-server, pull, ls, rm. Run gguf-serve --help.`);
 }
 
 main(process.argv.slice(2)).catch((err) => fail((err as Error).stack ?? String(err), 1));

@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { redactUrl } from './sd-webui/endpoint.js';
 import { formatHubReference, namesHubModel, parseHubReference } from './hub/index.js';
 import { parseByteSize, parseKeepAlive } from './host/units.js';
+import { parseEndpointList, parseShares, type RpcEndpoint } from './rpc/endpoints.js';
 
 /** Models loaded at once when the server routes because no --model was given (Ollama's CPU default). */
 export const DEFAULT_ROUTER_MODELS = 3;
@@ -59,6 +60,10 @@ export interface ServerConfig {
   /** Requests waiting for a free slot before the server answers 503. */
   maxQueue: number;
   gpuLayers: number;
+  /** --rpc: ggml RPC workers that take part of the model's layers; null = none. */
+  rpc: RpcEndpoint[] | null;
+  /** --tensor-split: shares of the layers, one per --rpc worker then this machine; null = equal. */
+  tensorSplit: number[] | null;
   embeddingModel: string | null;
   embeddingDevice: string | null;
   whisperModel: string | null;
@@ -105,7 +110,7 @@ export interface ServerConfig {
 }
 
 export type ConfigSource = 'env' | 'flag' | 'settings' | 'default';
-type Kind = 'string' | 'boolean' | 'integer' | 'path' | 'url' | 'duration' | 'bytes';
+type Kind = 'string' | 'boolean' | 'integer' | 'path' | 'url' | 'duration' | 'bytes' | 'endpoints' | 'shares';
 
 interface OptionSpec {
   key: keyof ServerConfig;
@@ -152,6 +157,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'specDraftModel', flag: 'spec-draft-model', kind: 'string', default: null, help: 'A draft model for speculative decoding: not supported yet (the server refuses to start with it; use --spec-type)' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
+  { key: 'rpc', flag: 'rpc', kind: 'endpoints', env: 'GGUF_SERVE_RPC', default: null, help: 'Split the model\'s layers over ggml RPC workers (gguf-serve rpc-server) and this machine: host:port,host:port. No authentication: private networks only (docs/rpc.md)' },
+  { key: 'tensorSplit', flag: 'tensor-split', kind: 'shares', default: null, help: 'With --rpc: shares of the layers, one per worker in --rpc order, then this machine\'s, like 2,2,1 (default: equal)' },
   { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
   { key: 'whisperModel', flag: 'whisper-model', kind: 'string', env: 'OPENEDAI_WHISPER_MODEL', settingsKeys: ['openai-whisper_model'], default: null, help: 'Whisper model in whisper.cpp\'s format (ggml-base.en.bin, ggml-large-v3.bin, ...) for /v1/audio/transcriptions and /v1/audio/translations: a path, or a file name in --models-dir (default: none, those routes answer 503)' },
@@ -261,6 +268,13 @@ function convert(spec: OptionSpec, raw: unknown, source: ConfigSource, baseDir: 
       if (typeof raw === 'object' || typeof raw === 'boolean') return bad('expected a size like 8G');
       try { return parseByteSize(raw as string | number); } catch (err) { return bad((err as Error).message); }
     }
+    case 'endpoints':
+    case 'shares': {
+      // settings.yaml may give a list.
+      const text = Array.isArray(raw) ? raw.join(',') : typeof raw === 'object' || typeof raw === 'boolean' ? null : String(raw);
+      if (text === null) return bad(spec.kind === 'endpoints' ? 'expected host:port[,host:port...]' : 'expected numbers like 3,1,1');
+      try { return spec.kind === 'endpoints' ? parseEndpointList(text) : parseShares(text); } catch (err) { return bad((err as Error).message); }
+    }
     case 'url': {
       let url: URL;
       try { url = new URL(String(raw)); } catch { return bad('expected a URL like http://127.0.0.1:7861'); }
@@ -336,9 +350,24 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if ((c.specNgramSize !== null || c.specDraftMax !== null) && c.specType === null) throw new ConfigError('--spec-ngram-size and --spec-draft-max need --spec-type.');
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
+  checkRpc(c);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
   if (c.whisperDevice !== null) c.whisperDevice = checkDevice(c.whisperDevice, describeOrigin(OPTIONS.find((o) => o.key === 'whisperDevice') as OptionSpec, sources.whisperDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
+}
+
+/** --rpc and --tensor-split: what they combine with. */
+function checkRpc(c: ServerConfig): void {
+  if (c.rpc === null) {
+    if (c.tensorSplit !== null) throw new ConfigError('--tensor-split needs --rpc: it shares the layers between the RPC workers and this machine.');
+    return;
+  }
+  if (c.model === null || c.maxModels !== null) throw new ConfigError('--rpc needs --model and serves that one model (no router mode: --max-models, or no --model).');
+  if (c.gpuLayers !== 0 && c.gpuLayers !== -1) throw new ConfigError(`--gpu-layers ${c.gpuLayers} with --rpc: --tensor-split places the layers; --gpu-layers may be 0 (this machine's share on its CPU) or -1 (on its GPU).`);
+  if (c.tensorSplit !== null) {
+    if (c.tensorSplit.length !== c.rpc.length + 1) throw new ConfigError(`--tensor-split has ${c.tensorSplit.length} shares; --rpc has ${c.rpc.length} worker${c.rpc.length === 1 ? '' : 's'}: give ${c.rpc.length + 1}, one per worker in --rpc order, then this machine's.`);
+    if (c.tensorSplit.slice(0, -1).every((n) => n === 0)) throw new ConfigError('--tensor-split gives the RPC workers no share: drop --rpc, or give them one.');
+  }
 }
 
 function isDir(p: string): boolean {
@@ -426,6 +455,7 @@ export function formatConfig(loaded: LoadedConfig, resolved: Partial<Record<keyo
     let value = config[spec.key] as unknown;
     if ((spec.key === 'apiKey' || spec.key === 'adminKey' || spec.key === 'sdWebuiAuth') && value) value = '<redacted>';
     if (spec.key === 'sdWebuiUrl' && value) value = redactUrl(value as string);
+    if (spec.key === 'rpc' && value) value = (value as RpcEndpoint[]).map((e) => e.endpoint).join(',');
     const shown = resolved[spec.key] ?? (value === null ? '(none)' : String(value));
     lines.push(`  ${spec.flag.padEnd(width)}  ${shown}  [${sources[spec.key]}${sources[spec.key] === 'env' ? `: ${spec.env}` : ''}]`);
   }

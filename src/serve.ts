@@ -12,6 +12,7 @@ import { imagesStatusLine } from './openai/images.js';
 import { audioStatusLine } from './openai/audio.js';
 import { kvCacheBytes } from './host/memory-check.js';
 import { loadCategories } from './openai/moderations.js';
+import type { RpcWorkers } from './rpc/workers.js';
 
 export class StartError extends Error {}
 
@@ -61,6 +62,18 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
   };
 }
 
+/** --rpc: probe and add the workers (StartError naming any that does not answer); null without --rpc. */
+async function connectRpcWorkers(config: ServerConfig, log: (line: string) => void): Promise<RpcWorkers | null> {
+  if (!config.rpc) return null;
+  const { RpcWorkers: Workers, RpcStartError } = require('./rpc/workers.js') as typeof import('./rpc/workers.js');
+  try {
+    return await Workers.connect({ workers: config.rpc, shares: config.tensorSplit, localGpu: config.gpuLayers !== 0, log });
+  } catch (err) {
+    if (err instanceof RpcStartError) throw new StartError(err.message);
+    throw err;
+  }
+}
+
 export interface StartOptions {
   version: string;
   log: (line: string) => void;
@@ -88,7 +101,8 @@ export async function startServing(config: ServerConfig, opts: StartOptions): Pr
   // --debug also shows llama.cpp's own log (model loading, context sizes, backends).
   if (config.debug) (require('./index.js') as typeof import('./index.js')).setLogLevel('debug');
   const { startApiServer } = require('./http/server.js') as typeof import('./http/server.js');
-  const host = new ModelHost({ ...modelHostOptions(config), onProgress: opts.onProgress, log: opts.log, hub: cliHubOptions(), loader: opts.loader });
+  const rpc = await connectRpcWorkers(config, opts.log);
+  const host = new ModelHost({ ...modelHostOptions(config), onProgress: opts.onProgress, log: opts.log, hub: cliHubOptions(), loader: opts.loader, rpc });
   let running: RunningServer;
   try {
     running = await startApiServer({ config, host, version: opts.version, log: opts.serverLog ?? opts.log });
@@ -180,6 +194,16 @@ export function modelSummary(loaded: LoadedModel): string {
     + `memory: weights ${mib(md.sizeBytes)}, KV cache ${mib(kv)} (${types}${saved})`;
 }
 
+/** --rpc: each worker, its devices and its layers of the model, and this machine's. */
+function rpcSummary(rpc: RpcWorkers): string {
+  const { workers, local } = rpc.status();
+  const shown = workers.map((w) => {
+    const memory = w.devices.reduce((sum, d) => sum + d.memoryTotal, 0);
+    return `${w.endpoint} (${w.devices.length} device${w.devices.length === 1 ? '' : 's'}, ${mib(memory)}): ${w.layers ?? '?'} layers`;
+  });
+  return `RPC workers: ${shown.join(', ')}; this machine's ${local.device.toUpperCase()}: ${local.layers ?? '?'} layers`;
+}
+
 /** Router mode started without a model: what requests can name. */
 function routerSummary(host: ModelHost): string {
   const available = host.availableModels();
@@ -194,6 +218,7 @@ export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded:
   return [
     formatConfig(loaded, { ...(serving.loaded ? effectiveValues(loaded.config, serving.loaded) : {}), port: `${serving.running.port}` }),
     serving.loaded ? modelSummary(serving.loaded) : routerSummary(serving.host),
+    ...(serving.host.rpc ? [rpcSummary(serving.host.rpc)] : []),
     imagesStatusLine(loaded.config),
     audioStatusLine(serving.host),
     `gguf-serve listening on ${url} (chat playground: ${loaded.config.noWebui ? 'off' : `${url}/`}, OpenAI base URL: ${url}/v1, docs: ${url}/docs)`,

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
-import type { ChatOutputParserNative, ChatTemplatesNative, EmbedderNative, ModelNative, SchedulerNative, TranscriberNative } from './native-types.js';
+import type { ChatOutputParserNative, ChatTemplatesNative, EmbedderNative, ModelNative, RpcNative, SchedulerNative, TranscriberNative } from './native-types.js';
 
 export interface NativeBinding {
   Model: {
@@ -23,6 +23,8 @@ export interface NativeBinding {
   systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; devices: { name: string; description: string }[] };
   /** Stops and joins every engine thread of the process (older binaries lack it). */
   stopEngineThreads?(): void;
+  /** ggml's RPC backend (binaries built before it lack it). */
+  rpc?: RpcNative;
 }
 
 export const packageRoot = path.join(__dirname, '..', '..');

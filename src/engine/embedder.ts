@@ -1,6 +1,7 @@
 import { loadBinding } from './binding.js';
 import { callNative, ContextLengthError, DisposedError, EngineError, InvalidArgumentError } from './errors.js';
 import type { Model } from './model.js';
+import { abandoned } from './abandoned.js';
 import type { EmbedderEvent, EmbedderNative, ModelNative } from './native-types.js';
 import type { EmbedderOptions, EmbeddingResult, EmbedOptions, PoolingType } from './types.js';
 
@@ -68,6 +69,16 @@ export class Embedder {
     this.#native.dispose();
     for (const p of this.#pending.values()) p.reject(new DisposedError('the embedder was disposed'));
     this.#pending.clear();
+    this.#onDispose();
+  }
+
+  /** Fails the calls waiting with `error` and leaves the native embedder alone (see Model.abandon). */
+  abandon(error: Error): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+    abandoned.push(this.#native);
     this.#onDispose();
   }
 

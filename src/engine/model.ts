@@ -1,6 +1,7 @@
 import { ChatTemplates } from './chat-templates.js';
 import { loadBinding } from './binding.js';
 import { Embedder } from './embedder.js';
+import { abandoned } from './abandoned.js';
 import { callNative, DisposedError, InvalidArgumentError, wrapNativeError } from './errors.js';
 import type { ModelNative } from './native-types.js';
 import { Scheduler } from './scheduler.js';
@@ -41,7 +42,8 @@ export class Model {
     options.signal?.throwIfAborted();
     const binding = loadBinding();
     const stack = new Error().stack;
-    const { promise, abort } = binding.Model.load(path, { vocabOnly: !!options.vocabOnly, gpuLayers }, options.onProgress);
+    const rpc = options.rpc ? { rpcServers: options.rpc.servers, tensorSplit: options.rpc.tensorSplit, localGpus: options.rpc.localGpus } : {};
+    const { promise, abort } = binding.Model.load(path, { vocabOnly: !!options.vocabOnly, gpuLayers, ...rpc }, options.onProgress);
     const onAbort = () => abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -113,6 +115,20 @@ export class Model {
     this.#disposed = true;
     await Promise.all([...this.#children].map((c) => c.dispose()));
     this.#native.dispose();
+  }
+
+  /**
+   * For a model whose engine threads can never return (an RPC worker holding some of its layers
+   * was lost: ggml-rpc waits for its reply forever): fails what its schedulers and embedders run
+   * with `error`, and never frees it (freeing waits for the lost worker too). It stays referenced
+   * until the process ends, so no finalizer frees it either.
+   */
+  abandon(error: Error): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const child of this.#children) child.abandon(error);
+    this.#children.clear();
+    abandoned.push(this.#native);
   }
 
   /** True when layers were asked onto a GPU and this build found one. */

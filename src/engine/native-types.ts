@@ -99,3 +99,29 @@ export interface ChatOutputParserNative {
   /** Text so far (it only grows) -> {message, diffs} as JSON. */
   update(text: string, isPartial: boolean): string;
 }
+
+/** One device of a ggml RPC worker, as the worker reports it. */
+export interface RpcDeviceInfo {
+  name: string;
+  description: string;
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+/** ggml's RPC backend (native/rpc_client.h, rpc_server.h, rpc_loss_guard.h). */
+export interface RpcNative {
+  /** Connects to each worker (known to answer) and lists its devices. */
+  addServers(endpoints: string[]): Promise<{ endpoint: string; devices: RpcDeviceInfo[] }[]>;
+  /** Asks each worker something over the connection in use: resolves when all answered; never settles when one is lost (the loss listener hears of it). */
+  ping(endpoints: string[]): Promise<void>;
+  /** The one listener told ggml's message when a worker's connection is lost. */
+  watchLoss(listener: (message: string) => void): void;
+  /** This machine's GPUs (0 on a CPU-only build). */
+  localGpuCount(): number;
+  /** Ends the process at once: no exit handlers, no static destructors. */
+  exitNow(code: number): never;
+  /** ggml's RPC server on its own thread; `stopped` rejects if it could not serve. */
+  startServer(options: { endpoint: string; threads: number; cacheDir?: string }): { devices: { name: string; description: string }[]; stopped: Promise<never> };
+  /** The protocol this build speaks, and the size of the capabilities in its HELLO message. */
+  readonly protocol: { major: number; minor: number; patch: number; helloCapsBytes: number };
+}

@@ -1,6 +1,7 @@
 import { loadBinding } from './binding.js';
 import { callNative, DisposedError, InvalidArgumentError } from './errors.js';
 import { Generation } from './generation.js';
+import { abandoned } from './abandoned.js';
 import type { Model } from './model.js';
 import type { ModelNative, SchedulerEvent, SchedulerNative } from './native-types.js';
 import type { GenerateOptions, SchedulerOptions, SchedulerStats } from './types.js';
@@ -83,6 +84,16 @@ export class Scheduler {
     this.#native.dispose();
     for (const g of this.#running.values()) g._fail(new DisposedError('the scheduler was disposed during generation'));
     this.#running.clear();
+    this.#onDispose();
+  }
+
+  /** Fails what runs with `error` and leaves the native scheduler alone (see Model.abandon). */
+  abandon(error: Error): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const g of this.#running.values()) g._fail(error);
+    this.#running.clear();
+    abandoned.push(this.#native);
     this.#onDispose();
   }
 

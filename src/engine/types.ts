@@ -7,6 +7,12 @@ export interface ModelLoadOptions {
   vocabOnly?: boolean;
   /** Layers to offload to the GPU (-1 = all). Ignored by CPU builds. Default $GGUF_SERVE_GPU_LAYERS, else 0. */
   gpuLayers?: number;
+  /**
+   * Offloaded layers (gpuLayers) go to these ggml RPC workers' devices, then to this machine's
+   * GPUs when `localGpus` is set, split by `tensorSplit` (one share per device, in that order).
+   * The workers must have been added (src/rpc/workers.ts).
+   */
+  rpc?: { servers: string[]; tensorSplit: number[]; localGpus: boolean };
   /** Called with 0..1 as the file loads (from the JS thread). */
   onProgress?: (progress: number) => void;
   /** Aborting rejects the load with an AbortError and frees what was read. */

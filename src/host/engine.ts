@@ -22,6 +22,8 @@ export interface SchedulerLike {
   generateShared?(prompt: string | number[], optionsList: GenerateOptions[]): GenerationLike[];
   stats(): SchedulerStats;
   dispose(): Promise<void>;
+  /** Fail what runs with `error`, leaving the engine thread alone (it can never return: Model.abandon). */
+  abandon?(error: Error): void;
 }
 
 export interface EmbedderLike {
@@ -40,6 +42,8 @@ export interface ModelLike {
   tokenPiece(token: number, renderSpecial?: boolean): string;
   createScheduler(opts?: SchedulerOptions): SchedulerLike;
   createEmbedder(opts?: EmbedderOptions): EmbedderLike;
+  /** Fail what runs on it with `error` and never free it (an RPC worker with its layers was lost). */
+  abandon?(error: Error): void;
   /** The model's chat template (or the given Jinja source) as llama.cpp reads it. */
   chatTemplates?(template?: string): ChatTemplatesLike;
   dispose(): void | Promise<void>;

@@ -15,6 +15,8 @@ export type HostErrorCode =
   | 'model_too_large'
   /** The model alone needs more than --max-memory. */
   | 'model_exceeds_max_memory'
+  /** An RPC worker holding layers of the model was lost (serve --rpc): no generation until a restart. */
+  | 'rpc_worker_lost'
   /** A feature whose model is not configured (no --whisper-model for /v1/audio). */
   | 'model_not_configured';
 

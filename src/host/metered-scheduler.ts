@@ -65,5 +65,6 @@ export function meteredScheduler(scheduler: SchedulerLike, observers: ReadonlySe
     } : {}),
     stats: () => scheduler.stats(),
     dispose: () => scheduler.dispose(),
+    ...(scheduler.abandon ? { abandon: (error: Error) => scheduler.abandon?.(error) } : {}),
   };
 }

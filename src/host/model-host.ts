@@ -18,6 +18,7 @@ import { resolveModelSource } from './model-source.js';
 import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
 import { availableMemory, checkModelFits, estimateModelMemory } from './memory-check.js';
+import type { RpcLoss, RpcWorkers } from '../rpc/workers.js';
 
 export interface LoadedModel {
   id: string;
@@ -58,6 +59,8 @@ export interface ModelHostOptions {
   describeLoaded?: (loaded: LoadedModel) => string | null;
   /** Bytes of memory a model may use (checked before each load); default: what the OS says is available. */
   memoryAvailable?: () => number;
+  /** --rpc: the chat model's layers are split over these workers and this machine (one model, no router). */
+  rpc?: RpcWorkers | null;
 }
 
 /** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
@@ -84,8 +87,8 @@ export interface GenerationCounters {
  */
 export interface Readiness {
   ready: boolean;
-  /** Why not ready: a model is loading, or none is loaded; null when ready. */
-  reason: 'loading' | 'no_model' | null;
+  /** Why not ready: a model is loading, none is loaded, or an RPC worker with its layers was lost; null when ready. */
+  reason: 'loading' | 'no_model' | 'rpc_worker_lost' | null;
   /** Models (chat and embedding) loading now, by id. */
   loading: string[];
 }
@@ -148,6 +151,8 @@ export class ModelHost {
   private readonly loadsRunning = new Map<string, number>();
   /** The start-up loads run (startup()): not ready whatever else is loaded. */
   private starting = false;
+  /** Set for good once an RPC worker holding layers of the model is lost: every generation then fails with it. */
+  private rpcFailure: HostError | null = null;
 
   constructor(opts: ModelHostOptions) {
     this.opts = opts;
@@ -170,10 +175,44 @@ export class ModelHost {
       close: disposeLoaded,
       log: opts.log,
     }) : null;
+    opts.rpc?.onLost((loss) => this.rpcLost(loss));
+  }
+
+  /** --rpc workers: where they stand (for /health); null without --rpc. */
+  get rpc(): RpcWorkers | null {
+    return this.opts.rpc ?? null;
+  }
+
+  /**
+   * An RPC worker holding layers of the chat model is gone: what runs on the model fails now with
+   * the loss, later requests too. The model is abandoned, never freed (see Model.abandon).
+   */
+  private rpcLost(loss: RpcLoss): void {
+    this.rpcFailure = new HostError('rpc_worker_lost', loss.message);
+    this.opts.log?.(`${loss.message} (ggml-rpc: ${loss.ggmlMessage})`);
+    const broken = this.loaded;
+    this.loaded = null;
+    if (broken) abandonLoaded(broken, this.rpcFailure);
+    if (this.fallback?.model === broken?.model) this.fallback = null;
+  }
+
+  /** Dispose a chat model that is no longer served; one on RPC workers only once they all answer. */
+  private async release(loaded: LoadedModel): Promise<void> {
+    // Freeing a model sends each of its buffers' free to its worker and waits for the answer, on
+    // this thread: a worker gone unnoticed (idle) would freeze the server. check() asks first;
+    // a model whose workers do not answer is left allocated instead.
+    if (this.opts.rpc && !(await this.opts.rpc.check())) {
+      const why = 'The RPC workers did not answer: the model was unloaded without freeing it.';
+      if (!this.rpcFailure) this.opts.log?.(`${why} (${loaded.id})`);
+      abandonLoaded(loaded, this.rpcFailure ?? new HostError('rpc_worker_lost', why));
+      return;
+    }
+    await disposeLoaded(loaded);
   }
 
   /** The loaded model (router mode: the most recently used); 503 when none is (model_loading while one loads). */
   current(): LoadedModel {
+    if (this.rpcFailure) throw this.rpcFailure;
     const loaded = this.currentOrNull;
     if (!loaded) {
       const loading = this.loadingIds();
@@ -198,6 +237,7 @@ export class ModelHost {
     const loading = this.loadingIds();
     // Router mode loads what a request names: with nothing loaded (or everything unloaded after
     // --keep-alive) it still serves, so only the start-up loads hold it back.
+    if (this.rpcFailure) return { ready: false, reason: 'rpc_worker_lost', loading };
     const ready = !this.starting && (this.router !== null || this.loaded !== null);
     if (ready) return { ready, reason: null, loading };
     return { ready, reason: this.starting || loading.length > 0 ? 'loading' : 'no_model', loading };
@@ -365,9 +405,10 @@ export class ModelHost {
   private async swap(file: string, id?: string): Promise<LoadedModel> {
     if (this.loaded && path.resolve(this.loaded.path) === path.resolve(file)) return this.loaded;
     const previous = this.loaded;
-    this.loaded = await this.open(file, id ?? modelIdFromPath(file));
-    if (previous) await disposeLoaded(previous);
-    return this.loaded;
+    const loaded = await this.open(file, id ?? modelIdFromPath(file));
+    this.loaded = loaded;
+    if (previous) await this.release(previous);
+    return loaded;
   }
 
   /** Load a model file and make its scheduler (counted as loading until both are done). */
@@ -376,19 +417,25 @@ export class ModelHost {
   }
 
   private async openModel(file: string, id: string): Promise<LoadedModel> {
+    if (this.rpcFailure) throw this.rpcFailure;
     const loader = this.opts.loader ?? defaultLoader;
     const started = Date.now();
     const gpuLayers = this.opts.gpuLayers ?? 0;
     const place = placement(gpuLayers, `--gpu-layers ${gpuLayers}`, 'the model');
     if (place.warning) this.opts.log?.(place.warning);
-    this.checkFits(file, gpuLayers, place.cpuOnly);
+    const rpc = this.opts.rpc?.loadOptions(file);
+    if (rpc) place.where = this.opts.rpc?.describePlacement() ?? place.where;
+    else this.checkFits(file, gpuLayers, place.cpuOnly);
     this.opts.log?.(`Loading model ${file}`);
     let model: ModelLike;
     try {
-      model = await loader(file, {
-        gpuLayers,
+      const loading = loader(file, {
+        gpuLayers: rpc?.gpuLayers ?? gpuLayers,
+        ...(rpc ? { rpc: rpc.rpc } : {}),
         onProgress: this.opts.onProgress ? (p) => this.opts.onProgress?.(p, file) : undefined,
       });
+      // A worker lost during the load leaves it waiting for good: the loss ends it.
+      model = await (this.opts.rpc ? Promise.race([loading, this.opts.rpc.whenLost()]) : loading);
     } catch (err) {
       throw new HostError('model_load_failed', `Failed to load model ${path.basename(file)}: ${(err as Error).message}`);
     }
@@ -484,7 +531,7 @@ export class ModelHost {
       const previous = this.loaded;
       this.loaded = null;
       if (this.fallback?.model === previous?.model) this.fallback = null;
-      if (previous) await disposeLoaded(previous);
+      if (previous) await this.release(previous);
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -497,7 +544,10 @@ export class ModelHost {
     const previous = this.loaded;
     this.loaded = null;
     this.fallback = null;
-    if (previous) await disposeLoaded(previous);
+    // The process ends next; a worker frees a client's buffers when its connection closes, and
+    // waiting for each free could hang on a worker gone unnoticed.
+    if (previous && this.opts.rpc) abandonLoaded(previous, new HostError('model_not_loaded', 'The server is shutting down.'));
+    else if (previous) await disposeLoaded(previous);
     const embedding = await this.embeddingLoad?.catch(() => null);
     this.embeddingLoad = null;
     this.dedicated = null;
@@ -539,6 +589,12 @@ async function counted<T>(counts: LoadCounts, load: Promise<T>): Promise<T> {
 
 async function disposeLoaded(loaded: LoadedModel): Promise<void> {
   try { await loaded.scheduler.dispose(); } finally { await loaded.model.dispose(); }
+}
+
+/** Fail what runs on a model that can never be freed, and keep it (Model.abandon). */
+function abandonLoaded(loaded: LoadedModel, error: Error): void {
+  loaded.scheduler.abandon?.(error);
+  loaded.model.abandon?.(error);
 }
 
 /**

@@ -31,6 +31,8 @@ function health(ctx: ApiContext): unknown {
     throw new ApiError(503, what, { code: 'model_loading' });
   }
   if (readiness.reason === 'no_model') throw new ApiError(503, 'No model is loaded', { code: 'model_not_loaded' });
+  // The loss's message names the worker gone; GET /health answers 503 until a restart.
+  if (readiness.reason === 'rpc_worker_lost') ctx.host.current();
   const loaded = ctx.host.currentOrNull;
   return {
     status: 'ok',
@@ -40,6 +42,7 @@ function health(ctx: ApiContext): unknown {
     slots: loaded?.scheduler.stats() ?? null,
     generations: { ...ctx.host.counters },
     ...(ctx.host.whisper.configured ? { audio: ctx.host.whisper.info() } : {}),
+    ...(ctx.host.rpc ? { rpc: ctx.host.rpc.status() } : {}),
   };
 }
 

@@ -105,6 +105,7 @@ function hostApiError(e: HostError): ApiError {
     case 'model_too_large': return new ApiError(507, e.message, { type: 'server_error', code: e.code });
     case 'model_exceeds_max_memory': return new ApiError(507, e.message, { type: 'server_error', param: e.param, code: e.code });
     case 'model_load_failed': return new ApiError(500, e.message, { code: e.code });
+    case 'rpc_worker_lost': return new ApiError(503, e.message, { type: 'server_error', code: e.code });
   }
 }
 
