@@ -98,7 +98,7 @@ t.test('errors without an API key configured', async (t) => {
     t.equal(wrong.headers.allow, 'POST');
     isOpenAIError(t, await call(u('/v1/models'), { method: 'POST', body: {} }), 405);
     isOpenAIError(t, await call(u('/v1/completions'), { body: { prompt: 'x'.repeat(10000) } }), 413, { code: 'request_too_large' });
-    for (const path of ['/v1/images/edits', '/v1/audio/transcriptions']) {
+    for (const path of ['/v1/images/edits', '/v1/audio/speech']) {
       isOpenAIError(t, await call(u(path), { body: { input: 'x' } }), 501, { type: 'server_error', code: 'not_implemented' });
     }
     isOpenAIError(t, await call(u('/v1/edits'), { body: {} }), 410);

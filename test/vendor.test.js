@@ -95,3 +95,42 @@ t.test('the real pin names the llama.cpp tree the project builds', async (t) => 
   const stamp = path.join(__dirname, '..', 'vendor', 'llama.cpp', '.gguf-serve-tree');
   t.equal(fs.readFileSync(stamp, 'utf8').trim(), pin.tree, 'npm install fetched exactly the pinned tree');
 });
+
+t.test('a tree shipped as files (treePath): fetched, checked by its git tree hash, with its own name', async (t) => {
+  const dir = tmpDir(t);
+  const src = path.join(dir, 'pkg', 'package', 'whisper.cpp');
+  fs.mkdirSync(path.join(src, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'CMakeLists.txt'), 'project(files_stand_in)\n');
+  fs.writeFileSync(path.join(src, 'src', 'whisper.cpp'), '// stand-in\n');
+  fs.writeFileSync(path.join(dir, 'pkg', 'package', 'package.json'), '{"name":"files-stand-in","version":"1.0.0"}'); // npm pack needs one
+  const probe = path.join(dir, 'probe'); // the expected hash, computed apart from fetch.js
+  fs.cpSync(src, probe, { recursive: true });
+  execFileSync('git', ['init', '-q', probe]);
+  execFileSync('git', ['-C', probe, 'add', '-A', '-f']);
+  const tree = execFileSync('git', ['-C', probe, 'write-tree'], { encoding: 'utf8' }).trim();
+  const tgz = path.join(dir, 'files.tgz');
+  execFileSync('tar', ['czf', tgz, '-C', path.join(dir, 'pkg'), 'package']);
+  const integrity = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
+  const vendor = path.join(dir, 'vendor');
+  fs.mkdirSync(vendor);
+  fs.copyFileSync(fetchScript, path.join(vendor, 'fetch.js'));
+  const pin = { tarball: tgz, integrity, treePath: 'package/whisper.cpp', tree };
+  fs.writeFileSync(path.join(vendor, 'whisper.cpp.pin.json'), JSON.stringify(pin));
+  const first = run(vendor);
+  t.equal(first.status, 0, first.stderr);
+  t.match(first.stdout, /whisper\.cpp tree .* ready in vendor\/whisper\.cpp/);
+  t.equal(fs.readFileSync(path.join(vendor, 'whisper.cpp', 'src', 'whisper.cpp'), 'utf8'), '// stand-in\n');
+  t.notOk(fs.existsSync(path.join(vendor, 'whisper.cpp', '.git')), 'no git folder left in the tree');
+  t.match(run(vendor).stdout, /already present/);
+  fs.writeFileSync(path.join(vendor, 'whisper.cpp.pin.json'), JSON.stringify({ ...pin, tree: '1'.repeat(40) }));
+  const wrong = run(vendor);
+  t.equal(wrong.status, 1);
+  t.match(wrong.stderr, /whisper\.cpp tree hash mismatch: expected 1{40}/);
+});
+
+t.test('the real whisper.cpp pin is the tree the project builds', async (t) => {
+  const pin = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'vendor', 'whisper.cpp.pin.json'), 'utf8'));
+  t.equal(pin.tarball, '@fugood/whisper.node@1.1.3');
+  const stamp = path.join(__dirname, '..', 'vendor', 'whisper.cpp', '.gguf-serve-tree');
+  t.equal(fs.readFileSync(stamp, 'utf8').trim(), pin.tree, 'npm install fetched exactly the pinned tree');
+});
