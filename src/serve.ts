@@ -55,6 +55,7 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     embeddingDevice: config.embeddingDevice,
     whisperModel: config.whisperModel,
     whisperDevice: config.whisperDevice,
+    audioQueue: config.audioQueue,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
     maxMemoryBytes: config.maxMemory,

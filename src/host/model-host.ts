@@ -44,6 +44,8 @@ export interface ModelHostOptions {
   /** --whisper-model (the /v1/audio model) and --whisper-device; none = those routes answer 503. */
   whisperModel?: string | null;
   whisperDevice?: string | null;
+  /** --audio-queue: transcriptions that may wait behind the running one. */
+  audioQueue?: number;
   /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
   hub?: HubOptions;
   /** --max-models: route each request to the model it names, up to this many loaded; null = one model, swapped. */
@@ -162,6 +164,7 @@ export class ModelHost {
       device: opts.whisperDevice === 'auto' ? null : opts.whisperDevice ?? null,
       gpuByDefault: (opts.gpuLayers ?? 0) !== 0 && gpuOffloadSupported(),
       threads: opts.scheduler?.threads,
+      maxQueue: opts.audioQueue,
       modelsDir: this.modelsDir,
       hub: this.hub,
       log: opts.log,
