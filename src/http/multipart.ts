@@ -4,29 +4,13 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { ApiError, badRequest } from '../openai/errors.js';
-
-export interface UploadedFile {
-  field: string;
-  filename: string;
-  mimeType: string;
-  data: Buffer;
-}
-
-export interface MultipartBody {
-  /** Text fields; a repeated field (like timestamp_granularities[]) keeps every value. */
-  fields: Record<string, string[]>;
-  files: UploadedFile[];
-}
+import type { MultipartBody } from '../openai/context.js';
 
 export interface MultipartLimits {
   maxFileBytes: number;
   maxFiles?: number;
   maxFields?: number;
   maxFieldBytes?: number;
-}
-
-export function isMultipartBody(body: unknown): body is MultipartBody {
-  return typeof body === 'object' && body !== null && 'fields' in body && 'files' in body;
 }
 
 export function readMultipartBody(req: IncomingMessage, limits: MultipartLimits): Promise<MultipartBody> {

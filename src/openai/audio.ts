@@ -2,9 +2,8 @@
 // uploaded file. The form is checked first, the file decoded off the event loop, then the
 // transcriber's queue runs it; a client that leaves cancels the decode or the transcription.
 import type { ApiContext } from './context.js';
-import { RawResponse } from './context.js';
+import { RawResponse, isMultipartBody, type MultipartBody, type UploadedFile } from './context.js';
 import { badRequest } from './errors.js';
-import { isMultipartBody, type MultipartBody, type UploadedFile } from '../http/multipart.js';
 import { AudioFormatError, decodeAudioOffThread } from '../audio/decode.js';
 import { TRANSCRIPT_FORMATS, toSrt, toVerboseJson, toVtt, transcriptText, type TranscriptFormat } from '../audio/transcript-formats.js';
 import type { ModelHost } from '../host/model-host.js';

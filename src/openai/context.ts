@@ -38,6 +38,24 @@ export interface ApiContext {
   debug(message: string | (() => string)): void;
 }
 
+export interface UploadedFile {
+  field: string;
+  filename: string;
+  mimeType: string;
+  data: Buffer;
+}
+
+/** The body of a multipart route (an upload), as the HTTP layer read it. */
+export interface MultipartBody {
+  /** Text fields; a repeated field (like timestamp_granularities[]) keeps every value. */
+  fields: Record<string, string[]>;
+  files: UploadedFile[];
+}
+
+export function isMultipartBody(body: unknown): body is MultipartBody {
+  return typeof body === 'object' && body !== null && 'fields' in body && 'files' in body;
+}
+
 /** A 200 answer that is not JSON (e.g. the Prometheus text of /metrics). */
 export class RawResponse {
   constructor(readonly contentType: string, readonly body: string) {}
