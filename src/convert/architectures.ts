@@ -21,6 +21,8 @@ export interface ArchitecturePlan {
   tensorName(name: string): string | null;
   /** llama.cpp names that must all be present. */
   required: string[];
+  /** llama.cpp names kept F32 whatever the weight type (the graph adds them to F32 activations). */
+  float32: string[];
 }
 
 export type ArchitectureWriter = (ctx: ArchitectureContext) => ArchitecturePlan;

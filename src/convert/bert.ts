@@ -68,7 +68,13 @@ export const writeBert: ArchitectureWriter = ({ folder, writer, pooling }) => {
   writer.setFloat32('bert.attention.layer_norm_epsilon', hparam(c, 'layer_norm_eps', 1e-12));
   writer.setBool('bert.attention.causal', false);
   writer.setUint32('bert.pooling_type', pooling);
-  return { tokenTypeCount: hparam(c, 'type_vocab_size', 2), tensorName: bertTensorName, required: requiredBertTensors(hparam(c, 'num_hidden_layers')) };
+  return {
+    tokenTypeCount: hparam(c, 'type_vocab_size', 2),
+    tensorName: bertTensorName,
+    required: requiredBertTensors(hparam(c, 'num_hidden_layers')),
+    // llama.cpp adds a row of it to the F32 input embeddings: ggml's CPU add has no F32 + F16.
+    float32: ['token_types.weight'],
+  };
 };
 
 /** Every tensor llama.cpp needs for BERT (biases of linear layers are optional to it, not to BERT checkpoints). */

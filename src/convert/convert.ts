@@ -96,9 +96,9 @@ function addVocabulary(w: GGUFWriter, vocab: WordPieceVocab, tokenTypeCount: num
   w.setBool('tokenizer.ggml.normalizer.strip_accents', vocab.normalizer.stripAccents);
 }
 
-/** The GGUF type of a checkpoint tensor: 1-D ones F32; 2-D ones the quant, else their own type. */
-function tensorType(dtype: string, shape: number[], quant: EmbeddingQuant | null): GGMLType {
-  if (shape.length < 2) return GGMLType.F32;
+/** The GGUF type of a checkpoint tensor: 1-D ones (and those the plan keeps) F32; 2-D ones the quant, else their own type. */
+function tensorType(dtype: string, shape: number[], quant: EmbeddingQuant | null, keepF32: boolean): GGMLType {
+  if (shape.length < 2 || keepF32) return GGMLType.F32;
   if (quant === 'q8_0') return rowLength(shape) % 32 === 0 ? GGMLType.Q8_0 : SOURCE_TYPES[dtype];
   if (quant === 'f16') return GGMLType.F16;
   if (quant === 'f32') return GGMLType.F32;
@@ -143,7 +143,7 @@ export async function convertModelFolder(dir: string, opts: ConvertOptions = {})
       if (written.has(target)) throw new ConvertError('invalid_weights', `Two tensors of the checkpoint map to ${target} (one is '${source}').`);
       const t = weights.tensor(source);
       written.add(target);
-      w.addTensor(target, [...t.shape].reverse(), tensorType(t.dtype, t.shape, quant), {
+      w.addTensor(target, [...t.shape].reverse(), tensorType(t.dtype, t.shape, quant, plan.float32.includes(target)), {
         rows: (first, count) => weights.readRows(source, first, count),
       });
     }
