@@ -55,6 +55,8 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     embeddingDevice: config.embeddingDevice,
     whisperModel: config.whisperModel,
     whisperDevice: config.whisperDevice,
+    embeddingQuant: config.embeddingQuant,
+    rerankModel: config.rerankModel,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
     maxMemoryBytes: config.maxMemory,
@@ -120,6 +122,7 @@ export async function startServing(config: ServerConfig, opts: StartOptions): Pr
       if (config.model) loaded = await host.loadReference(config.model);
       await host.loadEmbeddingModel();
       await host.whisper.load();
+      await host.loadRerankModel();
     });
   } catch (err) {
     await running.close();
