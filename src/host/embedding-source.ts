@@ -58,8 +58,10 @@ async function fromHub(text: string, opts: EmbeddingSourceOptions): Promise<Embe
     const resolved = await resolveHubModel(ref, opts.hub);
     return { path: resolved.path, id: formatHubReference(ref), embedder: {} };
   } catch (err) {
-    // No GGUF in the repository (and none asked for by name): a model folder to convert.
-    if (!(err instanceof HubError) || err.code !== 'file_not_found' || ref.quant || ref.file) throw err;
+    // No GGUF in the repository (or, offline, in its cached snapshot), and none asked for by name:
+    // a model folder to convert.
+    const noGguf = err instanceof HubError && (err.code === 'file_not_found' || err.code === 'offline_not_cached');
+    if (!noGguf || ref.quant || ref.file) throw err;
   }
   const folder = await resolveHubFolder(ref.repo, opts.hub);
   return fromFolder(folder.dir, ref.repo, opts);
