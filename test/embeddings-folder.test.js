@@ -204,5 +204,5 @@ t.test('what cannot be served fails the start, naming why', async (t) => {
   t.match((await fails(['--embedding-model', dense]))?.message, /Module sentence_transformers\.models\.Dense \(3_Extra\) is not supported/);
   const { ensureBertModel } = require('../lib/gguf/bert-model.js');
   t.match((await fails(['--embedding-model', ensureBertModel({}), '--embedding-quant', 'q8_0']))?.message, /--embedding-quant q8_0 applies to model folders that are converted; .* is a GGUF file/);
-  t.match((await fails(['--embedding-model', path.join(dir, 'nowhere', 'model.gguf')]))?.message, /--embedding-model .*model\.gguf: Model file not found/);
+  t.match((await fails(['--embedding-model', path.join(dir, 'nowhere', 'model.gguf')]))?.message, /Model file not found: .*nowhere\/model\.gguf/);
 });

@@ -91,7 +91,7 @@ export async function resolveEmbeddingSource(ref: string, opts: EmbeddingSourceO
   // Not on disk: owner/repo, or text-generation-webui's bare sentence-transformers name.
   const repo = isValidRepoId(ref) ? ref : !ref.includes('/') && !/\.gguf$/i.test(ref) && isValidRepoId(`${SENTENCE_TRANSFORMERS_ORG}/${ref}`)
     ? `${SENTENCE_TRANSFORMERS_ORG}/${ref}` : null;
-  if (!repo) throw new HostError('model_not_found', `${flag} ${ref}: ${localError.message}`);
+  if (!repo) throw localError;
   try {
     return quantless(await fromHub(`${HUB_PREFIX}${repo}`, opts));
   } catch (err) {
