@@ -125,7 +125,7 @@ t.test('bad requests are 400s naming the parameter', async (t) => {
   t.equal(long.json.usage.truncated_inputs, 1);
 });
 
-t.test('without --rerank-model: 501; an embedding model is no reranker', async (t) => {
+t.test('without --rerank-model: 501; an embedding model is no reranker, nor a reranker an embedding model', async (t) => {
   const server = await startServer();
   t.teardown(() => server.close());
   const res = await call(`${server.url}/v1/rerank`, { body: { query: QUERY, documents: DOCS } });
@@ -134,6 +134,9 @@ t.test('without --rerank-model: 501; an embedding model is no reranker', async (
   const embedding = ensureBertModel({ dir: tmpDir(t), pooling: 'mean' });
   const err = await startServer({ args: ['--rerank-model', embedding] }).then(() => null, (e) => e);
   t.match(err?.message, /has no classification head \(cls\.\* tensors\): it is an embedding model, not a cross-encoder reranker/);
+  const reranker = ensureBertModel({ dir: tmpDir(t), pooling: 'rank' });
+  const swapped = await startServer({ args: ['--embedding-model', reranker] }).then(() => null, (e) => e);
+  t.match(swapped?.message, /is a cross-encoder reranker \(rank pooling\), not an embedding model: give it to --rerank-model/);
 });
 
 t.test('a reranker with several labels: the first output is the score', async (t) => {

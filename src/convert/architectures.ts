@@ -38,6 +38,9 @@ const NOT_YET: Record<string, string> = {
   XLMRobertaModel: 'XLM-RoBERTa: its SentencePiece (Unigram) vocabulary is not converted yet',
   NomicBertModel: 'Nomic BERT: rotary positions and a gated FFN are not converted yet',
   RobertaModel: 'RoBERTa: its byte-level BPE vocabulary is not converted yet',
+  // llama.cpp's BERT gives every token type 0 and llama-server frames a pair without the closing
+  // [SEP]: a BERT cross-encoder, trained with type 1 on the document, would score otherwise.
+  BertForSequenceClassification: 'a BERT cross-encoder: llama.cpp runs its document with token type 0 and no closing [SEP], so its scores would not be the model\'s; use a GGUF reranker such as bge-reranker',
 };
 
 /** The writer of an architecture; an unsupported_architecture error naming it otherwise. */

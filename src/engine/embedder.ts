@@ -6,7 +6,7 @@ import type { EmbedderEvent, EmbedderNative, ModelNative } from './native-types.
 import type { EmbedderOptions, EmbeddingResult, EmbedOptions, PoolingType, SpecialTokens } from './types.js';
 
 /**
- * Pooled, L2-normalised sentence embeddings. Inputs of every pending call are packed together
+ * Pooled, L2-normalised sentence embeddings (with rank pooling: a cross-encoder's scores). Inputs of every pending call are packed together
  * into shared batches by the native thread, so concurrent requests do not each pay a decode.
  */
 export class Embedder {

@@ -534,6 +534,10 @@ export class ModelHost {
       await model.dispose();
       throw new HostError('model_load_failed', `Cannot ${rerank ? 'rerank' : 'embed'} with ${path.basename(file)}: ${(err as Error).message}`);
     }
+    if (!rerank && embedder.pooling === 'rank') {
+      await model.dispose();
+      throw new HostError('model_load_failed', `${path.basename(file)} is a cross-encoder reranker (rank pooling), not an embedding model: give it to --rerank-model.`);
+    }
     const hosted: HostedEmbedder = { id, source, model, embedder };
     this.lastLoad[rerank ? 'rerank' : 'embedding'] = { id, seconds: (Date.now() - started) / 1000 };
     const shape = rerank ? `${embedder.dimensions} score${embedder.dimensions === 1 ? '' : 's'} per document` : `${embedder.dimensions} dimensions, ${embedder.pooling} pooling${embedder.normalize === false ? ', not normalized' : ''}`;
