@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
 const { call } = require('./support/http.js');
-const { startServer } = require('./support/server.js');
+const { startServer, spawnCli, MODEL } = require('./support/server.js');
 const { engineReady } = require('./support/requirements.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { offloaded } = require('./support/models.js');
@@ -192,6 +192,22 @@ t.test('a bare name is sentence-transformers/NAME on the Hub (fetched once, conv
   // A name the Hub does not have: the error says what was looked for.
   const missing = await startServer({ args: ['--embedding-model', 'no-such-model'], hub: hubOptionsFromEnv(env, { retryDelayMs: 0 }), hostOptions: { convertCacheDir: cacheDir } }).then(() => null, (e) => e);
   t.match(missing?.message, /--embedding-model no-such-model is no file or model folder here .*sentence-transformers\/no-such-model could not be fetched from the Hugging Face Hub: Repository sentence-transformers\/no-such-model not found/);
+});
+
+t.test('the CLI converts into $GGUF_SERVE_CACHE/converted', async (t) => {
+  const dir = tmpDir(t);
+  const folder = writeRandomModelFolder(path.join(dir, 'cli-folder'), { seed: 18 });
+  const cli = await spawnCli(['serve', '--model', MODEL, '--embedding-model', folder, '--embedding-quant', 'f16', '--api-port', '0', '--threads', '2'], { env: { GGUF_SERVE_CACHE: path.join(dir, 'cache') } });
+  t.teardown(() => cli.stop());
+  t.ok(cli.url, cli.stderr());
+  const converted = fs.readdirSync(path.join(dir, 'cache', 'converted'));
+  t.match(converted, [/^cli-folder-[0-9a-f]{16}-f16\.gguf$/], 'one GGUF, f16 as --embedding-quant says');
+  t.match(cli.stderr(), /Converting .*cli-folder .*Embedding model cli-folder ready in \d+ ms: 32 dimensions, mean pooling, up to 128 tokens per input/s);
+  t.match(cli.stdout(), /embedding-quant +f16 +\[flag\]/, 'the effective configuration names it');
+  const ids = hfTokenizer(folder).encode(TEXTS[2]).ids;
+  const out = await embed({ url: cli.url }, TEXTS[2]);
+  const cos = cosineSimilarity(out.data[0].embedding, BertReference.fromCheckpoint(folder).embed(ids));
+  t.ok(1 - cos <= LOOSE, `f16 weights from an F32 folder: 1-cos ${(1 - cos).toExponential(1)}`);
 });
 
 t.test('what cannot be served fails the start, naming why', async (t) => {
