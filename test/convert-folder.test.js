@@ -82,6 +82,19 @@ t.test('a BERT folder converts to llama.cpp\'s BERT GGUF', async (t) => {
   await rejectsWith(t, convertModelFolder(folder, { cacheDir, quant: 'q4_k' }), 'unsupported_quant', /--embedding-quant q4_k is not supported: the converter writes f32, f16, q8_0/, 'q4_k');
 });
 
+t.test('the longest input: max_seq_length, else tokenizer.json\'s truncation, never past the positions', async (t) => {
+  const dir = tmpDir(t);
+  const cacheDir = path.join(dir, 'cache');
+  const folder = writeRandomModelFolder(path.join(dir, 'm'), { maxSeqLength: null });
+  t.equal((await convertModelFolder(folder, { cacheDir })).maxSeqLength, null, 'neither says: the model\'s own');
+  const file = path.join(folder, 'tokenizer.json');
+  const tj = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, JSON.stringify({ ...tj, truncation: { direction: 'Right', max_length: 64, strategy: 'LongestFirst', stride: 0 } }));
+  t.equal((await convertModelFolder(folder, { cacheDir })).maxSeqLength, 64, 'tokenizer.json truncation.max_length');
+  fs.writeFileSync(path.join(folder, 'sentence_bert_config.json'), JSON.stringify({ max_seq_length: 8192, do_lower_case: false }));
+  t.equal((await convertModelFolder(folder, { cacheDir })).maxSeqLength, 512, 'max_seq_length 8192 is cut to the 512 positions');
+});
+
 t.test('the cache: keyed by the files\' hashes', async (t) => {
   const dir = tmpDir(t);
   const folder = writeRandomModelFolder(path.join(dir, 'model'), { pooling: 'mean' });

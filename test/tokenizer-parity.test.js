@@ -97,3 +97,16 @@ t.test('converted tokenizer.json tokenizes as Hugging Face\'s tokenizer', async 
     t.ok(differ >= 3, `${JSON.stringify(NORMALIZERS[i])} tokenizes ${differ} strings differently from the default`);
   }
 });
+
+t.test('sentence_bert_config.json do_lower_case: the text is lowercased first, as sentence-transformers does', async (t) => {
+  const dir = tmpDir(t);
+  const folder = writeRandomModelFolder(path.join(dir, 'lower'), { normalizer: { lowercase: false }, doLowerCase: true });
+  const converted = await convertModelFolder(folder, { cacheDir: path.join(dir, 'cache') });
+  const hf = new Tokenizer(JSON.parse(fs.readFileSync(path.join(folder, 'tokenizer.json'), 'utf8')), {});
+  const model = await Model.load(converted.path, { vocabOnly: true });
+  t.teardown(() => model.dispose());
+  for (const text of ['Hello WORLD', 'MiXeD CaSe WoRdS', 'The Quick Brown Fox']) {
+    t.same(model.tokenize(text), hf.encode(text.toLowerCase()).ids, `${JSON.stringify(text)} as ${JSON.stringify(text.toLowerCase())}`);
+    t.not(JSON.stringify(hf.encode(text).ids), JSON.stringify(hf.encode(text.toLowerCase()).ids), 'which the tokenizer alone would not do');
+  }
+});

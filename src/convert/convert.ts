@@ -117,7 +117,10 @@ export async function convertModelFolder(dir: string, opts: ConvertOptions = {})
   const writeArchitecture = architectureWriter(folder.architecture);
   const vocab = readWordPieceTokenizer(folder.tokenizer, Number(folder.config.vocab_size) || 0);
   const weights = SafetensorsWeights.open(folder.modelDir);
-  const maxSeqLength = folder.maxSeqLength ?? vocab.maxLength;
+  // Never past the position embeddings (an input beyond them has no position to take).
+  const positions = Number(folder.config.max_position_embeddings) || Infinity;
+  const asked = folder.maxSeqLength ?? vocab.maxLength;
+  const maxSeqLength = asked === null ? null : Math.min(asked, positions);
   const result = { architecture: folder.architecture, pooling: folder.pooling, normalize: folder.normalize, maxSeqLength };
   try {
     const name = opts.name ?? path.basename(folder.dir);

@@ -75,6 +75,8 @@ export interface RandomFolderOptions {
   normalize?: boolean;
   /** sentence_bert_config.json max_seq_length; null: no such file. Default 128. */
   maxSeqLength?: number | null;
+  /** sentence_bert_config.json do_lower_case (the text is lowercased before tokenizing). Default false. */
+  doLowerCase?: boolean;
   normalizer?: BertNormalizerOptions;
   /** config.json "architectures"[0]. Default 'BertModel'. */
   architecture?: string;
@@ -133,7 +135,7 @@ export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = 
   if (normalize) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Normalize`, type: 'sentence_transformers.models.Normalize' });
   for (const type of opts.extraModules ?? []) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Extra`, type });
   write('modules.json', modules);
-  if (maxSeqLength !== null) write('sentence_bert_config.json', { max_seq_length: maxSeqLength, do_lower_case: false });
+  if (maxSeqLength !== null) write('sentence_bert_config.json', { max_seq_length: maxSeqLength, do_lower_case: opts.doLowerCase ?? false });
 
   // Scales as src/gguf/bert-model.ts chooses them: peaked attention, GELU in its curved range.
   const tensors: SafetensorsInput[] = [];
