@@ -5,7 +5,8 @@
 // first token's state) for the pair [CLS] query [SEP] document, which is how llama-server frames
 // it; and, when llama.cpp's llama-server is built (GGUF_SERVE_PEERS=1 npm run build:native, or
 // $GGUF_SERVE_PEER_SERVER), equals llama-server's own /v1/rerank on the same file and inputs.
-// Ordering, top_n, return_documents, {text} documents, usage, /v1/models, and every 400 and 501.
+// Ordering, top_n, return_documents, {text} documents, usage, /v1/models, every 400, and the 503
+// without a reranker.
 const t = require('tap');
 const { call, isBadRequest, isOpenAIError } = require('./support/http.js');
 const { startServer } = require('./support/server.js');
@@ -125,11 +126,11 @@ t.test('bad requests are 400s naming the parameter', async (t) => {
   t.equal(long.json.usage.truncated_inputs, 1);
 });
 
-t.test('without --rerank-model: 501; an embedding model is no reranker, nor a reranker an embedding model', async (t) => {
+t.test('without --rerank-model: 503 model_not_configured; an embedding model is no reranker, nor a reranker an embedding model', async (t) => {
   const server = await startServer();
   t.teardown(() => server.close());
   const res = await call(`${server.url}/v1/rerank`, { body: { query: QUERY, documents: DOCS } });
-  isOpenAIError(t, res, 501, { code: 'no_reranker' });
+  isOpenAIError(t, res, 503, { code: 'model_not_configured' });
   t.match(res.json.error.message, /start the server with --rerank-model/);
   const embedding = ensureBertModel({ dir: tmpDir(t), pooling: 'mean' });
   const err = await startServer({ args: ['--rerank-model', embedding] }).then(() => null, (e) => e);
