@@ -1,5 +1,6 @@
 // Errors of the sentence-transformers converter. Each carries a code the host maps to its own
 // errors and the CLI prints as is; the message names the file, architecture or module at fault.
+import { CodedError } from '../coded-error.js';
 
 export type ConvertErrorCode =
   | 'not_a_model_folder'       // no config.json (or it is not JSON)
@@ -9,11 +10,6 @@ export type ConvertErrorCode =
   | 'invalid_weights'          // a safetensors file is truncated, malformed or lacks a tensor
   | 'unsupported_quant';       // --embedding-quant names a type the writer cannot make
 
-export class ConvertError extends Error {
-  readonly code: ConvertErrorCode;
-  constructor(code: ConvertErrorCode, message: string) {
-    super(message);
-    this.name = 'ConvertError';
-    this.code = code;
-  }
+export class ConvertError extends CodedError<ConvertErrorCode> {
+  override readonly name = 'ConvertError';
 }
