@@ -32,7 +32,11 @@ const WRITERS: Record<string, ArchitectureWriter> = {
   BertForMaskedLM: writeBert,
 };
 
-/** Architectures llama.cpp (or this converter) does not run yet, with what they are. */
+/**
+ * Architectures llama.cpp (or this converter) does not run yet, with what they are. MPNet comes
+ * off this list with its writer (an mpnet.ts beside bert.ts: its hyperparameters, tensor names and
+ * the relative-attention bias) once the engine runs it; its WordPiece tokenizer.json already converts.
+ */
 const NOT_YET: Record<string, string> = {
   MPNetModel: 'MPNet (all-mpnet-base-v2): its relative-position attention is not in the vendored llama.cpp',
   XLMRobertaModel: 'XLM-RoBERTa: its SentencePiece (Unigram) vocabulary is not converted yet',

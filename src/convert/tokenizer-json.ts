@@ -5,7 +5,8 @@
 // error naming it): model WordPiece with "##" continuations; normalizer BertNormalizer with
 // clean_text and handle_chinese_chars on (llama.cpp always drops control characters and splits
 // CJK ideographs) and any lowercase / strip_accents (written as tokenizer.ggml.normalizer.*);
-// pre-tokenizer BertPreTokenizer; [CLS] ... [SEP] framing (TemplateProcessing or BertProcessing).
+// pre-tokenizer BertPreTokenizer; [CLS] ... [SEP] framing (TemplateProcessing, BertProcessing, or
+// RobertaProcessing's <s> ... </s>).
 // The vocabulary is written as llama.cpp's converter writes it: a word-initial piece gets the
 // phantom space U+2581 in front, a "##" continuation loses its "##", special tokens stay as they are.
 import { ConvertError } from './errors.js';
@@ -55,7 +56,8 @@ function unsupported(what: string): never {
 
 /** [CLS] and [SEP] ids from the post-processor (the tokens that frame every input). */
 function framing(post: TokenizerJson['post_processor'], vocab: Map<string, number>): { cls: number; sep: number } {
-  if (post?.type === 'BertProcessing' && post.cls && post.sep) return { cls: post.cls[1], sep: post.sep[1] };
+  // RobertaProcessing (MPNet's <s> $A </s>) frames a single input the same way.
+  if ((post?.type === 'BertProcessing' || post?.type === 'RobertaProcessing') && post.cls && post.sep) return { cls: post.cls[1], sep: post.sep[1] };
   if (post?.type === 'TemplateProcessing' && Array.isArray(post.single)) {
     const specials = post.single.filter((p) => 'SpecialToken' in p).map((p) => p.SpecialToken.id);
     const idOf = (name: string): number => post.special_tokens?.[name]?.ids?.[0] ?? vocab.get(name) ?? -1;
@@ -67,7 +69,7 @@ function framing(post: TokenizerJson['post_processor'], vocab: Map<string, numbe
     }
     unsupported(`the post-processor frames an input as ${post.single.map((p) => ('SpecialToken' in p ? p.SpecialToken.id : '$A')).join(' ')}; only [CLS] $A [SEP] is supported.`);
   }
-  return unsupported(`post-processor ${post?.type ?? 'null'} is not supported (BertProcessing or TemplateProcessing "[CLS] $A [SEP]").`);
+  return unsupported(`post-processor ${post?.type ?? 'null'} is not supported (BertProcessing, RobertaProcessing or TemplateProcessing "[CLS] $A [SEP]").`);
 }
 
 /** Reads a WordPiece tokenizer.json; `vocabSize` (config.json) pads the vocabulary with unused ids. */
