@@ -95,6 +95,16 @@ t.test('the longest input: max_seq_length, else tokenizer.json\'s truncation, ne
   t.equal((await convertModelFolder(folder, { cacheDir })).maxSeqLength, 512, 'max_seq_length 8192 is cut to the 512 positions');
 });
 
+t.test('RobertaProcessing framing (MPNet\'s tokenizer.json) is read like BertProcessing', async (t) => {
+  const dir = tmpDir(t);
+  const folder = writeRandomModelFolder(path.join(dir, 'roberta-post'), {});
+  const file = path.join(folder, 'tokenizer.json');
+  const tj = JSON.parse(fs.readFileSync(file, 'utf8'));
+  fs.writeFileSync(file, JSON.stringify({ ...tj, post_processor: { type: 'RobertaProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101], trim_offsets: true, add_prefix_space: false } }));
+  const f = readGGUF((await convertModelFolder(folder, { cacheDir: path.join(dir, 'cache') })).path);
+  t.same([kv(f, 'tokenizer.ggml.bos_token_id'), kv(f, 'tokenizer.ggml.seperator_token_id')], [101, 102]);
+});
+
 t.test('the cache: keyed by the files\' hashes', async (t) => {
   const dir = tmpDir(t);
   const folder = writeRandomModelFolder(path.join(dir, 'model'), { pooling: 'mean' });

@@ -35,7 +35,8 @@ const WRITERS: Record<string, ArchitectureWriter> = {
 /**
  * Architectures llama.cpp (or this converter) does not run yet, with what they are. MPNet comes
  * off this list with its writer (an mpnet.ts beside bert.ts: its hyperparameters, tensor names and
- * the relative-attention bias) once the engine runs it; its WordPiece tokenizer.json already converts.
+ * the relative-attention bias) once the engine runs it; its tokenizer.json (WordPiece, BertNormalizer,
+ * RobertaProcessing) is of a kind tokenizer-json.ts reads.
  */
 const NOT_YET: Record<string, string> = {
   MPNetModel: 'MPNet (all-mpnet-base-v2): its relative-position attention is not in the vendored llama.cpp',
