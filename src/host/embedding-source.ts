@@ -20,6 +20,8 @@ export interface EmbeddingSource {
   path: string;
   /** The model's id: the hub repository or reference, or the folder's name; null for a GGUF file. */
   id: string | null;
+  /** Whether it was made from a model folder (src/convert/), not given as a GGUF. */
+  converted: boolean;
   /** What a converted folder asks of the embedder (its Normalize module, max_seq_length); empty for a GGUF. */
   embedder: { normalize?: boolean; contextSize?: number };
 }
@@ -43,6 +45,7 @@ async function fromFolder(dir: string, id: string, opts: EmbeddingSourceOptions)
     return {
       path: converted.path,
       id,
+      converted: true,
       embedder: { normalize: converted.normalize, ...(converted.maxSeqLength ? { contextSize: converted.maxSeqLength } : {}) },
     };
   } catch (err) {
@@ -56,7 +59,7 @@ async function fromHub(text: string, opts: EmbeddingSourceOptions): Promise<Embe
   const ref = parseHubReference(text);
   try {
     const resolved = await resolveHubModel(ref, opts.hub);
-    return { path: resolved.path, id: formatHubReference(ref), embedder: {} };
+    return { path: resolved.path, id: formatHubReference(ref), converted: false, embedder: {} };
   } catch (err) {
     // No GGUF in the repository (or, offline, in its cached snapshot), and none asked for by name:
     // a model folder to convert.
@@ -75,7 +78,7 @@ export async function resolveEmbeddingSource(ref: string, opts: EmbeddingSourceO
     if (isModelFolder(dir)) return fromFolder(dir, path.basename(dir), opts);
   }
   const quantless = (source: EmbeddingSource): EmbeddingSource => {
-    if (opts.quant && Object.keys(source.embedder).length === 0) {
+    if (opts.quant && !source.converted) {
       throw new HostError('model_load_failed', `--embedding-quant ${opts.quant} applies to model folders that are converted; ${ref} is a GGUF file, loaded as it is (quantize it with llama-quantize instead).`);
     }
     return source;
@@ -83,7 +86,7 @@ export async function resolveEmbeddingSource(ref: string, opts: EmbeddingSourceO
   if (namesHubModel(ref, cwd)) return quantless(await fromHub(ref, opts));
   let localError: Error;
   try {
-    return quantless({ path: resolveModelPath(ref, opts.modelsDir, cwd), id: null, embedder: {} });
+    return quantless({ path: resolveModelPath(ref, opts.modelsDir, cwd), id: null, converted: false, embedder: {} });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     localError = err;
