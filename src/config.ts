@@ -74,6 +74,7 @@ export interface ServerConfig {
   embeddingQuant: string | null;
   /** --rerank-model: the cross-encoder reranker of /v1/rerank; null = none (503 model_not_configured). */
   rerankModel: string | null;
+  audioQueue: number;
   sdWebuiUrl: string | null;
   /** "user:password" for a WebUI started with --api-auth (else from the URL, if it has them). */
   sdWebuiAuth: string | null;
@@ -170,6 +171,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
   { key: 'whisperModel', flag: 'whisper-model', kind: 'string', env: 'OPENEDAI_WHISPER_MODEL', settingsKeys: ['openai-whisper_model'], default: null, help: 'Whisper model in whisper.cpp\'s format (ggml-base.en.bin, ggml-large-v3.bin, ...) for /v1/audio/transcriptions and /v1/audio/translations: a path, or a file name in --models-dir (default: none, those routes answer 503)' },
   { key: 'whisperDevice', flag: 'whisper-device', kind: 'string', env: 'OPENEDAI_WHISPER_DEVICE', default: null, help: 'Device for the Whisper model: cpu, or cuda / gpu; default: the GPU when --gpu-layers offloads the chat model' },
+  { key: 'audioQueue', flag: 'audio-queue', kind: 'integer', default: 8, min: 0, max: 1024, help: 'Transcriptions that may wait behind the running one; beyond them /v1/audio answers 503 (overloaded)' },
   { key: 'audioMaxBytes', flag: 'audio-max-bytes', kind: 'integer', default: 25 * 1024 * 1024, min: 1024, max: 1 << 30, help: 'Largest audio upload in bytes (413 above; OpenAI\'s limit is 25 MB)' },
   { key: 'sdWebuiUrl', flag: 'sd-webui-url', kind: 'url', env: 'SD_WEBUI_URL', settingsKeys: ['openai-sd_webui_url'], default: null, help: 'Stable Diffusion WebUI (AUTOMATIC1111 / Forge, run with --api) for /v1/images/generations; http://user:pass@host:port for --api-auth' },
   { key: 'sdWebuiAuth', flag: 'sd-webui-auth', kind: 'string', env: 'SD_WEBUI_AUTH', default: null, help: 'user:password of a WebUI started with --api-auth (instead of putting them in the URL)' },

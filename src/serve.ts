@@ -57,6 +57,7 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     whisperDevice: config.whisperDevice,
     embeddingQuant: config.embeddingQuant,
     rerankModel: config.rerankModel,
+    audioQueue: config.audioQueue,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
     maxMemoryBytes: config.maxMemory,

@@ -227,6 +227,50 @@ t.test('with a Whisper model', async (t) => {
   });
 });
 
+t.test('--audio-queue bounds the waiting transcriptions: 503 overloaded beyond, the others still run', async (t) => {
+  const server = await startServer({ model: null, args: ['--whisper-model', model, '--audio-queue', '1', '--threads', '1'] });
+  t.teardown(() => server.close());
+  const { request, FormData } = require('undici');
+  const long = wav(300).data; // 10 windows: the first job is far from done while the others arrive
+  const controllers = [];
+  const open = async () => {
+    const controller = new AbortController();
+    controllers.push(controller);
+    const form = new FormData();
+    form.append('file', new Blob([long]), 'long.wav');
+    form.append('stream', 'true');
+    form.append('language', 'en');
+    return request(`${server.url}/v1/audio/transcriptions`, { method: 'POST', body: form, signal: controller.signal });
+  };
+  const first = await open();
+  for await (const chunk of first.body) {
+    if (String(chunk).includes('transcript.text.delta')) break; // running
+  }
+  // Its headers come with its first event, once it runs: not awaited here.
+  const second = open().then((res) => res.body.text()).catch(() => undefined); // waits (the queue holds one)
+  let audio;
+  for (let i = 0; i < 600; i++) {
+    audio = (await (await fetch(`${server.url}/health`)).json()).audio;
+    if (audio.active === 2) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(audio.active, 2, 'one running, one waiting');
+  const third = await postAudio(server, { language: 'en' }, wav(3));
+  t.equal(third.status, 503);
+  t.equal(third.json.error.code, 'overloaded');
+  for (const c of controllers) c.abort();
+  await Promise.allSettled([first.body.text(), second]);
+  for (let i = 0; i < 600; i++) {
+    audio = (await (await fetch(`${server.url}/health`)).json()).audio;
+    if (audio.active === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(audio.active, 0, 'both cancelled');
+  t.equal(audio.cancelled, 2);
+  const after = await postAudio(server, { language: 'en' }, wav(3));
+  t.equal(after.status, 200, 'served again');
+});
+
 t.test('an upload over --audio-max-bytes is a 413', async (t) => {
   const server = await startServer({ model: null, args: ['--whisper-model', model, '--audio-max-bytes', '10000', '--threads', '1'] });
   t.teardown(() => server.close());

@@ -54,6 +54,8 @@ export interface ModelHostOptions {
   convertCacheDir?: string;
   /** --rerank-model: a cross-encoder reranker (GGUF with a classification head, or a model folder); none = no /v1/rerank. */
   rerankModel?: string | null;
+  /** --audio-queue: transcriptions that may wait behind the running one. */
+  audioQueue?: number;
   /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
   hub?: HubOptions;
   /** --max-models: route each request to the model it names, up to this many loaded; null = one model, swapped. */
@@ -174,6 +176,7 @@ export class ModelHost {
       device: opts.whisperDevice === 'auto' ? null : opts.whisperDevice ?? null,
       gpuByDefault: (opts.gpuLayers ?? 0) !== 0 && gpuOffloadSupported(),
       threads: opts.scheduler?.threads,
+      maxQueue: opts.audioQueue,
       modelsDir: this.modelsDir,
       hub: this.hub,
       log: opts.log,

@@ -14,6 +14,8 @@ export interface WhisperHostOptions {
   /** Whether the chat model is offloaded (the default for the Whisper model when no device is set). */
   gpuByDefault: boolean;
   threads?: number;
+  /** Jobs that may wait behind the running one (Transcriber's default when unset). */
+  maxQueue?: number;
   modelsDir: string;
   hub: HubOptions;
   log?: (line: string) => void;
@@ -58,7 +60,7 @@ export class WhisperHost {
     this.opts.log?.(`Loading Whisper model ${file} (${useGpu ? 'GPU' : 'CPU'})`);
     let t: Transcriber;
     try {
-      t = await Transcriber.load(file, { useGpu, ...(this.opts.threads ? { threads: this.opts.threads } : {}) });
+      t = await Transcriber.load(file, { useGpu, maxQueue: this.opts.maxQueue, ...(this.opts.threads ? { threads: this.opts.threads } : {}) });
     } catch (err) {
       throw new HostError('model_load_failed', `Failed to load Whisper model ${path.basename(file)}: ${(err as Error).message}`);
     }

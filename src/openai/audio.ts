@@ -131,6 +131,7 @@ async function run(ctx: ApiContext, task: Task): Promise<unknown> {
       if (delta === '') return;
       sent += delta;
       pending = pending.then(() => stream.send({ type: 'transcript.text.delta', delta }));
+      pending.catch(() => undefined); // a client gone mid-stream: awaited (and thrown) at the end, never unhandled
     } : undefined,
   });
   const text = transcriptText(transcript.segments);
