@@ -24,7 +24,8 @@ PoolingChoice ChoosePooling(Napi::Env env, const llama_model* model, Napi::Objec
     if (p == "mean") return {LLAMA_POOLING_TYPE_MEAN, "mean"};
     if (p == "cls") return {LLAMA_POOLING_TYPE_CLS, "cls"};
     if (p == "last") return {LLAMA_POOLING_TYPE_LAST, "last"};
-    Throw(env, kCodeInvalidArgument, "pooling must be 'mean', 'cls' or 'last'");
+    if (p == "rank") return {LLAMA_POOLING_TYPE_RANK, "rank"};
+    Throw(env, kCodeInvalidArgument, "pooling must be 'mean', 'cls', 'last' or 'rank'");
   }
   // The model's own choice (sentence-transformers exports record it), else mean.
   bool found = false;
@@ -34,6 +35,7 @@ PoolingChoice ChoosePooling(Napi::Env env, const llama_model* model, Napi::Objec
   switch (type) {
     case LLAMA_POOLING_TYPE_CLS: return {LLAMA_POOLING_TYPE_CLS, "cls"};
     case LLAMA_POOLING_TYPE_LAST: return {LLAMA_POOLING_TYPE_LAST, "last"};
+    case LLAMA_POOLING_TYPE_RANK: return {LLAMA_POOLING_TYPE_RANK, "rank"};
     default: return {LLAMA_POOLING_TYPE_MEAN, "mean"};
   }
 }
@@ -63,10 +65,13 @@ Embedder::Embedder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Embedder>(
   // llama.cpp sizes its output buffer by the batch: more sequences than tokens would overflow it.
   max_sequences_ = std::min(IntOption(env, o, "maxSequences", 32, 1, 256), context_size_);
   const int32_t threads = IntOption(env, o, "threads", static_cast<int32_t>(hw), 1, 1024);
-  normalize_ = BoolOption(o, "normalize", true);
   PoolingChoice pooling = ChoosePooling(env, model_.get(), o);
   pooling_name_ = pooling.name;
-  dimensions_ = llama_model_n_embd_out(model_.get());
+  // Rank pooling runs the classification head: each input gives n_cls_out scores (a cross-encoder
+  // reranker: one relevance score), which are not a direction and are never normalised.
+  const bool rank = pooling.type == LLAMA_POOLING_TYPE_RANK;
+  normalize_ = !rank && BoolOption(o, "normalize", true);
+  dimensions_ = rank ? static_cast<int32_t>(llama_model_n_cls_out(model_.get())) : llama_model_n_embd_out(model_.get());
 
   llama_context_params params = llama_context_default_params();
   params.n_ctx = context_size_;
@@ -138,6 +143,16 @@ Napi::Value Embedder::Info(const Napi::CallbackInfo& info) {
   out.Set("pooling", pooling_name_);
   out.Set("normalize", normalize_);
   out.Set("maxSequences", max_sequences_);
+  // How the vocabulary frames an input (llama-server builds rerank pairs from these).
+  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
+  Napi::Object special = Napi::Object::New(env);
+  special.Set("bos", llama_vocab_bos(vocab));
+  special.Set("eos", llama_vocab_eos(vocab));
+  special.Set("sep", llama_vocab_sep(vocab));
+  special.Set("addBos", llama_vocab_get_add_bos(vocab));
+  special.Set("addEos", llama_vocab_get_add_eos(vocab));
+  special.Set("addSep", llama_vocab_get_add_sep(vocab));
+  out.Set("specialTokens", special);
   return out;
 }
 

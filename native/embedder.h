@@ -14,7 +14,8 @@
 
 namespace gguf_serve {
 
-// JS class Embedder: a context opened for embeddings (pooled, one vector per input). One native
+// JS class Embedder: a context opened for embeddings (pooled, one vector per input; with rank
+// pooling, the classification head's scores of each input, as a cross-encoder reranker gives). One native
 // thread packs the inputs of every waiting call into shared batches: many sentences, from many
 // requests, per decode.
 class Embedder : public Napi::ObjectWrap<Embedder>, public EngineThread {

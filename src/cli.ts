@@ -102,7 +102,7 @@ async function serve(argv: string[]): Promise<void> {
       log,
       serverLog: write,
       onProgress: progressPrinter(),
-      onListening: config.model || config.embeddingModel
+      onListening: config.model || config.embeddingModel || config.rerankModel
         ? (url) => log(`Accepting connections at ${url}; GET /health answers 503 until the configured models are loaded`)
         : undefined,
     });

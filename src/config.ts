@@ -12,6 +12,7 @@ import { redactUrl } from './sd-webui/endpoint.js';
 import { formatHubReference, namesHubModel, parseHubReference } from './hub/index.js';
 import { parseByteSize, parseKeepAlive } from './host/units.js';
 import { parseEndpointList, parseShares, type RpcEndpoint } from './rpc/endpoints.js';
+import { EMBEDDING_QUANTS } from './convert/convert.js';
 
 /** Models loaded at once when the server routes because no --model was given (Ollama's CPU default). */
 export const DEFAULT_ROUTER_MODELS = 3;
@@ -69,6 +70,10 @@ export interface ServerConfig {
   whisperModel: string | null;
   whisperDevice: string | null;
   audioMaxBytes: number;
+  /** --embedding-quant: weight type of a model folder converted to GGUF (f32, f16, q8_0); null = as in the folder. */
+  embeddingQuant: string | null;
+  /** --rerank-model: the cross-encoder reranker of /v1/rerank; null = none (503 model_not_configured). */
+  rerankModel: string | null;
   audioQueue: number;
   sdWebuiUrl: string | null;
   /** "user:password" for a WebUI started with --api-auth (else from the URL, if it has them). */
@@ -160,7 +165,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'rpc', flag: 'rpc', kind: 'endpoints', env: 'GGUF_SERVE_RPC', default: null, help: 'Split the model\'s layers over ggml RPC workers (gguf-serve rpc-server) and this machine: host:port,host:port. No authentication: private networks only (docs/rpc.md)' },
   { key: 'tensorSplit', flag: 'tensor-split', kind: 'shares', default: null, help: 'With --rpc: shares of the layers, one per worker in --rpc order, then this machine\'s, like 2,2,1 (default: equal)' },
-  { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding GGUF model for /v1/embeddings and /v1/moderations: a path, or a file name in --models-dir (default: the chat model, mean pooling)' },
+  { key: 'embeddingModel', flag: 'embedding-model', kind: 'string', env: 'OPENEDAI_EMBEDDING_MODEL', settingsKeys: ['openai-embedding_model'], default: null, help: 'Sentence-embedding model for /v1/embeddings and /v1/moderations: a GGUF (a path, a file name in --models-dir, hf:owner/repo:QUANT), or a sentence-transformers folder (a path, owner/repo, or a bare name like all-MiniLM-L6-v2 = sentence-transformers/all-MiniLM-L6-v2), converted to GGUF once (default: the chat model, mean pooling)' },
+  { key: 'embeddingQuant', flag: 'embedding-quant', kind: 'string', choices: [...EMBEDDING_QUANTS], default: null, help: 'Weight type when a model folder (--embedding-model, --rerank-model) is converted to GGUF: f32, f16 or q8_0 (default: as in the folder)' },
+  { key: 'rerankModel', flag: 'rerank-model', kind: 'string', default: null, help: 'Cross-encoder reranker for /v1/rerank (llama.cpp rank pooling: a BERT-family GGUF with a classification head, e.g. bge-reranker): a path, a file name in --models-dir, or hf:owner/repo:QUANT' },
   { key: 'embeddingDevice', flag: 'embedding-device', kind: 'string', env: 'OPENEDAI_EMBEDDING_DEVICE', settingsKeys: ['openai-embedding_device'], default: null, help: 'Device for the embedding model: cpu, or cuda / gpu (all layers on the GPU); default: as --gpu-layers' },
   { key: 'whisperModel', flag: 'whisper-model', kind: 'string', env: 'OPENEDAI_WHISPER_MODEL', settingsKeys: ['openai-whisper_model'], default: null, help: 'Whisper model in whisper.cpp\'s format (ggml-base.en.bin, ggml-large-v3.bin, ...) for /v1/audio/transcriptions and /v1/audio/translations: a path, or a file name in --models-dir (default: none, those routes answer 503)' },
   { key: 'whisperDevice', flag: 'whisper-device', kind: 'string', env: 'OPENEDAI_WHISPER_DEVICE', default: null, help: 'Device for the Whisper model: cpu, or cuda / gpu; default: the GPU when --gpu-layers offloads the chat model' },

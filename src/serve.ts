@@ -55,6 +55,8 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     embeddingDevice: config.embeddingDevice,
     whisperModel: config.whisperModel,
     whisperDevice: config.whisperDevice,
+    embeddingQuant: config.embeddingQuant,
+    rerankModel: config.rerankModel,
     audioQueue: config.audioQueue,
     maxModels: routerMaxModels(config),
     keepAliveSeconds: config.keepAlive,
@@ -121,6 +123,7 @@ export async function startServing(config: ServerConfig, opts: StartOptions): Pr
       if (config.model) loaded = await host.loadReference(config.model);
       await host.loadEmbeddingModel();
       await host.whisper.load();
+      await host.loadRerankModel();
     });
   } catch (err) {
     await running.close();

@@ -212,7 +212,8 @@ t.test('embedding model configuration', async (t) => {
   });
 
   t.test('a missing embedding model stops the start with its name; a bad device is a config error', async (t) => {
-    await t.rejects(startServer({ args: ['--embedding-model', 'no-such-model'] }), { name: 'ConfigError', message: /no-such-model/ });
+    // (A bare name without .gguf means sentence-transformers/NAME on the Hub: test/embeddings-folder.test.js.)
+    await t.rejects(startServer({ args: ['--embedding-model', 'no-such-model.gguf'] }), { name: 'ConfigError', message: /no-such-model/ });
     t.throws(() => loadConfig(['--embedding-device', 'tpu'], {}), ConfigError);
     t.throws(() => loadConfig([], { OPENEDAI_EMBEDDING_DEVICE: 'quantum' }), /OPENEDAI_EMBEDDING_DEVICE/);
     t.equal(loadConfig(['--embedding-device', 'CUDA:0'], {}).config.embeddingDevice, 'cuda:0');

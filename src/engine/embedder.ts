@@ -3,10 +3,10 @@ import { callNative, ContextLengthError, DisposedError, EngineError, InvalidArgu
 import type { Model } from './model.js';
 import { abandoned } from './abandoned.js';
 import type { EmbedderEvent, EmbedderNative, ModelNative } from './native-types.js';
-import type { EmbedderOptions, EmbeddingResult, EmbedOptions, PoolingType } from './types.js';
+import type { EmbedderOptions, EmbeddingResult, EmbedOptions, PoolingType, SpecialTokens } from './types.js';
 
 /**
- * Pooled, L2-normalised sentence embeddings. Inputs of every pending call are packed together
+ * Pooled, L2-normalised sentence embeddings (with rank pooling: a cross-encoder's scores). Inputs of every pending call are packed together
  * into shared batches by the native thread, so concurrent requests do not each pay a decode.
  */
 export class Embedder {
@@ -14,6 +14,10 @@ export class Embedder {
   readonly dimensions: number;
   readonly contextSize: number;
   readonly pooling: PoolingType;
+  /** Whether vectors are L2-normalised (never with rank pooling). */
+  readonly normalize: boolean;
+  /** The vocabulary's special tokens and which the tokenizer adds (a rerank pair is framed with them). */
+  readonly specialTokens: SpecialTokens;
   #native: EmbedderNative;
   #pending = new Map<number, { resolve: (v: Float32Array[]) => void; reject: (e: Error) => void }>();
   #nextId = 1;
@@ -31,6 +35,8 @@ export class Embedder {
     this.dimensions = info.dimensions;
     this.contextSize = info.contextSize;
     this.pooling = info.pooling;
+    this.normalize = info.normalize;
+    this.specialTokens = info.specialTokens;
     const sep = model.metadata.kv['tokenizer.ggml.seperator_token_id'];
     this.#sepToken = sep !== undefined ? Number(sep) : null;
   }

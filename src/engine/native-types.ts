@@ -1,6 +1,6 @@
 // Shapes of the native classes as the addon exposes them (see native/*.h). Internal: the public
 // API is the wrappers in model.ts, scheduler.ts and embedder.ts.
-import type { ModelMetadata, SchedulerStats } from './types.js';
+import type { ModelMetadata, SchedulerStats, SpecialTokens } from './types.js';
 
 export interface ModelNative {
   metadata(): ModelMetadata;
@@ -50,7 +50,14 @@ export type EmbedderEvent =
 
 export interface EmbedderNative {
   submit(id: number, inputs: (Int32Array | number[])[]): void;
-  info(): { dimensions: number; contextSize: number; pooling: 'mean' | 'cls' | 'last'; normalize: boolean; maxSequences: number };
+  info(): {
+    dimensions: number;
+    contextSize: number;
+    pooling: 'mean' | 'cls' | 'last' | 'rank';
+    normalize: boolean;
+    maxSequences: number;
+    specialTokens: SpecialTokens;
+  };
   dispose(): void;
 }
 

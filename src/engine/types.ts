@@ -300,15 +300,28 @@ export interface SlotState {
 export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';
 
 export interface EmbedderOptions {
-  /** Default: the model's own pooling, or mean when it declares none. */
-  pooling?: 'mean' | 'cls' | 'last';
-  /** L2-normalise each vector. Default true. */
+  /**
+   * Default: the model's own pooling, or mean when it declares none. 'rank' runs a cross-encoder's
+   * classification head (cls.* tensors): each input gives its scores (llama.cpp's rank pooling).
+   */
+  pooling?: 'mean' | 'cls' | 'last' | 'rank';
+  /** L2-normalise each vector. Default true (never with rank pooling: scores are not directions). */
   normalize?: boolean;
   /** Context (and longest input) in tokens. Default: trained context, at most 8192. */
   contextSize?: number;
   /** Sequences packed into one decode. Default 32. */
   maxSequences?: number;
   threads?: number;
+}
+
+/** How the vocabulary frames an input: its special tokens (-1 when it has none) and which it adds. */
+export interface SpecialTokens {
+  bos: number;
+  eos: number;
+  sep: number;
+  addBos: boolean;
+  addEos: boolean;
+  addSep: boolean;
 }
 
 export interface EmbedOptions {

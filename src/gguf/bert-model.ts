@@ -12,6 +12,10 @@
 // Keys: bert.{context_length, embedding_length, feed_forward_length, block_count,
 // attention.head_count, attention.layer_norm_epsilon, attention.causal (false), pooling_type},
 // tokenizer.ggml.token_type_count (from the vocab file).
+// A reranker (cross-encoder, `rank` pooling) adds the classification head llama.cpp's rank pooling
+// runs on the first token's state: cls.{weight [n_embd, n_embd], bias} (a dense layer and tanh,
+// BERT's pooler) then cls.output.{weight [n_embd, n_labels], bias}, and
+// bert.classifier.output_labels (one string per output).
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,11 +25,11 @@ import { GGUFWriter } from './writer.js';
 import { Rng } from './prng.js';
 import { defaultModelCacheDir, vocabPath } from './paths.js';
 
-export type BertPooling = 'mean' | 'cls' | 'last';
+export type BertPooling = 'mean' | 'cls' | 'last' | 'rank';
 export type BertWeightType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
 /** llama_pooling_type values (include/llama.h). */
-export const POOLING_TYPE_IDS: Record<BertPooling, number> = { mean: 1, cls: 2, last: 3 };
+export const POOLING_TYPE_IDS: Record<BertPooling, number> = { mean: 1, cls: 2, last: 3, rank: 4 };
 
 export interface BertShape {
   layers: number;
@@ -46,8 +50,10 @@ export interface BertModelOptions extends Partial<BertShape> {
   shape?: string;
   /** PRNG seed. Default 1234. */
   seed?: number;
-  /** Pooling written as bert.pooling_type. Default 'mean'. */
+  /** Pooling written as bert.pooling_type. Default 'mean'; 'rank' makes a reranker (with a classification head). */
   pooling?: BertPooling;
+  /** Labels of the classification head of a reranker (pooling 'rank'). Default ['LABEL_0']: one score. */
+  labels?: string[];
   /**
    * Type of the layers' 2-D matmul weights (embeddings, biases and norms stay F32). Default 'f32'.
    * The reference reads the same (de)quantized values, so quantized files check that ggml
@@ -70,6 +76,7 @@ interface ResolvedBert extends BertShape {
   layerNormEps: number;
   vocab: string;
   name: string;
+  labels: string[];
 }
 
 function resolve(opts: BertModelOptions): ResolvedBert {
@@ -89,6 +96,7 @@ function resolve(opts: BertModelOptions): ResolvedBert {
     layerNormEps: opts.layerNormEps ?? 1e-12,
     vocab: opts.vocab ?? vocabPath('bert-bge'),
     name: opts.name ?? '',
+    labels: opts.labels ?? ['LABEL_0'],
   };
   for (const k of ['layers', 'embd', 'heads', 'ffn', 'maxPositions'] as const) {
     if (!Number.isInteger(r[k]) || r[k] < 1) throw new RangeError(`BERT ${k} must be a positive integer`);
@@ -99,6 +107,7 @@ function resolve(opts: BertModelOptions): ResolvedBert {
   if ((r.type === 'q8_0' || r.type === 'q4_0') && (r.embd % 32 !== 0 || r.ffn % 32 !== 0)) {
     throw new RangeError(`${r.type} needs embd and ffn to be multiples of 32`);
   }
+  if (r.labels.length < 1) throw new RangeError('a reranker needs at least one label');
   if (!r.name) r.name = `${r.shape}-${r.type}-${r.pooling}-seed${r.seed}`;
   return r;
 }
@@ -170,6 +179,14 @@ export function buildBertModel(opts: BertModelOptions = {}): GGUFWriter {
     w.addTensor(`${p}layer_output_norm.weight`, [E], GGMLType.F32, normal(`${p}layer_output_norm.weight`, E, 0.2, 1));
     w.addTensor(`${p}layer_output_norm.bias`, [E], GGMLType.F32, normal(`${p}layer_output_norm.bias`, E, 0.2));
   }
+  if (o.pooling === 'rank') {
+    const L = o.labels.length;
+    w.setArray('bert.classifier.output_labels', GGUFValueType.STRING, o.labels);
+    w.addTensor('cls.weight', [E, E], mat, normal('cls.weight', E * E, 1.5 / Math.sqrt(E)));
+    w.addTensor('cls.bias', [E], GGMLType.F32, normal('cls.bias', E, 0.1));
+    w.addTensor('cls.output.weight', [E, L], GGMLType.F32, normal('cls.output.weight', E * L, 1));
+    w.addTensor('cls.output.bias', [L], GGMLType.F32, normal('cls.output.bias', L, 0.5));
+  }
   return w;
 }
 
@@ -187,7 +204,8 @@ export function bertModelFileName(opts: BertModelOptions = {}): string {
   );
   const shape = custom ? `bert-l${o.layers}-e${o.embd}-h${o.heads}-f${o.ffn}-p${o.maxPositions}` : o.shape;
   const eps = o.layerNormEps === 1e-12 ? '' : `-eps${o.layerNormEps}`;
-  return `${shape}-${o.type}-${o.pooling}${eps}-${o.seed}.gguf`;
+  const labels = o.pooling === 'rank' && o.labels.length !== 1 ? `-labels${o.labels.length}` : '';
+  return `${shape}-${o.type}-${o.pooling}${labels}${eps}-${o.seed}.gguf`;
 }
 
 /**

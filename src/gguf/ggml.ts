@@ -157,6 +157,14 @@ export function halfToFloat(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** float -> bfloat16 bits (the top half of the float32), rounded to nearest even as ggml does; NaN stays NaN. */
+export function floatToBf16(value: number): number {
+  f32Buf[0] = value;
+  const bits = u32Buf[0];
+  if ((bits & 0x7fffffff) > 0x7f800000) return ((bits >>> 16) | 0x40) & 0xffff;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 // ---------------------------------------------------------------------------------------
 // Encoders: float data -> bytes of a ggml type. `out` must hold ggmlNBytes(type, x.length).
 
@@ -224,7 +232,7 @@ export function quantizeQ4_0(x: ArrayLike<number>, out: Uint8Array, outOffset = 
   }
 }
 
-/** Encode float data as `type` (F32, F16, Q8_0 or Q4_0) into a new buffer. */
+/** Encode float data as `type` (F32, F16, BF16, Q8_0 or Q4_0) into a new buffer. */
 export function encodeTensorData(type: GGMLType, x: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(ggmlNBytes(type, x.length));
   encodeInto(type, x, out, 0);
@@ -242,6 +250,11 @@ export function encodeInto(type: GGMLType, x: ArrayLike<number>, out: Uint8Array
     case GGMLType.F16: {
       const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
       for (let i = 0; i < x.length; i++) view.setUint16(offset + 2 * i, floatToHalf(x[i]), true);
+      return;
+    }
+    case GGMLType.BF16: {
+      const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+      for (let i = 0; i < x.length; i++) view.setUint16(offset + 2 * i, floatToBf16(x[i]), true);
       return;
     }
     case GGMLType.Q8_0:

@@ -16,6 +16,7 @@ export {
   ggmlNBytes,
   floatToHalf,
   halfToFloat,
+  floatToBf16,
   quantizeQ8_0,
   quantizeQ4_0,
   encodeTensorData,

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { BENCH_WEIGHT_TYPES, LLAMA_SHAPES, benchModelPath, ensureBenchModel } from './llama-model.js';
 import { BERT_SHAPES, BertPooling, BertWeightType, ensureBertModel } from './bert-model.js';
 
-const USAGE = `usage: make-model --shape NAME [--type TYPE] [--seed N] [--dir DIR] [--pooling mean|cls|last]
+const USAGE = `usage: make-model --shape NAME [--type TYPE] [--seed N] [--dir DIR] [--pooling mean|cls|last|rank]
   llama shapes: ${Object.keys(LLAMA_SHAPES).join(', ')} (types ${BENCH_WEIGHT_TYPES.join(', ')}; default q8_0)
   bert shapes:  ${Object.keys(BERT_SHAPES).join(', ')} (types f32, f16, q8_0, q4_0; default f32)
 Prints the path of the model file (generated under the cache folder when missing).`;

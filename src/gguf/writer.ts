@@ -1,5 +1,5 @@
 // GGUF v3 writer: typed key/values (every GGUF value type, arrays included) and tensors in
-// F32, F16, Q8_0 and Q4_0 encoded from float data, or raw pre-encoded bytes.
+// F32, F16, BF16, Q8_0 and Q4_0 encoded from float data, or raw pre-encoded bytes.
 //
 // Tensor data is streamed: a tensor may be given as a row producer that is called for a few
 // rows at a time while the file is written, so a model larger than memory can be written.
@@ -315,7 +315,7 @@ export class GGUFWriter {
 
   /**
    * Adds a tensor. `dims` is in ggml order (dims[0] = row length, fastest varying).
-   * Float sources are encoded as `type` (F32, F16, Q8_0 or Q4_0); `{ raw }` must already be
+   * Float sources are encoded as `type` (F32, F16, BF16, Q8_0 or Q4_0); `{ raw }` must already be
    * `type`'s bytes. Returns the tensor's offset within the data section.
    */
   addTensor(name: string, dims: number[], type: GGMLType, source: TensorSource): number {
@@ -343,7 +343,7 @@ export class GGUFWriter {
       if ((source as ArrayLike<number>).length !== nElements) {
         throw new RangeError(`tensor '${name}': ${(source as ArrayLike<number>).length} values given, shape ${dims.join('x')} needs ${nElements}`);
       }
-      if (![GGMLType.F32, GGMLType.F16, GGMLType.Q8_0, GGMLType.Q4_0].includes(type)) {
+      if (![GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0].includes(type)) {
         throw new TypeError(`tensor '${name}': cannot encode float data as ${ggmlTypeName(type)}; pass { raw }`);
       }
     }

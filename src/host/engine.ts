@@ -3,7 +3,7 @@
 // that `--help`, config errors and unit tests never need the native addon.
 import type {
   DetokenizeOptions, EmbedderOptions, EmbeddingResult, EmbedOptions, GenerateOptions, GenerationChunk, GenerationResult,
-  ModelLoadOptions, ModelMetadata, PoolingType, SchedulerOptions, SchedulerStats, TokenizeOptions,
+  ModelLoadOptions, ModelMetadata, PoolingType, SchedulerOptions, SchedulerStats, SpecialTokens, TokenizeOptions,
 } from '../engine/types.js';
 import type {
   ChatApplyRequest, ChatApplyResult, ChatMessageDiff, ChatMessageParts, ChatOutputParserOptions, ChatTemplateInfo,
@@ -30,6 +30,10 @@ export interface EmbedderLike {
   readonly dimensions: number;
   readonly contextSize: number;
   readonly pooling: PoolingType;
+  /** Whether vectors are L2-normalised (test doubles may leave it out: they are). */
+  readonly normalize?: boolean;
+  /** The vocabulary's special tokens (a rerank pair is framed with them; test doubles may lack them). */
+  readonly specialTokens?: SpecialTokens;
   embed(inputs: (string | number[])[], opts?: EmbedOptions): Promise<EmbeddingResult>;
   dispose(): Promise<void>;
 }

@@ -4,7 +4,9 @@
 // are file names inside --models-dir or Hugging Face references (src/hub/): never a path, never
 // outside it.
 // Also holds what serves /v1/embeddings and /v1/moderations: the embedding model of
-// --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling).
+// --embedding-model (loaded once, never swapped), else an embedder on the chat model (mean pooling);
+// and the reranker of --rerank-model (/v1/rerank). Either may be a GGUF or a model folder
+// (converted to GGUF first, embedding-source.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SchedulerOptions } from '../engine/types.js';
@@ -15,6 +17,8 @@ import { HostError } from './errors.js';
 import { HUB_PREFIX, cachedModelReference, listCachedModels, formatHubReference, hubOptionsFromEnv, looksLikeHubReference, parseHubReference, resolveHubModel, type HubOptions } from '../hub/index.js';
 import { WhisperHost } from './whisper-host.js';
 import { resolveModelSource } from './model-source.js';
+import { resolveEmbeddingSource } from './embedding-source.js';
+import { readGGUF } from '../gguf/reader.js';
 import { ModelRouter } from './model-router.js';
 import { meteredScheduler, type GenerationObserver } from './metered-scheduler.js';
 import { availableMemory, checkModelFits, estimateModelMemory } from './memory-check.js';
@@ -44,6 +48,12 @@ export interface ModelHostOptions {
   /** --whisper-model (the /v1/audio model) and --whisper-device; none = those routes answer 503. */
   whisperModel?: string | null;
   whisperDevice?: string | null;
+  /** --embedding-quant: weight type of a model folder converted for --embedding-model / --rerank-model. */
+  embeddingQuant?: string | null;
+  /** Where converted model folders are kept; default the converter's cache folder. */
+  convertCacheDir?: string;
+  /** --rerank-model: a cross-encoder reranker (GGUF with a classification head, or a model folder); none = no /v1/rerank. */
+  rerankModel?: string | null;
   /** --audio-queue: transcriptions that may wait behind the running one. */
   audioQueue?: number;
   /** Hugging Face endpoint, token, cache and download progress; default: from the environment. */
@@ -65,10 +75,10 @@ export interface ModelHostOptions {
   rpc?: RpcWorkers | null;
 }
 
-/** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling). */
+/** What serves embeddings: the dedicated embedding model, or the chat model (mean pooling); or reranks (rank pooling). */
 export interface HostedEmbedder {
   id: string;
-  source: 'embedding-model' | 'chat-model';
+  source: 'embedding-model' | 'chat-model' | 'rerank-model';
   model: ModelLike;
   embedder: EmbedderLike;
 }
@@ -132,8 +142,8 @@ export function modelIdFromPath(file: string): string {
 export class ModelHost {
   readonly modelsDir: string;
   readonly counters: GenerationCounters = { started: 0, active: 0, completed: 0, cancelled: 0, failed: 0 };
-  readonly lastLoad: { chat: LoadRecord | null; embedding: LoadRecord | null } = { chat: null, embedding: null };
-  readonly loads: { chat: LoadCounts; embedding: LoadCounts } = { chat: { ok: 0, failed: 0 }, embedding: { ok: 0, failed: 0 } };
+  readonly lastLoad: { chat: LoadRecord | null; embedding: LoadRecord | null; rerank: LoadRecord | null } = { chat: null, embedding: null, rerank: null };
+  readonly loads: { chat: LoadCounts; embedding: LoadCounts; rerank: LoadCounts } = { chat: { ok: 0, failed: 0 }, embedding: { ok: 0, failed: 0 }, rerank: { ok: 0, failed: 0 } };
   /** Told about every generation of the chat model (the metrics). */
   private readonly observers = new Set<GenerationObserver>();
   private loaded: LoadedModel | null = null;
@@ -142,6 +152,8 @@ export class ModelHost {
   private embeddingLoad: Promise<HostedEmbedder> | null = null;
   private dedicated: HostedEmbedder | null = null;
   private fallback: HostedEmbedder | null = null;
+  private rerankLoad: Promise<HostedEmbedder> | null = null;
+  private rerankDedicated: HostedEmbedder | null = null;
   /** Loads run one at a time: each waits for the previous one. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly opts: ModelHostOptions;
@@ -472,30 +484,68 @@ export class ModelHost {
   }
 
   private async loadEmbedder(name: string): Promise<HostedEmbedder> {
-    const { path: file, id } = await resolveModelSource(name, { modelsDir: this.modelsDir, hub: this.hub });
+    this.dedicated = await this.openEmbedder(name, 'embedding-model');
+    return this.dedicated;
+  }
+
+  /**
+   * Load the --rerank-model (once; later calls share the first). Resolves null when none is
+   * configured: /v1/rerank then answers 503 model_not_configured. Throws when it is missing, fails, or is no reranker.
+   */
+  async loadRerankModel(): Promise<HostedEmbedder | null> {
+    const name = this.opts.rerankModel;
+    if (!name) return null;
+    this.rerankLoad ??= counted(this.loads.rerank, this.openEmbedder(name, 'rerank-model').then((hosted) => (this.rerankDedicated = hosted)));
+    return this.rerankLoad;
+  }
+
+  /** What serves /v1/rerank (loaded on first use when configured); model_not_configured without --rerank-model. */
+  async reranker(): Promise<HostedEmbedder> {
+    const hosted = await this.loadRerankModel();
+    if (!hosted) throw new HostError('model_not_configured', 'No reranker is loaded: start the server with --rerank-model PATH (a cross-encoder reranker GGUF, e.g. bge-reranker, or a model folder).');
+    return hosted;
+  }
+
+  /** Resolve (converting a model folder), load, and open an embedder on an embedding or rerank model. */
+  private async openEmbedder(name: string, source: 'embedding-model' | 'rerank-model'): Promise<HostedEmbedder> {
+    const rerank = source === 'rerank-model';
+    const what = rerank ? 'reranker' : 'embedding model';
+    const resolved = await resolveEmbeddingSource(name, {
+      modelsDir: this.modelsDir, hub: this.hub, quant: this.opts.embeddingQuant, convertCacheDir: this.opts.convertCacheDir,
+      flag: rerank ? '--rerank-model' : '--embedding-model', log: this.opts.log,
+    });
+    const file = resolved.path;
+    const id = resolved.id ?? modelIdFromPath(file);
+    if (rerank) checkReranker(file);
     const gpuLayers = embeddingGpuLayers({ embeddingDevice: this.opts.embeddingDevice ?? null, gpuLayers: this.opts.gpuLayers ?? 0 });
-    const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, 'the embedding model');
+    const place = placement(gpuLayers, `Embedding device ${this.opts.embeddingDevice ?? `(--gpu-layers ${gpuLayers})`}`, `the ${what}`);
     if (place.warning) this.opts.log?.(place.warning);
     this.checkFits(file, gpuLayers, place.cpuOnly);
     const started = Date.now();
-    this.opts.log?.(`Loading embedding model ${file}`);
+    this.opts.log?.(`Loading ${what} ${file}`);
     let model: ModelLike;
     try {
-      model = await this.tracked(id ?? modelIdFromPath(file), () => (this.opts.loader ?? defaultLoader)(file, { gpuLayers }));
+      model = await this.tracked(id, () => (this.opts.loader ?? defaultLoader)(file, { gpuLayers }));
     } catch (err) {
-      throw new HostError('model_load_failed', `Failed to load embedding model ${path.basename(file)}: ${(err as Error).message}`);
+      throw new HostError('model_load_failed', `Failed to load ${what} ${path.basename(file)}: ${(err as Error).message}`);
     }
     let embedder: EmbedderLike;
     try {
-      embedder = model.createEmbedder(this.opts.scheduler?.threads ? { threads: this.opts.scheduler.threads } : {});
+      const threads = this.opts.scheduler?.threads;
+      embedder = model.createEmbedder({ ...resolved.embedder, ...(threads ? { threads } : {}), ...(rerank ? { pooling: 'rank' as const } : {}) });
     } catch (err) {
       await model.dispose();
-      throw new HostError('model_load_failed', `Cannot embed with ${path.basename(file)}: ${(err as Error).message}`);
+      throw new HostError('model_load_failed', `Cannot ${rerank ? 'rerank' : 'embed'} with ${path.basename(file)}: ${(err as Error).message}`);
     }
-    this.dedicated = { id: id ?? modelIdFromPath(file), source: 'embedding-model', model, embedder };
-    this.lastLoad.embedding = { id: this.dedicated.id, seconds: (Date.now() - started) / 1000 };
-    this.opts.log?.(`Embedding model ${this.dedicated.id} ready in ${Date.now() - started} ms: ${embedder.dimensions} dimensions, ${embedder.pooling} pooling, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
-    return this.dedicated;
+    if (!rerank && embedder.pooling === 'rank') {
+      await model.dispose();
+      throw new HostError('model_load_failed', `${path.basename(file)} is a cross-encoder reranker (rank pooling), not an embedding model: give it to --rerank-model.`);
+    }
+    const hosted: HostedEmbedder = { id, source, model, embedder };
+    this.lastLoad[rerank ? 'rerank' : 'embedding'] = { id, seconds: (Date.now() - started) / 1000 };
+    const shape = rerank ? `${embedder.dimensions} score${embedder.dimensions === 1 ? '' : 's'} per document` : `${embedder.dimensions} dimensions, ${embedder.pooling} pooling${embedder.normalize === false ? ', not normalized' : ''}`;
+    this.opts.log?.(`${rerank ? 'Reranker' : 'Embedding model'} ${id} ready in ${Date.now() - started} ms: ${shape}, up to ${embedder.contextSize} tokens per input, on ${place.where}`);
+    return hosted;
   }
 
   /** A model bound for the CPU must fit in the memory available (a CPU-only build runs every model there). */
@@ -515,6 +565,13 @@ export class ModelHost {
       this.fallback = { id: loaded.id, source: 'chat-model', model: loaded.model, embedder };
     }
     return this.fallback;
+  }
+
+  /** For /v1/models: the reranker, once loaded. */
+  rerankInfo(): { id: string; scores: number; maxInputTokens: number } | null {
+    if (!this.rerankDedicated) return null;
+    const { id, embedder } = this.rerankDedicated;
+    return { id, scores: embedder.dimensions, maxInputTokens: embedder.contextSize };
   }
 
   /** For /v1/models: which model serves embeddings (without loading anything). */
@@ -556,6 +613,10 @@ export class ModelHost {
     this.dedicated = null;
     if (embedding) await embedding.model.dispose();
     await this.whisper.close();
+    const reranker = await this.rerankLoad?.catch(() => null);
+    this.rerankLoad = null;
+    this.rerankDedicated = null;
+    if (reranker) await reranker.model.dispose();
   }
 }
 
@@ -619,6 +680,22 @@ function promptInfo(model: ModelLike, file: string): PromptModelInfo {
     try { return model.tokenPiece(t, true); } catch { return ''; }
   };
   return { name: md.name ? `${modelIdFromPath(file)} ${md.name}` : modelIdFromPath(file), chatTemplate: md.chatTemplate, bosToken: piece(md.bos), eosToken: piece(md.eos) };
+}
+
+/**
+ * A reranker runs llama.cpp's rank pooling, which needs a classification head: without cls.* tensors
+ * the engine would return a hidden state's first value as a "score".
+ */
+function checkReranker(file: string): void {
+  let names: string[];
+  try {
+    names = readGGUF(file).tensors.map((t) => t.name);
+  } catch (err) {
+    throw new HostError('model_load_failed', `Cannot read ${path.basename(file)}: ${(err as Error).message}`);
+  }
+  if (!names.some((n) => n === 'cls.weight' || n === 'cls.output.weight')) {
+    throw new HostError('model_load_failed', `${path.basename(file)} has no classification head (cls.* tensors): it is an embedding model, not a cross-encoder reranker. Give it to --embedding-model instead.`);
+  }
 }
 
 /** Where a model loaded with `gpuLayers` runs, and a warning when a CPU-only build was asked to offload. */

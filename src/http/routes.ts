@@ -7,6 +7,7 @@ import { getEngine, getModel, listEngines, listModels } from '../openai/models.j
 import * as internal from '../openai/internal.js';
 import { embeddings } from '../openai/embeddings.js';
 import { moderations } from '../openai/moderations.js';
+import { rerank } from '../openai/rerank.js';
 import { imageGenerations } from '../openai/images.js';
 import { audioTranscriptions, audioTranslations } from '../openai/audio.js';
 import { countInputTokens, createResponse, deleteResponse, getResponse, listInputItems } from '../openai/responses-api.js';
@@ -75,6 +76,8 @@ export function apiRoutes(): Route[] {
     v1({ method: 'POST', path: '/v1/internal/model/unload', handler: internal.modelUnload, summary: 'Unload the chat model (requests then get 503 until one is loaded)', tag: 'Internal', admin: true }),
     v1({ method: 'GET', path: '/v1/internal/templates', handler: internal.templates, summary: 'Built-in instruction templates and characters', tag: 'Internal' }),
     v1({ method: 'POST', path: '/v1/embeddings', handler: embeddings, summary: 'Sentence embeddings from the embedding model (--embedding-model), else the chat model with mean pooling', tag: 'Embeddings', body: 'EmbeddingRequest' }),
+    v1({ method: 'POST', path: '/v1/rerank', handler: rerank, summary: 'Rank documents by relevance to a query with the cross-encoder reranker (--rerank-model; 503 model_not_configured without one), as Jina, Cohere and llama-server do', tag: 'Rerank', body: 'RerankRequest' }),
+    v1({ method: 'POST', path: '/rerank', handler: rerank, summary: 'Same as /v1/rerank (llama-server\'s and Jina\'s path)', tag: 'Rerank', body: 'RerankRequest' }),
     v1({ method: 'POST', path: '/v1/moderations', handler: moderations, summary: 'Moderation by embedding similarity to category descriptions (a heuristic, not a trained classifier)', tag: 'Moderations', body: 'ModerationRequest' }),
     v1({ method: 'POST', path: '/v1/images/generations', handler: imageGenerations, summary: 'Images from a prompt, by a Stable Diffusion WebUI (--sd-webui-url; 503 without one)', tag: 'Images', body: 'ImageGenerationRequest' }),
     v1({ method: '*', path: '/v1/images/edits', handler: later('Image edits (img2img)'), summary: 'Image edits', tag: 'Not implemented yet', notImplemented: true }),

@@ -1,5 +1,6 @@
 // Errors of the Hugging Face layer. Each carries a code that the host maps to an HTTP answer and
 // the CLI prints as is; no HTTP shapes here.
+import { CodedError } from '../coded-error.js';
 
 export type HubErrorCode =
   | 'invalid_reference'   // the text is not a valid hf: reference
@@ -12,11 +13,6 @@ export type HubErrorCode =
   | 'network'             // the hub could not be reached, or the download failed after retries
   | 'hub_error';          // any other answer from the hub
 
-export class HubError extends Error {
-  readonly code: HubErrorCode;
-  constructor(code: HubErrorCode, message: string) {
-    super(message);
-    this.name = 'HubError';
-    this.code = code;
-  }
+export class HubError extends CodedError<HubErrorCode> {
+  override readonly name = 'HubError';
 }

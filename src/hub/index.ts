@@ -7,3 +7,4 @@ export { cachedModelReference, hubCacheDir, listCachedModels, removeCached, repo
 export { hubOptionsFromEnv, listRepo, type DownloadProgress, type HubOptions } from './client.js';
 export { findCached, resolveHubModel, type ResolvedHubModel } from './resolve.js';
 export { downloadProgressPrinter, formatBytes } from './progress.js';
+export { findCachedFolder, isFolderFile, resolveHubFolder, type ResolvedHubFolder } from './folder.js';

@@ -65,6 +65,6 @@ export async function resolveHubModel(ref: HubReference, opts: HubOptions): Prom
   return { repo: ref.repo, commit: listing.commit, files, names: selected.map((f) => f.path), path: files[0], fromCache: false };
 }
 
-function isFileOfSize(file: string, size: number): boolean {
+export function isFileOfSize(file: string, size: number): boolean {
   try { return fs.statSync(file).size === size; } catch { return false; }
 }

@@ -14,21 +14,24 @@ const OWNER = 'gguf-serve';
 function modelIds(host: ModelHost): string[] {
   const loaded = host.currentOrNull?.id;
   const embedding = host.embeddingInfo();
-  const first = [...new Set([loaded, embedding?.id].filter((id): id is string => Boolean(id)))];
+  const first = [...new Set([loaded, embedding?.id, host.rerankInfo()?.id].filter((id): id is string => Boolean(id)))];
   return [...first, ...host.listModelIds().filter((id) => !first.includes(id))];
 }
 
 /**
  * A model object. The loaded models also say what they serve (`serves`), and the one that serves
  * /v1/embeddings and /v1/moderations carries `embedding`: its dimensions, pooling, longest input,
- * and whether it is the chat model standing in for a missing --embedding-model.
+ * and whether it is the chat model standing in for a missing --embedding-model; the reranker of
+ * /v1/rerank carries `rerank`: its scores per document and longest query + document.
  */
 function modelObject(host: ModelHost, id: string): Record<string, unknown> {
   const loaded = host.currentOrNull;
   const embedding = host.embeddingInfo();
   const isChat = loaded?.id === id;
   const isEmbedding = embedding?.id === id;
-  const serves = [...(isChat ? ['chat.completions', 'completions'] : []), ...(isEmbedding ? ['embeddings', 'moderations'] : [])];
+  const reranker = host.rerankInfo();
+  const isReranker = reranker?.id === id;
+  const serves = [...(isChat ? ['chat.completions', 'completions'] : []), ...(isEmbedding ? ['embeddings', 'moderations'] : []), ...(isReranker ? ['rerank'] : [])];
   return {
     id,
     object: 'model',
@@ -44,6 +47,7 @@ function modelObject(host: ModelHost, id: string): Record<string, unknown> {
         chat_model_fallback: embedding.source === 'chat-model',
       },
     } : {}),
+    ...(isReranker ? { rerank: { scores: reranker.scores, max_input_tokens: reranker.maxInputTokens } } : {}),
   };
 }
 

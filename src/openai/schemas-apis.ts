@@ -139,3 +139,26 @@ export const anthropicCountTokensRequest: Schema = {
   required: ['model', 'messages'],
   properties: anthropicConversation,
 };
+
+/** Most documents in one rerank request. */
+export const MAX_RERANK_DOCUMENTS = 1024;
+
+/** POST /v1/rerank: Jina's and Cohere's request (llama-server's too). */
+export const rerankRequest: Schema = {
+  title: 'RerankRequest',
+  type: 'object',
+  required: ['query', 'documents'],
+  properties: {
+    model: str('Accepted for compatibility; the reranker of --rerank-model answers.'),
+    query: { type: 'string', minLength: 1, description: 'The query the documents are ranked for.' },
+    documents: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_RERANK_DOCUMENTS,
+      items: { anyOf: [{ type: 'string' }, object('A document as {"text": "..."} (Jina, Cohere).', { text: { type: 'string' } }, ['text'])] },
+      description: `The documents to rank: strings or {"text": ...} objects, 1 to ${MAX_RERANK_DOCUMENTS}.`,
+    },
+    top_n: opt({ type: 'integer', minimum: 1, description: 'Return only the N best documents (default: all).' }),
+    return_documents: opt({ type: 'boolean', default: false, description: 'Put each document ({"text": ...}) in its result.' }),
+  },
+};

@@ -4,7 +4,7 @@
 // The Responses and Anthropic Messages requests are in schemas-apis.ts.
 import { opt, str, samplingExtensions, templateExtensions, type Schema } from './schema-parts.js';
 import { modelChoiceSchema } from './request-model.js';
-import { anthropicCountTokensRequest, anthropicMessagesRequest, responseInputTokensRequest, responseRequest } from './schemas-apis.js';
+import { anthropicCountTokensRequest, anthropicMessagesRequest, rerankRequest, responseInputTokensRequest, responseRequest } from './schemas-apis.js';
 
 export type { Schema };
 
@@ -311,6 +311,7 @@ export const requestSchemas = {
   ResponseInputTokensRequest: responseInputTokensRequest,
   AnthropicMessagesRequest: anthropicMessagesRequest,
   AnthropicCountTokensRequest: anthropicCountTokensRequest,
+  RerankRequest: rerankRequest,
 } as const;
 
 export type RequestSchemaName = keyof typeof requestSchemas;

@@ -5,12 +5,18 @@
 //   x = LN(tok_embd[id] + pos_embd[pos] + type_embd[0])
 //   per layer: a = LN(x + W_o * MHA(Wq x + bq, Wk x + bk, Wv x + bv) + b_o)
 //              x = LN(a + W_down * GELU(W_up a + b_up) + b_down)
-//   pooling (mean / cls / last) over the final hidden states, then L2 normalisation.
+//   pooling (mean / cls / last) over the final hidden states, then L2 normalisation; or, for a
+//   reranker, rank(): the classification head on the first token's state.
+// The weights come from a GGUF (fromGGUF) or straight from a Hugging Face checkpoint folder
+// (fromCheckpoint: config.json + safetensors), so a converted GGUF can be checked against its source.
 // Attention is bidirectional with scale 1/sqrt(head_dim); LN is (x-mean)/sqrt(var+eps)*w+b.
 // GELU defaults to the tanh approximation, which is what ggml_gelu computes.
 // Matrices follow ggml's layout: a weight of dims [in, out] holds `out` rows of `in` values.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import { GGUFReader, getNumber } from '../gguf/reader.js';
+import { SafetensorsWeights } from '../convert/safetensors.js';
 
 export type Pooling = 'mean' | 'cls' | 'last' | 'none';
 export type GeluVariant = 'tanh' | 'erf';
@@ -145,6 +151,38 @@ function layerNorm(x: Float64Array, ln: LayerNorm, eps: number): Float64Array {
   return y;
 }
 
+/** Float64 weights by their llama.cpp names, with ggml-order dims (dims[0] = row length). */
+interface WeightSource {
+  has(name: string): boolean;
+  dims(name: string): number[];
+  read(name: string): Float64Array;
+}
+
+/**
+ * llama.cpp name -> Hugging Face BertModel name, for the reference read straight from a checkpoint
+ * (independently of src/convert/, which maps the other way: a converter bug cannot hide in both).
+ */
+function checkpointName(role: string): string {
+  const layer = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(role);
+  if (layer) {
+    const [, i, part, kind] = layer;
+    const parts: Record<string, string> = {
+      attn_q: 'attention.self.query', attn_k: 'attention.self.key', attn_v: 'attention.self.value',
+      attn_output: 'attention.output.dense', attn_output_norm: 'attention.output.LayerNorm',
+      ffn_up: 'intermediate.dense', ffn_down: 'output.dense', layer_output_norm: 'output.LayerNorm',
+    };
+    return `encoder.layer.${i}.${parts[part] ?? part}.${kind}`;
+  }
+  const top: Record<string, string> = {
+    'token_embd.weight': 'embeddings.word_embeddings.weight',
+    'position_embd.weight': 'embeddings.position_embeddings.weight',
+    'token_types.weight': 'embeddings.token_type_embeddings.weight',
+    'token_embd_norm.weight': 'embeddings.LayerNorm.weight',
+    'token_embd_norm.bias': 'embeddings.LayerNorm.bias',
+  };
+  return top[role] ?? role;
+}
+
 export class BertReference {
   readonly hparams: BertHParams;
   private readonly tokEmbd: Float64Array;
@@ -152,46 +190,31 @@ export class BertReference {
   private readonly typeEmbd: Float64Array | null;
   private readonly embNorm: LayerNorm;
   private readonly layers: BertLayer[];
+  /** A reranker's head: dense + tanh on the first token (optional), then the output projection. */
+  private readonly clsDense: Linear | null;
+  private readonly clsOut: Linear | null;
   private readonly gelu: (x: number) => number;
 
-  private constructor(reader: GGUFReader, opts: BertReferenceOptions) {
-    const f = reader.file;
-    const arch = f.kv.get('general.architecture')?.value;
-    if (arch !== 'bert') throw new Error(`BertReference: architecture is '${String(arch)}', expected 'bert'`);
-    const nEmbd = getNumber(f, 'bert.embedding_length');
-    const nHead = getNumber(f, 'bert.attention.head_count');
-    const tok = reader.tensor('token_embd.weight');
-    this.hparams = {
-      nVocab: tok.dims[1],
-      nEmbd,
-      nHead,
-      nFf: getNumber(f, 'bert.feed_forward_length'),
-      nLayer: getNumber(f, 'bert.block_count'),
-      nCtxTrain: getNumber(f, 'bert.context_length'),
-      eps: getNumber(f, 'bert.attention.layer_norm_epsilon'),
-      pooling: POOLING_BY_ID[getNumber(f, 'bert.pooling_type', 1)] ?? 'mean',
-    };
+  private constructor(hparams: BertHParams, src: WeightSource, opts: BertReferenceOptions) {
+    this.hparams = hparams;
+    const { nEmbd, nHead } = hparams;
     if (nEmbd % nHead !== 0) throw new Error(`embedding length ${nEmbd} is not a multiple of ${nHead} heads`);
-    const kvHeads = getNumber(f, 'bert.attention.head_count_kv', nHead);
-    if (kvHeads !== nHead) throw new Error('BertReference: grouped KV heads are not supported');
-
-    const t64 = (name: string): Float64Array => Float64Array.from(reader.readTensorFloat32(name));
-    const opt64 = (name: string): Float64Array | null => (reader.hasTensor(name) ? t64(name) : null);
+    const opt64 = (name: string): Float64Array | null => (src.has(name) ? src.read(name) : null);
     const lin = (prefix: string): Linear => {
-      const info = reader.tensor(`${prefix}.weight`);
-      if (info.dims.length !== 2) throw new Error(`${prefix}.weight is not 2-D`);
-      return { w: t64(`${prefix}.weight`), b: opt64(`${prefix}.bias`), nIn: info.dims[0], nOut: info.dims[1] };
+      const dims = src.dims(`${prefix}.weight`);
+      if (dims.length !== 2) throw new Error(`${prefix}.weight is not 2-D`);
+      return { w: src.read(`${prefix}.weight`), b: opt64(`${prefix}.bias`), nIn: dims[0], nOut: dims[1] };
     };
-    const ln = (prefix: string): LayerNorm => ({ w: t64(`${prefix}.weight`), b: t64(`${prefix}.bias`) });
+    const ln = (prefix: string): LayerNorm => ({ w: src.read(`${prefix}.weight`), b: src.read(`${prefix}.bias`) });
 
-    if (tok.dims[0] !== nEmbd) throw new Error('token_embd.weight has the wrong row length');
-    this.tokEmbd = t64('token_embd.weight');
-    this.posEmbd = t64('position_embd.weight');
+    if (src.dims('token_embd.weight')[0] !== nEmbd) throw new Error('token_embd.weight has the wrong row length');
+    this.tokEmbd = src.read('token_embd.weight');
+    this.posEmbd = src.read('position_embd.weight');
     this.typeEmbd = opt64('token_types.weight');
     this.embNorm = ln('token_embd_norm');
-    if (reader.hasTensor('blk.0.attn_qkv.weight')) throw new Error('BertReference: fused QKV weights are not supported');
+    if (src.has('blk.0.attn_qkv.weight')) throw new Error('BertReference: fused QKV weights are not supported');
     this.layers = [];
-    for (let i = 0; i < this.hparams.nLayer; i++) {
+    for (let i = 0; i < hparams.nLayer; i++) {
       const p = `blk.${i}`;
       this.layers.push({
         q: lin(`${p}.attn_q`),
@@ -204,6 +227,8 @@ export class BertReference {
         outNorm: ln(`${p}.layer_output_norm`),
       });
     }
+    this.clsDense = src.has('cls.weight') ? lin('cls') : null;
+    this.clsOut = src.has('cls.output.weight') ? lin('cls.output') : null;
     this.gelu = (opts.gelu ?? 'tanh') === 'erf' ? geluErf : geluTanh;
   }
 
@@ -211,9 +236,62 @@ export class BertReference {
   static fromGGUF(file: string, opts: BertReferenceOptions = {}): BertReference {
     const reader = new GGUFReader(file);
     try {
-      return new BertReference(reader, opts);
+      const f = reader.file;
+      const arch = f.kv.get('general.architecture')?.value;
+      if (arch !== 'bert') throw new Error(`BertReference: architecture is '${String(arch)}', expected 'bert'`);
+      const nHead = getNumber(f, 'bert.attention.head_count');
+      if (getNumber(f, 'bert.attention.head_count_kv', nHead) !== nHead) throw new Error('BertReference: grouped KV heads are not supported');
+      const hparams: BertHParams = {
+        nVocab: reader.tensor('token_embd.weight').dims[1],
+        nEmbd: getNumber(f, 'bert.embedding_length'),
+        nHead,
+        nFf: getNumber(f, 'bert.feed_forward_length'),
+        nLayer: getNumber(f, 'bert.block_count'),
+        nCtxTrain: getNumber(f, 'bert.context_length'),
+        eps: getNumber(f, 'bert.attention.layer_norm_epsilon'),
+        pooling: POOLING_BY_ID[getNumber(f, 'bert.pooling_type', 1)] ?? 'mean',
+      };
+      const src: WeightSource = {
+        has: (name) => reader.hasTensor(name),
+        dims: (name) => reader.tensor(name).dims,
+        read: (name) => Float64Array.from(reader.readTensorFloat32(name)),
+      };
+      return new BertReference(hparams, src, opts);
     } finally {
       reader.close();
+    }
+  }
+
+  /**
+   * Loads a Hugging Face BertModel checkpoint folder (config.json and model.safetensors, F32, F16
+   * or BF16) as float64, without going through a GGUF. Pooling is given to embed().
+   */
+  static fromCheckpoint(dir: string, opts: BertReferenceOptions = {}): BertReference {
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+    const weights = SafetensorsWeights.open(dir);
+    try {
+      const hparams: BertHParams = {
+        nVocab: config.vocab_size,
+        nEmbd: config.hidden_size,
+        nHead: config.num_attention_heads,
+        nFf: config.intermediate_size,
+        nLayer: config.num_hidden_layers,
+        nCtxTrain: config.max_position_embeddings,
+        eps: config.layer_norm_eps ?? 1e-12,
+        pooling: 'mean',
+      };
+      const name = (role: string): string => {
+        const plain = checkpointName(role);
+        return weights.has(plain) ? plain : `bert.${plain}`;
+      };
+      const src: WeightSource = {
+        has: (role) => weights.has(name(role)),
+        dims: (role) => [...weights.tensor(name(role)).shape].reverse(),
+        read: (role) => Float64Array.from(weights.read(name(role))),
+      };
+      return new BertReference(hparams, src, opts);
+    } finally {
+      weights.close();
     }
   }
 
@@ -296,5 +374,18 @@ export class BertReference {
       for (let i = 0; i < E; i++) pooled[i] /= hs.length;
     } else throw new RangeError(`unknown pooling '${String(pooling)}'`);
     return opts.normalize === false ? pooled : l2Normalize(pooled);
+  }
+
+  /**
+   * A cross-encoder's scores of one sequence, as llama.cpp's rank pooling computes them: the first
+   * token's final state, through the dense layer and tanh when there is one, then the output
+   * projection (one score per label).
+   */
+  rank(tokens: ArrayLike<number>): Float64Array {
+    if (!this.clsDense && !this.clsOut) throw new Error('BertReference: the model has no classification head (cls.* tensors)');
+    let x: Float64Array = this.hiddenStates(tokens)[0];
+    if (this.clsDense) x = linear(x, this.clsDense).map(Math.tanh);
+    if (this.clsOut) x = linear(x, this.clsOut);
+    return Float64Array.from(x);
   }
 }

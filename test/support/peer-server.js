@@ -1,6 +1,7 @@
 'use strict';
 // llama.cpp's own llama-server, built from the same vendored tree, as a peer to compare texts with.
-// Found at $GGUF_SERVE_PEER_SERVER or build-peer/bin/llama-server (see docs/api.md, Sampling).
+// Found at $GGUF_SERVE_PEER_SERVER, build-peer/bin/llama-server (see docs/api.md, Sampling), or
+// build/bin/llama-server (GGUF_SERVE_PEERS=1 npm run build:native).
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
@@ -9,7 +10,7 @@ const { root } = require('./server.js');
 
 /** The peer binary's path, or null when there is none. */
 function peerServerPath() {
-  const candidates = [process.env.GGUF_SERVE_PEER_SERVER, path.join(root, 'build-peer', 'bin', 'llama-server')];
+  const candidates = [process.env.GGUF_SERVE_PEER_SERVER, path.join(root, 'build-peer', 'bin', 'llama-server'), path.join(root, 'build', 'bin', 'llama-server')];
   return candidates.find((p) => p && fs.existsSync(p)) ?? null;
 }
 

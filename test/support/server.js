@@ -47,6 +47,7 @@ async function startServer({ args = [], env = {}, cwd = root, model = MODEL, loa
     if (config.model) await host.loadReference(config.model);
     await host.loadEmbeddingModel();
     await host.whisper.load();
+    await host.loadRerankModel();
   } catch (err) {
     await host.close();
     throw err;
