@@ -7,10 +7,12 @@ import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import { BENCH_WEIGHT_TYPES, LLAMA_SHAPES, benchModelPath, ensureBenchModel } from './llama-model.js';
 import { BERT_SHAPES, BertPooling, BertWeightType, ensureBertModel } from './bert-model.js';
+import { WHISPER_SHAPES, ensureWhisperModel } from './whisper-model.js';
 
 const USAGE = `usage: make-model --shape NAME [--type TYPE] [--seed N] [--dir DIR] [--pooling mean|cls|last|rank]
   llama shapes: ${Object.keys(LLAMA_SHAPES).join(', ')} (types ${BENCH_WEIGHT_TYPES.join(', ')}; default q8_0)
   bert shapes:  ${Object.keys(BERT_SHAPES).join(', ')} (types f32, f16, q8_0, q4_0; default f32)
+  whisper shapes (whisper.cpp's format, for --whisper-model): ${Object.keys(WHISPER_SHAPES).join(', ')} (types f16, f32; default f16)
 Prints the path of the model file (generated under the cache folder when missing).`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +44,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (values.shape in WHISPER_SHAPES) {
+      const type = values.type ?? 'f16';
+      if (type !== 'f16' && type !== 'f32') throw new Error(`--type ${type}: Whisper models are f16 or f32`);
+      process.stdout.write(`${ensureWhisperModel({ shape: values.shape, type, seed, dir: values.dir })}\n`);
+      return 0;
+    }
     if (values.shape in BERT_SHAPES) {
       const file = ensureBertModel({
         shape: values.shape,
