@@ -148,7 +148,8 @@ t.test('what cannot be converted is a clear error', async (t) => {
   await rejectsWith(t, convertModelFolder(truncated, { cacheDir }), 'invalid_weights', /model\.safetensors is truncated: 5 bytes/, 'a stub');
 
   await rejectsWith(t, convertModelFolder(make('gpt2', { architecture: 'GPT2Model' }), { cacheDir }), 'unsupported_architecture', /^architecture GPT2Model is not supported\. Supported: BertModel/, 'unknown architecture');
-  await rejectsWith(t, convertModelFolder(make('mpnet', { architecture: 'MPNetModel' }), { cacheDir }), 'unsupported_architecture', /^architecture MPNetModel is not supported yet \(MPNet/, 'MPNet');
+  await rejectsWith(t, convertModelFolder(make('xlmr', { architecture: 'XLMRobertaModel' }), { cacheDir }), 'unsupported_architecture', /^architecture XLMRobertaModel is not supported yet \(XLM-RoBERTa/, 'XLM-RoBERTa');
+  await rejectsWith(t, convertModelFolder(make('mislabelled', { architecture: 'MPNetModel' }), { cacheDir }), 'invalid_weights', /Tensor 'embeddings\.token_type_embeddings\.weight' is not part of an MPNetModel/, 'BERT weights under MPNetModel');
   await rejectsWith(t, convertModelFolder(make('dense', { extraModules: ['sentence_transformers.models.Dense'] }), { cacheDir }), 'unsupported_module', /Module sentence_transformers\.models\.Dense \(3_Extra\) is not supported/, 'a Dense module');
   await rejectsWith(t, convertModelFolder(make('max', { pooling: 'max' }), { cacheDir }), 'unsupported_module', /Pooling mode pooling_mode_max_tokens \(1_Pooling\/config\.json\) is not supported/, 'max pooling');
   await rejectsWith(t, convertModelFolder(make('cjk', { normalizer: { handle_chinese_chars: false } }), { cacheDir }), 'unsupported_tokenizer', /handle_chinese_chars false is not supported/, 'no Chinese-character splitting');

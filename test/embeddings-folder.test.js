@@ -214,8 +214,8 @@ t.test('what cannot be served fails the start, naming why', async (t) => {
   const dir = tmpDir(t);
   const cacheDir = path.join(dir, 'cache');
   const fails = (args) => startServer({ args, hostOptions: { convertCacheDir: cacheDir } }).then(() => null, (e) => e);
-  const mpnet = writeRandomModelFolder(path.join(dir, 'mpnet'), { architecture: 'MPNetModel' });
-  t.match((await fails(['--embedding-model', mpnet]))?.message, /Cannot convert mpnet \(.*\) to GGUF: architecture MPNetModel is not supported yet/);
+  const xlmr = writeRandomModelFolder(path.join(dir, 'xlmr'), { architecture: 'XLMRobertaModel' });
+  t.match((await fails(['--embedding-model', xlmr]))?.message, /Cannot convert xlmr \(.*\) to GGUF: architecture XLMRobertaModel is not supported yet/);
   const dense = writeRandomModelFolder(path.join(dir, 'dense'), { extraModules: ['sentence_transformers.models.Dense'] });
   t.match((await fails(['--embedding-model', dense]))?.message, /Module sentence_transformers\.models\.Dense \(3_Extra\) is not supported/);
   const { ensureBertModel } = require('../lib/gguf/bert-model.js');

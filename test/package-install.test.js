@@ -28,7 +28,7 @@ t.test('npm pack carries the CPU prebuild and leaves out what the prebuilt path 
   const pack = packCheckout(work);
   t.comment(`tarball ${path.basename(pack.tarball)}: ${(pack.bytes / 2 ** 20).toFixed(2)} MiB, ${pack.files.length} files`);
   t.ok(pack.files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')), `prebuilds/${platformDir}/*.node is in the tarball`);
-  for (const needed of ['lib/cli.js', 'scripts/install.js', 'webui/index.html', 'templates/model-templates.yaml', 'native/addon.cpp', 'CMakeLists.txt', 'vendor/fetch.js']) {
+  for (const needed of ['lib/cli.js', 'scripts/install.js', 'webui/index.html', 'templates/model-templates.yaml', 'native/addon.cpp', 'CMakeLists.txt', 'vendor/fetch.js', 'vendor/patches/llama.cpp-mpnet.patch']) {
     t.ok(pack.files.includes(needed), `${needed} is in the tarball`);
   }
   for (const left of ['src/', 'test/', 'docs/', 'bench/', 'tsconfig.json', 'scripts/prebuild.js']) {

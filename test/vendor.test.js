@@ -88,12 +88,69 @@ t.test('missing git and an unreachable tarball fail clearly', async (t) => {
   t.match(noTarball.stderr, /npm pack .* exited with/);
 });
 
-t.test('the real pin names the llama.cpp tree the project builds', async (t) => {
+/** A patch of the stand-in (CMakeLists.txt changed, a file added) and the tree it makes, computed apart from fetch.js. */
+function makePatch(dir, tgz) {
+  const probe = path.join(dir, 'probe');
+  execFileSync('tar', ['-xzf', tgz, '-C', dir, 'package/llama/gitRelease.bundle']);
+  execFileSync('git', ['clone', '-q', path.join(dir, 'package', 'llama', 'gitRelease.bundle'), probe]);
+  fs.writeFileSync(path.join(probe, 'CMakeLists.txt'), 'project(stand_in)\nadd_library(extra extra.cpp)\n');
+  fs.writeFileSync(path.join(probe, 'extra.cpp'), '// added by the patch\n');
+  execFileSync('git', ['-C', probe, 'add', '-A']);
+  const patch = execFileSync('git', ['-C', probe, 'diff', '--cached'], { encoding: 'utf8' });
+  const patchedTree = execFileSync('git', ['-C', probe, 'write-tree'], { encoding: 'utf8' }).trim();
+  return { patch, patchedTree };
+}
+
+t.test('patches: applied after the tree check, the patched tree checked and stamped, never twice', async (t) => {
+  const dir = tmpDir(t);
+  const { tgz, tree, integrity } = makeTarball(dir);
+  const { patch, patchedTree } = makePatch(dir, tgz);
+  const vendor = vendorCopy(dir, { tarball: tgz, integrity, tree, patches: ['patches/extra.patch'], patchedTree });
+  fs.mkdirSync(path.join(vendor, 'patches'));
+  fs.writeFileSync(path.join(vendor, 'patches', 'extra.patch'), patch);
+  const first = run(vendor);
+  t.equal(first.status, 0, first.stderr);
+  t.match(first.stdout, /applied patches\/extra\.patch/);
+  t.match(first.stdout, new RegExp(`tree ${patchedTree.slice(0, 12)} \\(${tree.slice(0, 12)} patched\\) ready`));
+  t.equal(fs.readFileSync(path.join(vendor, 'llama.cpp', 'extra.cpp'), 'utf8'), '// added by the patch\n');
+  t.equal(fs.readFileSync(path.join(vendor, 'llama.cpp', '.gguf-serve-tree'), 'utf8').trim(), patchedTree, 'the stamp names the patched tree');
+  const second = run(vendor);
+  t.equal(second.status, 0, second.stderr);
+  t.match(second.stdout, /already present/);
+  t.notMatch(second.stdout, /applied/, 'a present patched tree is not patched again');
+});
+
+t.test('patches: one that does not apply, a wrong or missing patchedTree fail clearly', async (t) => {
+  const dir = tmpDir(t);
+  const { tgz, tree, integrity } = makeTarball(dir);
+  const { patch, patchedTree } = makePatch(dir, tgz);
+  const vendor = vendorCopy(dir, { tarball: tgz, integrity, tree, patches: ['patches/extra.patch'], patchedTree });
+  const pinFile = path.join(vendor, 'llama.cpp.pin.json');
+  const pin = JSON.parse(fs.readFileSync(pinFile, 'utf8'));
+  fs.mkdirSync(path.join(vendor, 'patches'));
+  fs.writeFileSync(path.join(vendor, 'patches', 'extra.patch'), patch.replace('project(stand_in)', 'project(other)'));
+  const bad = run(vendor);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, new RegExp(`patch patches/extra\\.patch does not apply to tree ${tree.slice(0, 12)}`));
+  t.notOk(fs.existsSync(path.join(vendor, 'llama.cpp')), 'nothing left behind');
+  fs.writeFileSync(path.join(vendor, 'patches', 'extra.patch'), patch);
+  fs.writeFileSync(pinFile, JSON.stringify({ ...pin, patchedTree: '2'.repeat(40) }));
+  const wrong = run(vendor);
+  t.equal(wrong.status, 1);
+  t.match(wrong.stderr, new RegExp(`patched tree hash mismatch: expected 2{40}, got ${patchedTree}`));
+  fs.writeFileSync(pinFile, JSON.stringify({ ...pin, patchedTree: undefined }));
+  const missing = run(vendor);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, new RegExp(`lists patches but no patchedTree; the patched tree is ${patchedTree}`));
+});
+
+t.test('the real pin names the llama.cpp tree the project builds, and its patched tree', async (t) => {
   const pin = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'vendor', 'llama.cpp.pin.json'), 'utf8'));
   t.match(pin.integrity, /^sha512-/);
   t.equal(pin.tree, '0424752fbbc3bb01469ec830a30f2bc035497cd4');
+  for (const patch of pin.patches) t.ok(fs.existsSync(path.join(__dirname, '..', 'vendor', patch)), `${patch} is in the repository`);
   const stamp = path.join(__dirname, '..', 'vendor', 'llama.cpp', '.gguf-serve-tree');
-  t.equal(fs.readFileSync(stamp, 'utf8').trim(), pin.tree, 'npm install fetched exactly the pinned tree');
+  t.equal(fs.readFileSync(stamp, 'utf8').trim(), pin.patchedTree, 'npm install fetched the pinned tree and patched it to the pinned patched tree');
 });
 
 t.test('a tree shipped as files (treePath): fetched, checked by its git tree hash, with its own name', async (t) => {

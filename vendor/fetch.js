@@ -3,7 +3,9 @@
 // Fills vendor/NAME/ for every vendor/NAME.pin.json, offline except for the npm registry: llama.cpp
 // from the node-llama-cpp tarball (a git bundle inside), whisper.cpp from a tarball that carries its
 // source tree as files. We take only the tarball (never install the package) and check both the
-// tarball integrity and the git tree hash of what it holds.
+// tarball integrity and the git tree hash of what it holds. A pin may list patches (vendor/patches/,
+// applied in order with `git apply` after that check) and then pins the patched tree too
+// (patchedTree): the stamp names the tree that is on disk, so a present tree is never patched twice.
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -64,22 +66,48 @@ function unpack(pin, name, work) {
   return dir;
 }
 
+/** The git tree hash of a folder's files as they are now (a clone's own index is left alone). */
+function treeOfWorkingFiles(dir, work) {
+  if (!fs.existsSync(path.join(dir, '.git'))) return treeOfFiles(dir);
+  const env = { ...process.env, GIT_INDEX_FILE: path.join(work, 'patched.index') };
+  run('git', ['-C', dir, 'add', '-A', '-f'], { env });
+  return run('git', ['-C', dir, 'write-tree'], { env }).trim();
+}
+
+/** Applies the pin's patches to the checked tree in `dir` and checks the result against patchedTree. */
+function applyPatches(pin, name, dir, work) {
+  for (const patch of pin.patches) {
+    const file = path.resolve(vendorDir, patch);
+    if (!fs.existsSync(file)) fail(`${name}: patch ${patch} is missing (${file})`);
+    const r = spawnSync('git', ['apply', '--whitespace=nowarn', file], { cwd: dir, encoding: 'utf8' });
+    if (r.error) fail(`git apply ${patch} failed: ${r.error.message}`);
+    if (r.status !== 0) fail(`${name}: patch ${patch} does not apply to tree ${pin.tree.slice(0, 12)}:\n${(r.stderr || '').trim()}`);
+    console.log(`gguf-serve vendor: ${name}: applied ${patch}`);
+  }
+  const tree = treeOfWorkingFiles(dir, work);
+  if (!pin.patchedTree) fail(`${name}: the pin lists patches but no patchedTree; the patched tree is ${tree}`);
+  if (tree !== pin.patchedTree) fail(`${name} patched tree hash mismatch: expected ${pin.patchedTree}, got ${tree}`);
+}
+
 /** Fills vendor/NAME/ from vendor/NAME.pin.json unless the stamped tree is already there. */
 function fetchPinned(name) {
   const pin = JSON.parse(fs.readFileSync(path.join(vendorDir, `${name}.pin.json`), 'utf8'));
+  const patched = Array.isArray(pin.patches) && pin.patches.length > 0;
+  const wanted = patched ? pin.patchedTree : pin.tree;
   const target = path.join(vendorDir, name);
   const stamp = path.join(target, '.gguf-serve-tree');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === pin.tree) {
-    console.log(`gguf-serve vendor: ${name} tree ${pin.tree.slice(0, 12)} already present`);
+  if (wanted && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === wanted) {
+    console.log(`gguf-serve vendor: ${name} tree ${wanted.slice(0, 12)} already present`);
     return;
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-vendor-'));
   try {
     const dir = unpack(pin, name, work);
+    if (patched) applyPatches(pin, name, dir, work);
     fs.rmSync(target, { recursive: true, force: true });
     fs.renameSync(dir, target);
-    fs.writeFileSync(stamp, pin.tree + '\n');
-    console.log(`gguf-serve vendor: ${name} tree ${pin.tree.slice(0, 12)} ready in vendor/${name}`);
+    fs.writeFileSync(stamp, wanted + '\n');
+    console.log(`gguf-serve vendor: ${name} tree ${wanted.slice(0, 12)}${patched ? ` (${pin.tree.slice(0, 12)} patched)` : ''} ready in vendor/${name}`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

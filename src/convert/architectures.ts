@@ -6,6 +6,7 @@ import type { GGUFWriter } from '../gguf/writer.js';
 import { ConvertError } from './errors.js';
 import type { ModelFolder } from './folder.js';
 import { writeBert } from './bert.js';
+import { mpnetPositionOffset, writeMpnet } from './mpnet.js';
 
 export interface ArchitectureContext {
   folder: ModelFolder;
@@ -23,6 +24,8 @@ export interface ArchitecturePlan {
   required: string[];
   /** llama.cpp names kept F32 whatever the weight type (the graph adds them to F32 activations). */
   float32: string[];
+  /** Leading rows (of the checkpoint's first dimension) a tensor loses in the GGUF; 0 when absent. */
+  firstRow?(target: string): number;
 }
 
 export type ArchitectureWriter = (ctx: ArchitectureContext) => ArchitecturePlan;
@@ -30,16 +33,12 @@ export type ArchitectureWriter = (ctx: ArchitectureContext) => ArchitecturePlan;
 const WRITERS: Record<string, ArchitectureWriter> = {
   BertModel: writeBert,
   BertForMaskedLM: writeBert,
+  MPNetModel: writeMpnet,
+  MPNetForMaskedLM: writeMpnet,
 };
 
-/**
- * Architectures llama.cpp (or this converter) does not run yet, with what they are. MPNet comes
- * off this list with its writer (an mpnet.ts beside bert.ts: its hyperparameters, tensor names and
- * the relative-attention bias) once the engine runs it; its tokenizer.json (WordPiece, BertNormalizer,
- * RobertaProcessing) is of a kind tokenizer-json.ts reads.
- */
+/** Architectures llama.cpp (or this converter) does not run yet, with what they are. */
 const NOT_YET: Record<string, string> = {
-  MPNetModel: 'MPNet (all-mpnet-base-v2): its relative-position attention is not in the vendored llama.cpp',
   XLMRobertaModel: 'XLM-RoBERTa: its SentencePiece (Unigram) vocabulary is not converted yet',
   NomicBertModel: 'Nomic BERT: rotary positions and a gated FFN are not converted yet',
   RobertaModel: 'RoBERTa: its byte-level BPE vocabulary is not converted yet',
@@ -59,4 +58,10 @@ export function architectureWriter(architecture: string): ArchitectureWriter {
 
 export function supportedArchitectures(): string[] {
   return Object.keys(WRITERS);
+}
+
+/** How many positions the GGUF has: MPNet's first padding_idx + 1 rows are not positions of a token. */
+export function positionCount(architecture: string, config: Record<string, unknown>): number {
+  const rows = Number(config.max_position_embeddings) || Infinity;
+  return WRITERS[architecture] === writeMpnet ? rows - mpnetPositionOffset(config) : rows;
 }

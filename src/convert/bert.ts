@@ -40,18 +40,23 @@ export function bertTensorName(name: string): string | null {
   throw new ConvertError('invalid_weights', `Tensor '${name}' is not part of a BertModel this converter knows: the folder's weights do not match its config.json.`);
 }
 
-function hparam(config: Record<string, unknown>, key: string, fallback?: number): number {
+export function hparam(config: Record<string, unknown>, key: string, fallback?: number): number {
   const v = config[key] ?? fallback;
   if (typeof v !== 'number' || !(v > 0)) throw new ConvertError('unsupported_architecture', `config.json has no valid ${key} (got ${JSON.stringify(config[key])}).`);
   return v;
 }
 
+/** llama.cpp's BERT-like encoders use GELU: another activation is an error naming it. */
+export function checkGelu(config: Record<string, unknown>, architecture: string): void {
+  const act = String(config.hidden_act ?? 'gelu');
+  if (!['gelu', 'gelu_new', 'gelu_pytorch_tanh'].includes(act)) {
+    throw new ConvertError('unsupported_architecture', `${architecture} with hidden_act '${act}' is not supported: llama.cpp runs it with GELU.`);
+  }
+}
+
 export const writeBert: ArchitectureWriter = ({ folder, writer, pooling }) => {
   const c = folder.config;
-  const act = String(c.hidden_act ?? 'gelu');
-  if (!['gelu', 'gelu_new', 'gelu_pytorch_tanh'].includes(act)) {
-    throw new ConvertError('unsupported_architecture', `BertModel with hidden_act '${act}' is not supported: llama.cpp's BERT uses GELU.`);
-  }
+  checkGelu(c, 'BertModel');
   const positions = String(c.position_embedding_type ?? 'absolute');
   if (positions !== 'absolute') {
     throw new ConvertError('unsupported_architecture', `BertModel with position_embedding_type '${positions}' is not supported: llama.cpp's BERT has absolute positions.`);
@@ -71,14 +76,14 @@ export const writeBert: ArchitectureWriter = ({ folder, writer, pooling }) => {
   return {
     tokenTypeCount: hparam(c, 'type_vocab_size', 2),
     tensorName: bertTensorName,
-    required: requiredBertTensors(hparam(c, 'num_hidden_layers')),
+    required: requiredEncoderTensors(hparam(c, 'num_hidden_layers')),
     // llama.cpp adds a row of it to the F32 input embeddings: ggml's CPU add has no F32 + F16.
     float32: ['token_types.weight'],
   };
 };
 
-/** Every tensor llama.cpp needs for BERT (biases of linear layers are optional to it, not to BERT checkpoints). */
-function requiredBertTensors(layers: number): string[] {
+/** Every tensor llama.cpp needs for BERT (biases of linear layers are optional to it, not to BERT checkpoints); MPNet's too, with its bias table. */
+export function requiredEncoderTensors(layers: number): string[] {
   const out = ['token_embd.weight', 'position_embd.weight', 'token_embd_norm.weight', 'token_embd_norm.bias'];
   for (let i = 0; i < layers; i++) {
     for (const t of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_output_norm', 'ffn_up', 'ffn_down', 'layer_output_norm']) {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GGMLType } from '../gguf/ggml.js';
 import { GGUFValueType, GGUFWriter } from '../gguf/writer.js';
-import { architectureWriter } from './architectures.js';
+import { architectureWriter, positionCount } from './architectures.js';
 import { ConvertError } from './errors.js';
 import { readModelFolder, type FolderPooling } from './folder.js';
 import { rowLength, SafetensorsWeights } from './safetensors.js';
@@ -118,7 +118,7 @@ export async function convertModelFolder(dir: string, opts: ConvertOptions = {})
   const vocab = readWordPieceTokenizer(folder.tokenizer, Number(folder.config.vocab_size) || 0);
   const weights = SafetensorsWeights.open(folder.modelDir);
   // Never past the position embeddings (an input beyond them has no position to take).
-  const positions = Number(folder.config.max_position_embeddings) || Infinity;
+  const positions = positionCount(folder.architecture, folder.config);
   const asked = folder.maxSeqLength ?? vocab.maxLength;
   const maxSeqLength = asked === null ? null : Math.min(asked, positions);
   const result = { architecture: folder.architecture, pooling: folder.pooling, normalize: folder.normalize, maxSeqLength };
@@ -146,8 +146,10 @@ export async function convertModelFolder(dir: string, opts: ConvertOptions = {})
       if (written.has(target)) throw new ConvertError('invalid_weights', `Two tensors of the checkpoint map to ${target} (one is '${source}').`);
       const t = weights.tensor(source);
       written.add(target);
-      w.addTensor(target, [...t.shape].reverse(), tensorType(t.dtype, t.shape, quant, plan.float32.includes(target)), {
-        rows: (first, count) => weights.readRows(source, first, count),
+      const skip = plan.firstRow?.(target) ?? 0;
+      const shape = [t.shape[0] - skip, ...t.shape.slice(1)];
+      w.addTensor(target, [...shape].reverse(), tensorType(t.dtype, shape, quant, plan.float32.includes(target)), {
+        rows: (first, count) => weights.readRows(source, first + skip, count),
       });
     }
     const missing = plan.required.filter((n) => !written.has(n));

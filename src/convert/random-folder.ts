@@ -6,7 +6,7 @@
 // others get their "##" back).
 import fs from 'node:fs';
 import path from 'node:path';
-import { BERT_SHAPES } from '../gguf/bert-model.js';
+import { BERT_SHAPES, type BertShape } from '../gguf/bert-model.js';
 import { vocabPath } from '../gguf/paths.js';
 import { Rng } from '../gguf/prng.js';
 import { getNumber, readGGUF } from '../gguf/reader.js';
@@ -85,8 +85,21 @@ export interface RandomFolderOptions {
   vocab?: string;
 }
 
-/** Writes a random-weight sentence-transformers BERT folder into `dir` (created); returns `dir`. */
-export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = {}): string {
+/** What every random folder shares: the shape, and writers of its JSON files and weights. */
+export interface FolderParts {
+  shape: BertShape;
+  dtype: FloatDtype;
+  maxSeqLength: number | null;
+  /** Writes `value` as the JSON file `file` of the folder. */
+  write(file: string, value: unknown): void;
+  /** Adds a random normal tensor (HF order dims) to model.safetensors. */
+  add(name: string, dims: number[], std: number, mean?: number): void;
+  /** Writes model.safetensors and the sentence-transformers modules around the Transformer. */
+  finish(tokenizer: Record<string, unknown>): void;
+}
+
+/** Starts a random folder in `dir` (created). */
+export function startRandomFolder(dir: string, opts: RandomFolderOptions): FolderParts {
   const shape = BERT_SHAPES[opts.shape ?? 'bert-tiny'];
   if (!shape) throw new Error(`unknown shape '${opts.shape}'`);
   const seed = opts.seed ?? 4321;
@@ -94,14 +107,53 @@ export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = 
   const pooling = opts.pooling === undefined ? 'mean' : opts.pooling;
   const normalize = opts.normalize ?? true;
   const maxSeqLength = opts.maxSeqLength === undefined ? 128 : opts.maxSeqLength;
-  const tokenizer = tokenizerJsonFromVocab(opts.vocab, opts.normalizer, maxSeqLength);
-  const nVocab = Object.keys((tokenizer.model as { vocab: object }).vocab).length;
-  const { embd: E, ffn: F, layers, heads, maxPositions } = shape;
   fs.mkdirSync(dir, { recursive: true });
   const write = (file: string, value: unknown): void => {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), `${JSON.stringify(value, null, 2)}\n`);
   };
+  const tensors: SafetensorsInput[] = [];
+  const add = (name: string, dims: number[], std: number, mean = 0): void => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    tensors.push({ name, dtype, shape: dims, data: new Rng(seed, name).fillNormal(new Float32Array(n), std, mean) });
+  };
+  const finish = (tokenizer: Record<string, unknown>): void => {
+    write('tokenizer.json', tokenizer);
+    const E = shape.embd;
+    const modules: Array<Record<string, unknown>> = [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }];
+    if (pooling) {
+      modules.push({ idx: modules.length, name: String(modules.length), path: '1_Pooling', type: 'sentence_transformers.models.Pooling' });
+      write('1_Pooling/config.json', {
+        word_embedding_dimension: E,
+        pooling_mode_cls_token: pooling === 'cls',
+        pooling_mode_mean_tokens: pooling === 'mean',
+        pooling_mode_max_tokens: pooling === 'max',
+        pooling_mode_mean_sqrt_len_tokens: false,
+        pooling_mode_weightedmean_tokens: false,
+        pooling_mode_lasttoken: pooling === 'lasttoken',
+        include_prompt: true,
+      });
+    }
+    if (normalize) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Normalize`, type: 'sentence_transformers.models.Normalize' });
+    for (const type of opts.extraModules ?? []) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Extra`, type });
+    write('modules.json', modules);
+    if (maxSeqLength !== null) write('sentence_bert_config.json', { max_seq_length: maxSeqLength, do_lower_case: opts.doLowerCase ?? false });
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(tensors));
+  };
+  return { shape, dtype, maxSeqLength, write, add, finish };
+}
+
+/** config.json's torch_dtype of a safetensors dtype. */
+export function torchDtype(dtype: FloatDtype): string {
+  return dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16';
+}
+
+/** Writes a random-weight sentence-transformers BERT folder into `dir` (created); returns `dir`. */
+export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = {}): string {
+  const { shape, dtype, maxSeqLength, write, add, finish } = startRandomFolder(dir, opts);
+  const tokenizer = tokenizerJsonFromVocab(opts.vocab, opts.normalizer, maxSeqLength);
+  const nVocab = Object.keys((tokenizer.model as { vocab: object }).vocab).length;
+  const { embd: E, ffn: F, layers, heads, maxPositions } = shape;
   write('config.json', {
     architectures: [opts.architecture ?? 'BertModel'],
     model_type: 'bert',
@@ -115,34 +167,9 @@ export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = 
     layer_norm_eps: 1e-12,
     hidden_act: 'gelu',
     position_embedding_type: 'absolute',
-    torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'F16' ? 'float16' : 'bfloat16',
+    torch_dtype: torchDtype(dtype),
   });
-  write('tokenizer.json', tokenizer);
-  const modules: Array<Record<string, unknown>> = [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }];
-  if (pooling) {
-    modules.push({ idx: modules.length, name: String(modules.length), path: '1_Pooling', type: 'sentence_transformers.models.Pooling' });
-    write('1_Pooling/config.json', {
-      word_embedding_dimension: E,
-      pooling_mode_cls_token: pooling === 'cls',
-      pooling_mode_mean_tokens: pooling === 'mean',
-      pooling_mode_max_tokens: pooling === 'max',
-      pooling_mode_mean_sqrt_len_tokens: false,
-      pooling_mode_weightedmean_tokens: false,
-      pooling_mode_lasttoken: pooling === 'lasttoken',
-      include_prompt: true,
-    });
-  }
-  if (normalize) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Normalize`, type: 'sentence_transformers.models.Normalize' });
-  for (const type of opts.extraModules ?? []) modules.push({ idx: modules.length, name: String(modules.length), path: `${modules.length}_Extra`, type });
-  write('modules.json', modules);
-  if (maxSeqLength !== null) write('sentence_bert_config.json', { max_seq_length: maxSeqLength, do_lower_case: opts.doLowerCase ?? false });
-
   // Scales as src/gguf/bert-model.ts chooses them: peaked attention, GELU in its curved range.
-  const tensors: SafetensorsInput[] = [];
-  const add = (name: string, dims: number[], std: number, mean = 0): void => {
-    const n = dims.reduce((a, b) => a * b, 1);
-    tensors.push({ name, dtype, shape: dims, data: new Rng(seed, name).fillNormal(new Float32Array(n), std, mean) });
-  };
   add('embeddings.word_embeddings.weight', [nVocab, E], 1);
   add('embeddings.position_embeddings.weight', [maxPositions, E], 0.5);
   add('embeddings.token_type_embeddings.weight', [2, E], 0.5);
@@ -150,23 +177,35 @@ export function writeRandomModelFolder(dir: string, opts: RandomFolderOptions = 
   add('embeddings.LayerNorm.bias', [E], 0.2);
   for (let i = 0; i < layers; i++) {
     const p = `encoder.layer.${i}.`;
-    for (const [m, std] of [['query', 1.5 / Math.sqrt(E)], ['key', 1.5 / Math.sqrt(E)], ['value', 1 / Math.sqrt(E)]] as const) {
-      add(`${p}attention.self.${m}.weight`, [E, E], std);
-      add(`${p}attention.self.${m}.bias`, [E], 0.1);
-    }
-    add(`${p}attention.output.dense.weight`, [E, E], 1 / Math.sqrt(E));
-    add(`${p}attention.output.dense.bias`, [E], 0.1);
-    add(`${p}attention.output.LayerNorm.weight`, [E], 0.2, 1);
-    add(`${p}attention.output.LayerNorm.bias`, [E], 0.2);
-    add(`${p}intermediate.dense.weight`, [F, E], 1 / Math.sqrt(E));
-    add(`${p}intermediate.dense.bias`, [F], 0.2);
-    add(`${p}output.dense.weight`, [E, F], 1 / Math.sqrt(F));
-    add(`${p}output.dense.bias`, [E], 0.1);
-    add(`${p}output.LayerNorm.weight`, [E], 0.2, 1);
-    add(`${p}output.LayerNorm.bias`, [E], 0.2);
+    addEncoderLayer(add, E, F, {
+      q: `${p}attention.self.query`, k: `${p}attention.self.key`, v: `${p}attention.self.value`,
+      o: `${p}attention.output.dense`, attnNorm: `${p}attention.output.LayerNorm`,
+      up: `${p}intermediate.dense`, down: `${p}output.dense`, outNorm: `${p}output.LayerNorm`,
+    });
   }
   add('pooler.dense.weight', [E, E], 1 / Math.sqrt(E));
   add('pooler.dense.bias', [E], 0.1);
-  fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(tensors));
+  finish(tokenizer);
   return dir;
+}
+
+/** Checkpoint names (without .weight/.bias) of one post-norm encoder layer's parts. */
+export interface EncoderLayerNames {
+  q: string; k: string; v: string; o: string; attnNorm: string; up: string; down: string; outNorm: string;
+}
+
+/** One encoder layer's random weights, at the scales src/gguf/bert-model.ts chooses (peaked attention, GELU in its curved range). */
+export function addEncoderLayer(add: FolderParts['add'], E: number, F: number, n: EncoderLayerNames): void {
+  for (const [m, std] of [[n.q, 1.5 / Math.sqrt(E)], [n.k, 1.5 / Math.sqrt(E)], [n.v, 1 / Math.sqrt(E)], [n.o, 1 / Math.sqrt(E)]] as const) {
+    add(`${m}.weight`, [E, E], std);
+    add(`${m}.bias`, [E], 0.1);
+  }
+  add(`${n.up}.weight`, [F, E], 1 / Math.sqrt(E));
+  add(`${n.up}.bias`, [F], 0.2);
+  add(`${n.down}.weight`, [E, F], 1 / Math.sqrt(F));
+  add(`${n.down}.bias`, [E], 0.1);
+  for (const norm of [n.attnNorm, n.outNorm]) {
+    add(`${norm}.weight`, [E], 0.2, 1);
+    add(`${norm}.bias`, [E], 0.2);
+  }
 }

@@ -130,8 +130,9 @@ export function readWordPieceTokenizer(json: unknown, vocabSize = 0): WordPieceV
     cls,
     sep,
     unk,
-    pad: tj.padding?.pad_id ?? vocab.get('[PAD]') ?? null,
-    mask: vocab.get('[MASK]') ?? null,
+    // BERT's names, else RoBERTa's and MPNet's.
+    pad: tj.padding?.pad_id ?? vocab.get('[PAD]') ?? vocab.get('<pad>') ?? null,
+    mask: vocab.get('[MASK]') ?? vocab.get('<mask>') ?? null,
     maxLength: Number.isInteger(maxLength) && (maxLength as number) > 0 ? (maxLength as number) : null,
   };
 }

@@ -23,19 +23,19 @@ export type GeluVariant = 'tanh' | 'erf';
 
 const POOLING_BY_ID: Record<number, Pooling> = { 0: 'none', 1: 'mean', 2: 'cls', 3: 'last' };
 
-interface Linear {
+export interface Linear {
   w: Float64Array; // [out][in]
   b: Float64Array | null;
   nIn: number;
   nOut: number;
 }
 
-interface LayerNorm {
+export interface LayerNorm {
   w: Float64Array;
   b: Float64Array;
 }
 
-interface BertLayer {
+export interface BertLayer {
   q: Linear;
   k: Linear;
   v: Linear;
@@ -124,7 +124,7 @@ export function l2Normalize(v: Float64Array): Float64Array {
   return out;
 }
 
-function linear(x: Float64Array, l: Linear): Float64Array {
+export function linear(x: Float64Array, l: Linear): Float64Array {
   const y = new Float64Array(l.nOut);
   const w = l.w;
   const n = l.nIn;
@@ -137,7 +137,7 @@ function linear(x: Float64Array, l: Linear): Float64Array {
   return y;
 }
 
-function layerNorm(x: Float64Array, ln: LayerNorm, eps: number): Float64Array {
+export function layerNorm(x: Float64Array, ln: LayerNorm, eps: number): Float64Array {
   const n = x.length;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += x[i];
@@ -301,10 +301,7 @@ export class BertReference {
     const n = tokens.length;
     if (n === 0) throw new RangeError('no tokens');
     if (n > nCtxTrain) throw new RangeError(`${n} tokens exceed the ${nCtxTrain} positions`);
-    const D = E / H;
-    const scale = 1 / Math.sqrt(D);
-
-    let x: Float64Array[] = [];
+    const x: Float64Array[] = [];
     for (let t = 0; t < n; t++) {
       const id = tokens[t];
       if (!Number.isInteger(id) || id < 0 || id >= nVocab) throw new RangeError(`token id ${id} out of range`);
@@ -314,66 +311,13 @@ export class BertReference {
       }
       x.push(layerNorm(e, this.embNorm, eps));
     }
-
-    for (const L of this.layers) {
-      const q = x.map((v) => linear(v, L.q));
-      const k = x.map((v) => linear(v, L.k));
-      const v = x.map((u) => linear(u, L.v));
-      const attn: Float64Array[] = [];
-      const scores = new Float64Array(n);
-      for (let t = 0; t < n; t++) {
-        const out = new Float64Array(E);
-        for (let h = 0; h < H; h++) {
-          const off = h * D;
-          let max = -Infinity;
-          for (let s = 0; s < n; s++) {
-            let d = 0;
-            for (let i = 0; i < D; i++) d += q[t][off + i] * k[s][off + i];
-            scores[s] = d * scale;
-            if (scores[s] > max) max = scores[s];
-          }
-          let sum = 0;
-          for (let s = 0; s < n; s++) {
-            scores[s] = Math.exp(scores[s] - max);
-            sum += scores[s];
-          }
-          for (let s = 0; s < n; s++) {
-            const p = scores[s] / sum;
-            for (let i = 0; i < D; i++) out[off + i] += p * v[s][off + i];
-          }
-        }
-        attn.push(out);
-      }
-      const next: Float64Array[] = [];
-      for (let t = 0; t < n; t++) {
-        const o = linear(attn[t], L.o);
-        for (let i = 0; i < E; i++) o[i] += x[t][i];
-        const a = layerNorm(o, L.attnNorm, eps);
-        const u = linear(a, L.up);
-        for (let i = 0; i < u.length; i++) u[i] = this.gelu(u[i]);
-        const d = linear(u, L.down);
-        for (let i = 0; i < E; i++) d[i] += a[i];
-        next.push(layerNorm(d, L.outNorm, eps));
-      }
-      x = next;
-    }
-    return x;
+    return encode(x, this.layers, { nHead: H, eps, gelu: this.gelu });
   }
 
   /** The sentence embedding of one sequence of token ids. */
   embed(tokens: ArrayLike<number>, opts: BertEmbedOptions = {}): Float64Array {
     const pooling = opts.pooling ?? (this.hparams.pooling === 'none' ? 'mean' : this.hparams.pooling);
-    const hs = this.hiddenStates(tokens);
-    const E = this.hparams.nEmbd;
-    let pooled: Float64Array;
-    if (pooling === 'cls') pooled = Float64Array.from(hs[0]);
-    else if (pooling === 'last') pooled = Float64Array.from(hs[hs.length - 1]);
-    else if (pooling === 'mean') {
-      pooled = new Float64Array(E);
-      for (const h of hs) for (let i = 0; i < E; i++) pooled[i] += h[i];
-      for (let i = 0; i < E; i++) pooled[i] /= hs.length;
-    } else throw new RangeError(`unknown pooling '${String(pooling)}'`);
-    return opts.normalize === false ? pooled : l2Normalize(pooled);
+    return pool(this.hiddenStates(tokens), pooling, opts.normalize !== false);
   }
 
   /**
@@ -388,4 +332,85 @@ export class BertReference {
     if (this.clsOut) x = linear(x, this.clsOut);
     return Float64Array.from(x);
   }
+}
+
+export interface EncoderOptions {
+  nHead: number;
+  eps: number;
+  gelu: (x: number) => number;
+  /**
+   * Added to the scaled attention score of query t and key s in head h, in every layer (MPNet's
+   * relative-position bias); none when absent.
+   */
+  scoreBias?: (h: number, t: number, s: number) => number;
+}
+
+/**
+ * BERT's post-norm encoder layers over embedded tokens:
+ *   a = LN(x + W_o * MHA(Wq x + bq, Wk x + bk, Wv x + bv) + b_o);  x = LN(a + W_down * GELU(W_up a + b_up) + b_down)
+ */
+export function encode(input: Float64Array[], layers: BertLayer[], opts: EncoderOptions): Float64Array[] {
+  const { nHead: H, eps } = opts;
+  const n = input.length;
+  const E = input[0].length;
+  const D = E / H;
+  const scale = 1 / Math.sqrt(D);
+  let x = input;
+  for (const L of layers) {
+    const q = x.map((v) => linear(v, L.q));
+    const k = x.map((v) => linear(v, L.k));
+    const v = x.map((u) => linear(u, L.v));
+    const attn: Float64Array[] = [];
+    const scores = new Float64Array(n);
+    for (let t = 0; t < n; t++) {
+      const out = new Float64Array(E);
+      for (let h = 0; h < H; h++) {
+        const off = h * D;
+        let max = -Infinity;
+        for (let s = 0; s < n; s++) {
+          let d = 0;
+          for (let i = 0; i < D; i++) d += q[t][off + i] * k[s][off + i];
+          scores[s] = d * scale + (opts.scoreBias ? opts.scoreBias(h, t, s) : 0);
+          if (scores[s] > max) max = scores[s];
+        }
+        let sum = 0;
+        for (let s = 0; s < n; s++) {
+          scores[s] = Math.exp(scores[s] - max);
+          sum += scores[s];
+        }
+        for (let s = 0; s < n; s++) {
+          const p = scores[s] / sum;
+          for (let i = 0; i < D; i++) out[off + i] += p * v[s][off + i];
+        }
+      }
+      attn.push(out);
+    }
+    const next: Float64Array[] = [];
+    for (let t = 0; t < n; t++) {
+      const o = linear(attn[t], L.o);
+      for (let i = 0; i < E; i++) o[i] += x[t][i];
+      const a = layerNorm(o, L.attnNorm, eps);
+      const u = linear(a, L.up);
+      for (let i = 0; i < u.length; i++) u[i] = opts.gelu(u[i]);
+      const d = linear(u, L.down);
+      for (let i = 0; i < E; i++) d[i] += a[i];
+      next.push(layerNorm(d, L.outNorm, eps));
+    }
+    x = next;
+  }
+  return x;
+}
+
+/** Pooling (mean / cls / last) of the final hidden states, then L2 normalisation when asked. */
+export function pool(hs: Float64Array[], pooling: Exclude<Pooling, 'none'>, normalize: boolean): Float64Array {
+  const E = hs[0].length;
+  let pooled: Float64Array;
+  if (pooling === 'cls') pooled = Float64Array.from(hs[0]);
+  else if (pooling === 'last') pooled = Float64Array.from(hs[hs.length - 1]);
+  else if (pooling === 'mean') {
+    pooled = new Float64Array(E);
+    for (const h of hs) for (let i = 0; i < E; i++) pooled[i] += h[i];
+    for (let i = 0; i < E; i++) pooled[i] /= hs.length;
+  } else throw new RangeError(`unknown pooling '${String(pooling)}'`);
+  return normalize ? l2Normalize(pooled) : pooled;
 }
