@@ -3,26 +3,17 @@
 // same audio, /v1/audio's segments (times and text) equal whisper.cpp's own whisper-cli, built
 // from the same pinned tree, in greedy decoding: English, detected language, a prompt,
 // translation, and a file over two 30-second windows.
-const fs = require('node:fs');
-const path = require('node:path');
 const t = require('tap');
 const { startServer } = require('./support/server.js');
 const { engineReady } = require('./support/requirements.js');
 const { tmpDir } = require('./support/gguf-paths.js');
-const { testSignal, wavBytes, whisperModel, whisperCli, runWhisperCli, postAudio } = require('./support/audio.js');
+const { wavFiles, WHISPER_TEST_THREADS: THREADS, whisperModel, whisperCli, runWhisperCli, postAudio } = require('./support/audio.js');
 
 if (!engineReady(t)) return;
 
-// One thread: ggml's two-thread barrier spins badly on a loaded 2-core machine (each of the
-// thousands of small decode graphs waits for both threads), and parity needs the same count on both sides.
-const THREADS = 1;
 const model = whisperModel();
 const dir = tmpDir(t);
-const wav = (seconds, opts = {}) => {
-  const file = path.join(dir, `signal-${seconds}-${opts.rate ?? 16000}-${opts.channels ?? 1}-${opts.format ?? 'f32'}.wav`);
-  if (!fs.existsSync(file)) fs.writeFileSync(file, wavBytes(testSignal(seconds, opts), opts.rate ?? 16000, opts.format ?? 'f32'));
-  return { file, data: fs.readFileSync(file), filename: path.basename(file) };
-};
+const wav = wavFiles(dir);
 
 t.test('with a Whisper model', async (t) => {
   const server = await startServer({ model: null, args: ['--whisper-model', model, '--threads', String(THREADS)] });

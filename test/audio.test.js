@@ -9,20 +9,13 @@ const t = require('tap');
 const { startServer } = require('./support/server.js');
 const { engineReady } = require('./support/requirements.js');
 const { tmpDir } = require('./support/gguf-paths.js');
-const { testSignal, wavBytes, whisperModel, postAudio } = require('./support/audio.js');
+const { wavFiles, WHISPER_TEST_THREADS: THREADS, whisperModel, postAudio, getJson } = require('./support/audio.js');
 
 if (!engineReady(t)) return;
 
-// One thread: ggml's two-thread barrier spins badly on a loaded 2-core machine (each of the
-// thousands of small decode graphs waits for both threads), and parity needs the same count on both sides.
-const THREADS = 1;
 const model = whisperModel();
 const dir = tmpDir(t);
-const wav = (seconds, opts = {}) => {
-  const file = path.join(dir, `signal-${seconds}-${opts.rate ?? 16000}-${opts.channels ?? 1}-${opts.format ?? 'f32'}.wav`);
-  if (!fs.existsSync(file)) fs.writeFileSync(file, wavBytes(testSignal(seconds, opts), opts.rate ?? 16000, opts.format ?? 'f32'));
-  return { file, data: fs.readFileSync(file), filename: path.basename(file) };
-};
+const wav = wavFiles(dir);
 
 t.test('with a Whisper model', async (t) => {
   const server = await startServer({ model: null, args: ['--whisper-model', model, '--threads', String(THREADS)] });
@@ -145,12 +138,12 @@ t.test('with a Whisper model', async (t) => {
     const json = await fetch(`${server.url}/v1/audio/transcriptions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"file":"x"}' });
     t.equal(json.status, 400, 'JSON instead of a form');
     t.match((await json.json()).error.message, /multipart\/form-data/);
-    const health = await fetch(`${server.url}/health`);
+    const health = await getJson(server, '/health');
     t.equal(health.status, 200, 'still serving');
   });
 
   t.test('a client that disconnects cancels its transcription', async (t) => {
-    const before = (await (await fetch(`${server.url}/health`)).json()).audio;
+    const before = (await getJson(server, '/health')).json.audio;
     const controller = new AbortController();
     const { request, FormData } = require('undici');
     const form = new FormData();
@@ -166,7 +159,7 @@ t.test('with a Whisper model', async (t) => {
     await res.body.text().catch(() => undefined);
     let audio;
     for (let i = 0; i < 600; i++) {
-      audio = (await (await fetch(`${server.url}/health`)).json()).audio;
+      audio = (await getJson(server, '/health')).json.audio;
       if (audio.active === 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -178,7 +171,7 @@ t.test('with a Whisper model', async (t) => {
   });
 
   t.test('/v1/models and the log name the Whisper model', async (t) => {
-    const models = await (await fetch(`${server.url}/v1/models`)).json();
+    const models = (await getJson(server, '/v1/models')).json;
     const entry = models.data.find((m) => m.owned_by === 'whisper.cpp');
     t.ok(entry, 'listed');
     t.same(entry.serves, ['audio.transcriptions', 'audio.translations']);
@@ -224,7 +217,7 @@ t.test('--audio-queue bounds the waiting transcriptions: 503 overloaded beyond',
   await ended;
   let audio;
   for (let i = 0; i < 600; i++) {
-    audio = (await (await fetch(`${server.url}/health`)).json()).audio;
+    audio = (await getJson(server, '/health')).json.audio;
     if (audio.active === 0) break;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -55,6 +55,22 @@ function wavBytes(channels, rate, format = 'f32') {
   return Buffer.concat([h, data]);
 }
 
+/**
+ * Threads for the tests' Whisper: one. ggml's two-thread barrier spins badly on a loaded 2-core
+ * machine (each of the thousands of small decode graphs waits for both threads), and parity needs
+ * the same count on both sides.
+ */
+const WHISPER_TEST_THREADS = 1;
+
+/** wav(seconds, {rate, channels, format}) -> { file, data, filename }: test signals as WAV files in `dir`, made once each. */
+function wavFiles(dir) {
+  return (seconds, opts = {}) => {
+    const file = path.join(dir, `signal-${seconds}-${opts.rate ?? 16000}-${opts.channels ?? 1}-${opts.format ?? 'f32'}.wav`);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, wavBytes(testSignal(seconds, opts), opts.rate ?? 16000, opts.format ?? 'f32'));
+    return { file, data: fs.readFileSync(file), filename: path.basename(file) };
+  };
+}
+
 /** The random-weight Whisper model (generated once into the test model cache). */
 function whisperModel(opts = {}) {
   const { ensureWhisperModel } = require(path.join(root, 'lib', 'gguf', 'whisper-model.js'));
@@ -89,11 +105,19 @@ async function postAudio(server, fields, file, { path: route = '/v1/audio/transc
   const form = new FormData();
   if (file) form.append('file', new Blob([file.data]), file.filename ?? 'audio.wav');
   for (const [k, v] of Object.entries(fields)) for (const one of [].concat(v)) form.append(k, String(one));
-  const res = await request(`${server.url}${route}`, { method: 'POST', body: form, headers, signal: signal ?? AbortSignal.timeout(limitMs) });
+  // A new connection each time (reset): the parity test spends seconds in whisper-cli between
+  // requests, and a kept-alive socket the server times out just then would be reset under the next one.
+  const res = await request(`${server.url}${route}`, { method: 'POST', body: form, headers, reset: true, signal: signal ?? AbortSignal.timeout(limitMs) });
   const text = await res.body.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
   return { status: res.statusCode, headers: res.headers, json, text };
 }
 
-module.exports = { testSignal, wavBytes, whisperModel, whisperCli, runWhisperCli, postAudio };
+/** GET `path` as JSON, on a new connection (see postAudio). */
+async function getJson(server, route) {
+  const res = await request(`${server.url}${route}`, { reset: true, signal: AbortSignal.timeout(30000) });
+  return { status: res.statusCode, json: await res.body.json() };
+}
+
+module.exports = { testSignal, wavBytes, wavFiles, WHISPER_TEST_THREADS, whisperModel, whisperCli, runWhisperCli, postAudio, getJson };
