@@ -82,7 +82,12 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     // several to a step, never a generated token or a prompt's last token (decoded alone).
     // Only these are reused, so a request's text never depends on what ran before.
     size_t exact = 0;
-    bool awaiting_share = false;  // its prompt's cells will be copied from the leader's slot
+    // Waiting for another request's prompt cells: `leader`'s first `shared_prefix` tokens. The
+    // whole prompt for a choice of the same prompt (n > 1), else a prefix it shares with a prompt
+    // still being evaluated (requests that arrive together with one system prompt evaluate it once).
+    bool awaiting_share = false;
+    double leader = 0;
+    size_t shared_prefix = 0;
     bool copy_pending = false;    // its cells were copied from another stream; the data lands at the next decode
     size_t prompt_done = 0;          // prompt tokens in the KV cache
     size_t cached = 0;               // of those, reused from the previous request
@@ -138,6 +143,10 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void ClearSlotCache(Slot& slot);
   void TrimSlotCache(Slot& slot, size_t* keep);
   void StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep);
+  const Slot* FindDonor(const Slot& slot, const std::vector<llama_token>& prompt, size_t* prefix) const;
+  const Slot* FindPrefixLeader(const Slot& slot, const std::vector<llama_token>& prompt, size_t keep, size_t* prefix) const;
+  void CopyPrefix(Slot& slot, const Slot& donor, size_t prefix);
+  void SaveToHostCache(Slot& slot, size_t keep);
   void PublishSlotViews();
   static bool AbortDecode(void* self);
 

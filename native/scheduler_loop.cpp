@@ -153,27 +153,35 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   }
   Slot& slot = *best;
   // A choice of the same prompt as a request still evaluating it waits for its cells (n > 1).
-  bool follower = false;
+  const Slot* leader = nullptr;
+  size_t shared = 0;
   if (req->share_with != 0) {
     for (const Slot& other : slots_) {
       if (&other != &slot && other.req && other.req->id == req->share_with && !other.awaiting_share &&
           other.prompt_done < other.req->prompt.size() && other.req->prompt == req->prompt) {
-        follower = true;
+        leader = &other;
+        shared = req->prompt.size();
       }
     }
-    if (follower) best_prefix = 0;
+    if (leader) best_prefix = 0;
   }
   // Keep at least the last prompt token to evaluate: its logits start the generation. Only cells
   // a cold evaluation would compute the same way are kept (best_prefix <= slot.exact), so the
   // text of a seeded request is the same with the cache or without it.
   size_t keep = std::min(best_prefix, req->prompt.size() - 1);
-  if (req->cache_prompt && !follower) {
+  if (!leader && req->cache_prompt) leader = FindPrefixLeader(slot, req->prompt, keep, &shared);
+  if (leader) {
+    if (shared < req->prompt.size()) SaveToHostCache(slot, keep);
+    TrimSlotCache(slot, &keep);  // where it starts if the leader ends first
+  } else if (req->cache_prompt) {
     StartFromLongestPrefix(slot, req->prompt, &keep);
   } else {
     TrimSlotCache(slot, &keep);
   }
   slot.exact = keep;
-  slot.awaiting_share = follower;
+  slot.awaiting_share = leader != nullptr;
+  slot.leader = leader ? leader->req->id : 0;
+  slot.shared_prefix = shared;
   slot.req = std::move(req);
   slot.prompt_done = keep;
   slot.cached = keep;
@@ -204,66 +212,113 @@ void Scheduler::TrimSlotCache(Slot& slot, size_t* keep) {
   slot.cache.resize(*keep);
 }
 
+namespace {
+constexpr size_t kMinGain = 32;   // tokens another source must beat a slot's own cells by
+constexpr size_t kMinSaved = 64;  // the fewest cells worth saving to host memory
+}  // namespace
+
 // Where a prompt starts: the cells its slot already holds (*keep), or, when either beats them by
 // kMinGain tokens, a copy of another slot's cells (busy or not: a common system prompt and tool
-// list is evaluated once while it stays cached) or a state saved in host memory. With a KV stream
-// per slot the copy is of the whole stream buffer (llama.cpp copies across streams no other way),
-// then trimmed to the prefix; in a unified buffer it is the prefix's cells only. Only cells a cold
-// evaluation computes the same way count (exact), so texts do not depend on what ran before.
-// Cells the slot would lose are saved to host memory first.
+// list is evaluated once while it stays cached) or a state saved in host memory. Only cells a
+// cold evaluation computes the same way count (exact), so texts do not depend on what ran before.
 void Scheduler::StartFromLongestPrefix(Slot& slot, const std::vector<llama_token>& prompt, size_t* keep) {
-  constexpr size_t kMinGain = 32;
-  constexpr size_t kMinSaved = 64;
-  const size_t limit = prompt.size() - 1;
-  const Slot* donor = nullptr;
   size_t donor_prefix = 0;
-  for (const Slot& other : slots_) {
-    if (&other == &slot || other.awaiting_share) continue;
-    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, limit});
-    if (p > donor_prefix) {
-      donor = &other;
-      donor_prefix = p;
-    }
-  }
+  const Slot* donor = FindDonor(slot, prompt, &donor_prefix);
   size_t saved_prefix = 0;
   // (A restore writes the buffer now; a copy still pending into this stream would overwrite it.)
   if (ram_cache_ && !slot.copy_pending) ram_cache_->Find(prompt, &saved_prefix);
   const size_t other_prefix = std::max(donor_prefix, saved_prefix);
   const bool replace = other_prefix >= *keep + kMinGain;
-  if (ram_cache_ && slot.exact >= kMinSaved && slot.exact > (replace ? 0 : *keep) && !slot.copy_pending) {
-    ram_cache_->Save(ctx_, slot.seq, slot.cache, slot.exact);
-  }
+  SaveToHostCache(slot, replace ? 0 : *keep);
   if (!replace) {
     TrimSlotCache(slot, keep);
+    return;
+  }
+  if (donor_prefix >= saved_prefix) {
+    CopyPrefix(slot, *donor, donor_prefix);
+    *keep = donor_prefix;
     return;
   }
   llama_memory_t mem = llama_get_memory(ctx_);
   llama_memory_seq_rm(mem, slot.seq, -1, -1);
   slot.cache.clear();
-  size_t prefix = 0;
-  if (donor_prefix >= saved_prefix) {
-    if (kv_unified_) {
-      llama_memory_seq_cp(mem, donor->seq, slot.seq, 0, static_cast<llama_pos>(donor_prefix));
-    } else {
-      llama_memory_seq_cp(mem, donor->seq, slot.seq, -1, -1);
-      slot.copy_pending = true;  // the buffer is copied at the next decode
+  const HostPromptCache::Entry* entry = ram_cache_->Find(prompt, &saved_prefix);
+  if (!entry || !ram_cache_->Restore(ctx_, *entry, slot.seq)) {
+    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    *keep = 0;
+    return;
+  }
+  stat_ram_hits_.fetch_add(1, std::memory_order_relaxed);
+  stat_ram_tokens_.fetch_add(static_cast<int64_t>(saved_prefix), std::memory_order_relaxed);
+  llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(saved_prefix), -1);
+  slot.cache.assign(prompt.begin(), prompt.begin() + saved_prefix);
+  *keep = saved_prefix;
+}
+
+// The other slot holding the longest exact prefix of the prompt (up to its last token).
+const Scheduler::Slot* Scheduler::FindDonor(const Slot& slot, const std::vector<llama_token>& prompt, size_t* prefix) const {
+  const size_t limit = prompt.size() - 1;
+  const Slot* donor = nullptr;
+  *prefix = 0;
+  for (const Slot& other : slots_) {
+    if (&other == &slot || other.awaiting_share) continue;
+    const size_t p = std::min({CommonPrefix(other.cache, prompt), other.exact, limit});
+    if (p > *prefix) {
+      donor = &other;
+      *prefix = p;
     }
-    prefix = donor_prefix;
-    stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
+  }
+  return donor;
+}
+
+// A request still evaluating a prompt that shares a longer prefix with this one than anything
+// cached now (by kMinGain): this one waits for those cells rather than evaluating them again.
+// (Prompts are evaluated oldest first, so the wait costs the follower nothing.)
+const Scheduler::Slot* Scheduler::FindPrefixLeader(const Slot& slot, const std::vector<llama_token>& prompt, size_t keep,
+                                                   size_t* prefix) const {
+  size_t reachable = keep;
+  FindDonor(slot, prompt, &reachable);
+  reachable = std::max(reachable, keep);
+  size_t saved = 0;
+  if (ram_cache_) ram_cache_->Find(prompt, &saved);
+  reachable = std::max(reachable, saved);
+  const Slot* leader = nullptr;
+  *prefix = 0;
+  for (const Slot& other : slots_) {
+    if (&other == &slot || !other.req || other.awaiting_share || other.prompt_done >= other.req->prompt.size()) continue;
+    // The leader's last prompt token is decoded alone and never counts as exact.
+    const size_t p = std::min({CommonPrefix(other.req->prompt, prompt), other.req->prompt.size() - 1, prompt.size() - 1});
+    if (p > *prefix) {
+      leader = &other;
+      *prefix = p;
+    }
+  }
+  return leader && *prefix >= reachable + kMinGain ? leader : nullptr;
+}
+
+// The slot's cells become the donor's first `prefix` cells. With a KV stream per slot the copy is
+// of the whole stream buffer (llama.cpp copies across streams no other way; the data lands at the
+// next decode), then trimmed to the prefix; in a unified buffer it is the prefix's cells only.
+void Scheduler::CopyPrefix(Slot& slot, const Slot& donor, size_t prefix) {
+  llama_memory_t mem = llama_get_memory(ctx_);
+  llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  if (kv_unified_) {
+    llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, static_cast<llama_pos>(prefix));
   } else {
-    const HostPromptCache::Entry* entry = ram_cache_->Find(prompt, &saved_prefix);
-    if (!entry || !ram_cache_->Restore(ctx_, *entry, slot.seq)) {
-      llama_memory_seq_rm(mem, slot.seq, -1, -1);
-      *keep = 0;
-      return;
-    }
-    prefix = saved_prefix;
-    stat_ram_hits_.fetch_add(1, std::memory_order_relaxed);
-    stat_ram_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
+    llama_memory_seq_cp(mem, donor.seq, slot.seq, -1, -1);
+    slot.copy_pending = true;
   }
   llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(prefix), -1);
-  slot.cache.assign(prompt.begin(), prompt.begin() + prefix);
-  *keep = prefix;
+  slot.cache.assign(donor.cache.begin(), donor.cache.begin() + static_cast<std::ptrdiff_t>(prefix));
+  slot.exact = prefix;
+  stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
+}
+
+// Cells the slot is about to lose (all but its first `keep`) go to host memory, if worth it.
+void Scheduler::SaveToHostCache(Slot& slot, size_t keep) {
+  if (ram_cache_ && slot.exact >= kMinSaved && slot.exact > keep && !slot.copy_pending) {
+    ram_cache_->Save(ctx_, slot.seq, slot.cache, slot.exact);
+  }
 }
 
 bool Scheduler::BuildBatch() {
@@ -427,34 +482,39 @@ Scheduler::TokenLogprob Scheduler::MakeLogprob(const Request& req, int32_t row, 
   return lp;
 }
 
-// A leader whose prompt is now all decoded hands its cells to the choices waiting on it: they
-// copy the sequence (llama.cpp's seq_cp; across per-slot streams the buffer is copied before the
-// next decode) and sample their first token from the leader's logits row, each with its own sampler.
+// Followers whose leader's cells are ready copy them (llama.cpp's seq_cp; across per-slot
+// streams the buffer is copied before the next decode). A choice of the same prompt (n > 1) takes
+// every cell once the leader's prompt is decoded, and samples its first token from the leader's
+// logits row with its own sampler; a follower sharing a prefix takes that prefix as soon as the
+// leader has evaluated it, then evaluates the rest of its own prompt.
 void Scheduler::SharePrompts() {
-  llama_memory_t mem = llama_get_memory(ctx_);
-  for (Slot& leader : slots_) {
-    if (!leader.req || leader.awaiting_share || leader.batch_index < 0 || leader.generated > 0 ||
-        leader.prompt_done != leader.req->prompt.size()) {
+  for (Slot& f : slots_) {
+    if (!f.req || !f.awaiting_share) continue;
+    const Slot* leader = nullptr;
+    for (const Slot& l : slots_) {
+      if (l.req && !l.awaiting_share && l.req->id == f.leader) leader = &l;
+    }
+    if (!leader) continue;
+    if (f.shared_prefix == f.req->prompt.size()) {
+      if (leader->batch_index < 0 || leader->generated > 0 || leader->prompt_done != leader->req->prompt.size()) continue;
+      CopyPrefix(f, *leader, leader->cache.size());
+      f.exact = leader->exact;
+      f.batch_index = leader->batch_index;
+    } else if (leader->exact >= f.shared_prefix) {
+      CopyPrefix(f, *leader, f.shared_prefix);
+      f.cached = f.shared_prefix;
+    } else {
       continue;
     }
-    for (Slot& f : slots_) {
-      if (!f.req || !f.awaiting_share || f.req->share_with != leader.req->id) continue;
-      llama_memory_seq_rm(mem, f.seq, -1, -1);
-      llama_memory_seq_cp(mem, leader.seq, f.seq, -1, -1);
-      f.cache = leader.cache;
-      f.exact = leader.exact;
-      f.copy_pending = !kv_unified_;
-      f.prompt_done = f.req->prompt.size();
-      f.batch_index = leader.batch_index;
-      f.awaiting_share = false;
-    }
+    f.prompt_done = f.cache.size();
+    f.awaiting_share = false;
   }
 }
 
-// A leader that ends before its prompt is decoded leaves its followers to decode it themselves.
+// A leader that ends before its followers' cells are ready leaves them to evaluate their prompts.
 void Scheduler::ReleaseFollowers(double leader_id) {
   for (Slot& f : slots_) {
-    if (f.req && f.awaiting_share && f.req->share_with == leader_id) f.awaiting_share = false;
+    if (f.req && f.awaiting_share && f.leader == leader_id) f.awaiting_share = false;
   }
 }
 

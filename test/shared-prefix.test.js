@@ -52,3 +52,29 @@ for (const kvUnified of [false, true]) t.test(`a shared prefix is copied across 
   const total = runs.reduce((n, r) => n + r.result.promptTokens, 0);
   t.equal(decoded, total - copied, `only the new tokens were evaluated (${decoded} of ${total})`);
 });
+
+// Requests that arrive together with one long system prompt: while the first evaluates it (in
+// steps of 16 tokens here, so it takes many), the others wait for its cells and copy them, so the
+// prefix is evaluated once; each then evaluates only its own ending, with a cold run's text.
+for (const kvUnified of [false, true]) t.test(`prompts arriving together evaluate their shared prefix once (kvUnified ${kvUnified})`, async (t) => {
+  const options = { kvUnified, batchSize: 16, promptChunk: 16 };
+  const fresh = model.createScheduler({ parallel: 1, ...options });
+  const cold = [];
+  for (const ask of asks) cold.push((await collect(fresh.generate(system + ask, { temperature: 0, maxTokens: 16, cachePrompt: false }))).text);
+  fresh.dispose();
+  const s = model.createScheduler({ parallel: 3, contextSize: 3 * 512, ...options });
+  t.teardown(() => s.dispose());
+  const prefixTokens = model.tokenize(system).length;
+  const before = s.stats();
+  const runs = await Promise.all(asks.map((ask) => collect(s.generate(system + ask, { temperature: 0, maxTokens: 16 }))));
+  const after = s.stats();
+  for (let i = 0; i < runs.length; i++) t.equal(runs[i].text, cold[i], `"${asks[i]}": the same text as a cold run`);
+  const cached = runs.map((r) => r.result.cachedTokens);
+  t.same(cached.filter((n) => n === 0).length, 1, `one request evaluated the prefix (cached_tokens ${cached.join(', ')})`);
+  t.ok(cached.filter((n) => n >= prefixTokens - 2).length === 2, 'the other two copied it');
+  const copied = after.sharedPrefixTokens - before.sharedPrefixTokens;
+  t.equal(copied, cached.reduce((a, b) => a + b, 0), 'every cached token came from a copy');
+  const decoded = after.promptTokensDecoded - before.promptTokensDecoded;
+  const total = runs.reduce((n, r) => n + r.result.promptTokens, 0);
+  t.equal(decoded, total - copied, `only the new tokens were evaluated (${decoded} of ${total})`);
+});
