@@ -97,6 +97,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::vector<llama_token> draft;  // tokens drafted after the pending one, decoded with it to be verified
     std::vector<int32_t> draft_rows;
     int32_t drafted = 0, draft_accepted = 0;  // this request's
+    int32_t draft_limit = 0;  // most tokens it may draft next: follows how many of its drafts were accepted
     int32_t generated = 0;
     uint64_t last_used = 0;
     uint64_t assigned_order = 0;

@@ -189,6 +189,7 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
   slot.batch_index = -1;
   slot.generated = 0;
   slot.drafted = slot.draft_accepted = 0;
+  slot.draft_limit = spec_max_;
   slot.assigned_order = ++use_counter_;
   slot.text = TextStream(slot.req->stops);
   slot.out_text.clear();

@@ -52,6 +52,7 @@ void Scheduler::DraftSlots() {
     if (!slot.req || !slot.has_pending || !slot.req->speculative || slot.req->sampler.closer) continue;
     int64_t n_max = std::min<int64_t>(spec_max_, static_cast<int64_t>(context_size_) - 2 - static_cast<int64_t>(slot.cache.size()));
     if (slot.req->max_tokens >= 0) n_max = std::min<int64_t>(n_max, slot.req->max_tokens - slot.generated - 1);
+    n_max = std::min<int64_t>(n_max, slot.draft_limit);
     if (n_max <= 0) continue;
     dp = {true, static_cast<int32_t>(n_max), static_cast<llama_pos>(slot.cache.size()), slot.pending, &slot.cache, &slot.draft};
     any = true;
@@ -87,6 +88,11 @@ std::vector<llama_token> Scheduler::VerifyDrafts(Slot& slot) {
   stat_draft_accepted_.fetch_add(static_cast<int64_t>(accepted), std::memory_order_relaxed);
   slot.draft_accepted += static_cast<int32_t>(accepted);
   const size_t rejected = slot.draft.size() - accepted;
+  // Draft length follows acceptance: a draft taken whole doubles the next one's limit, a rejected
+  // one halves it (not below one past what was taken). Text the drafter cannot predict (sampled,
+  // or no longer repeating) then soon costs one verified row per step, not spec_max_ of them.
+  slot.draft_limit = rejected == 0 ? std::min(spec_max_, 2 * slot.draft_limit)
+                                   : std::max({1, slot.draft_limit / 2, static_cast<int32_t>(accepted) + 1});
   if (rejected > 0) {
     slot.cache.resize(slot.cache.size() - rejected);
     llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, static_cast<llama_pos>(slot.cache.size()), -1);
