@@ -30,6 +30,13 @@ function cmakeJs(command, defines) {
   return r.status === 0;
 }
 
+/** Vulkan_INCLUDE_DIR for a Vulkan build: the system's headers when new enough, else the pinned ones (vendor/vulkan-headers.js). */
+function vulkanIncludeDir() {
+  const r = spawnSync(process.execPath, [path.join(root, 'vendor', 'vulkan-headers.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) process.exit(r.status || 1);
+  return r.stdout.trim();
+}
+
 function buildPeers() {
   const r = spawnSync('cmake', ['--build', 'build', '--config', 'Release', '--target', 'llama-server', 'llama-bench',
     '--parallel', String(Math.max(1, os.availableParallelism()))], { cwd: root, stdio: 'inherit' });
@@ -45,6 +52,8 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
     `GGML_VULKAN=${gpu === 'vulkan' ? 'ON' : 'OFF'}`,
     `GGUF_SERVE_PEERS=${peers ? 'ON' : 'OFF'}`,
   ];
+  // Always named for Vulkan, so CMake's cache never keeps the headers a previous configure chose.
+  if (gpu === 'vulkan') defines.push(`Vulkan_INCLUDE_DIR=${vulkanIncludeDir()}`);
   console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
