@@ -96,17 +96,20 @@ Scheduler::Scheduler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Schedule
   params.embeddings = false;
   params.abort_callback = &Scheduler::AbortDecode;
   params.abort_callback_data = this;
-  InitSpeculation(env, o);
   TakeRecentErrors();
   ctx_ = llama_init_from_model(model_.get(), params);
   if (!ctx_) {
-    if (spec_) common_speculative_free(spec_);
-    spec_ = nullptr;
     std::string reason = TakeRecentErrors();
     Throw(env, kCodeEngine, "cannot create a context of " + std::to_string(params.n_ctx) + " tokens" +
                                 (reason.empty() ? "" : ": " + reason));
   }
   batch_ = llama_batch_init(batch_size_, 0, 1);
+  try {
+    InitSpeculation(env, o, params);
+  } catch (...) {
+    ReleaseContexts();  // the destructor of a constructor that throws never runs
+    throw;
+  }
   slots_.resize(parallel_);
   for (int32_t i = 0; i < parallel_; i++) slots_[i].seq = i;
 
@@ -232,6 +235,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   out.Set("hostCache", ram);
   Napi::Object spec = Napi::Object::New(env);
   spec.Set("enabled", spec_ != nullptr);
+  if (spec_) spec.Set("type", spec_type_);
   spec.Set("drafted", Napi::Number::New(env, static_cast<double>(stat_drafted_.load())));
   spec.Set("accepted", Napi::Number::New(env, static_cast<double>(stat_draft_accepted_.load())));
   out.Set("speculation", spec);
@@ -294,12 +298,7 @@ void Scheduler::Shutdown() {
   if (channel_) channel_->Release();
   queue_.clear();
   slots_.clear();
-  if (batch_.token) llama_batch_free(batch_);
-  batch_ = {};
-  if (spec_) common_speculative_free(spec_);
-  spec_ = nullptr;
-  if (ctx_) llama_free(ctx_);
-  ctx_ = nullptr;
+  ReleaseContexts();
   model_.reset();
 }
 

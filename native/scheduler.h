@@ -98,6 +98,9 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
     std::vector<int32_t> draft_rows;
     int32_t drafted = 0, draft_accepted = 0;  // this request's
     int32_t draft_limit = 0;  // most tokens it may draft next: follows how many of its drafts were accepted
+    // With a draft model: the leading tokens of `cache` whose cells the draft context holds for
+    // this sequence (it follows the target's cells, or catches up before drafting).
+    size_t draft_cells = 0;
     int32_t generated = 0;
     uint64_t last_used = 0;
     uint64_t assigned_order = 0;
@@ -131,10 +134,19 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   void SampleSlots(std::vector<Event>* events);
   bool AcceptToken(Slot& slot, llama_token token, int32_t row, std::vector<Event>* events);
   // speculative decoding (scheduler_speculation.cpp)
-  void InitSpeculation(Napi::Env env, Napi::Object options);
+  void InitSpeculation(Napi::Env env, Napi::Object options, const llama_context_params& target);
+  bool MaySpeculate(const Slot& slot) const;
   void DraftSlots();
   void AddDrafts(Slot& slot, int32_t room);
   std::vector<llama_token> VerifyDrafts(Slot& slot);
+  // the draft model's context, kept in step with the target's cells (scheduler_draft_model.cpp)
+  void InitDraftContext(Napi::Env env, Napi::Object options, const llama_context_params& target);
+  void MirrorStepToDraft();
+  bool CatchUpDraft(Slot& slot);
+  bool RemoveCells(Slot& slot, size_t from);
+  void CopyCells(const Slot& from, Slot& to, llama_pos p0, llama_pos p1);
+  void ReleaseContexts();
+  std::string DescribeVocabMismatch() const;
   void CollectPromptLogprobs();
   void SharePrompts();
   void ReleaseFollowers(double leader_id);
@@ -184,8 +196,12 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   std::atomic<int64_t> stat_shared_prefix_tokens_{0};  // prompt tokens copied from another slot's cells
   std::atomic<int64_t> stat_ram_hits_{0}, stat_ram_tokens_{0};  // prompts started from host memory, their tokens
   std::unique_ptr<HostPromptCache> ram_cache_;  // null: off
-  common_speculative* spec_ = nullptr;          // llama.cpp's n-gram drafter; null: off
+  common_speculative* spec_ = nullptr;          // llama.cpp's drafter (n-gram or draft model); null: off
   int32_t spec_max_ = 0;
+  std::string spec_type_;                       // its name, for stats()
+  ModelHandle draft_model_;                     // the draft model, with one sequence per slot in draft_ctx_
+  llama_context* draft_ctx_ = nullptr;
+  llama_batch draft_batch_{};
   std::atomic<int64_t> stat_drafted_{0}, stat_draft_accepted_{0};
   std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0};
   bool kv_unified_ = false;

@@ -35,6 +35,11 @@ void Scheduler::WarmUp() {
   llama_decode(ctx_, batch_);
   llama_memory_clear(llama_get_memory(ctx_), true);
   llama_synchronize(ctx_);
+  if (draft_ctx_) {
+    llama_decode(draft_ctx_, batch_);
+    llama_memory_clear(llama_get_memory(draft_ctx_), true);
+    llama_synchronize(draft_ctx_);
+  }
   TakeRecentErrors();
 }
 
@@ -61,7 +66,7 @@ void Scheduler::Run() {
       } else {
         InstallExitGuardAfterCompute();
         for (Slot& slot : slots_) slot.copy_pending = false;  // this decode copied the buffers
-        if (spec_) common_speculative_process(spec_, batch_);
+        MirrorStepToDraft();
         SharePrompts();
         CollectPromptLogprobs();
         SampleSlots(&events);
@@ -205,9 +210,8 @@ void Scheduler::Assign(std::unique_ptr<Request> req, std::vector<Event>* events)
 
 void Scheduler::TrimSlotCache(Slot& slot, size_t* keep) {
   if (*keep >= slot.cache.size()) return;
-  llama_memory_t mem = llama_get_memory(ctx_);
-  if (!llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(*keep), -1)) {
-    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  if (!RemoveCells(slot, *keep)) {
+    RemoveCells(slot, 0);
     *keep = 0;
   }
   slot.cache.resize(*keep);
@@ -240,18 +244,18 @@ void Scheduler::StartFromLongestPrefix(Slot& slot, const std::vector<llama_token
     *keep = donor_prefix;
     return;
   }
-  llama_memory_t mem = llama_get_memory(ctx_);
-  llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  RemoveCells(slot, 0);
   slot.cache.clear();
   const HostPromptCache::Entry* entry = ram_cache_->Find(prompt, &saved_prefix);
+  // (Only the target's cells are saved: the draft model's catch up before the slot drafts.)
   if (!entry || !ram_cache_->Restore(ctx_, *entry, slot.seq)) {
-    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    RemoveCells(slot, 0);
     *keep = 0;
     return;
   }
   stat_ram_hits_.fetch_add(1, std::memory_order_relaxed);
   stat_ram_tokens_.fetch_add(static_cast<int64_t>(saved_prefix), std::memory_order_relaxed);
-  llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(saved_prefix), -1);
+  RemoveCells(slot, saved_prefix);
   slot.cache.assign(prompt.begin(), prompt.begin() + saved_prefix);
   *keep = saved_prefix;
 }
@@ -301,15 +305,14 @@ const Scheduler::Slot* Scheduler::FindPrefixLeader(const Slot& slot, const std::
 // of the whole stream buffer (llama.cpp copies across streams no other way; the data lands at the
 // next decode), then trimmed to the prefix; in a unified buffer it is the prefix's cells only.
 void Scheduler::CopyPrefix(Slot& slot, const Slot& donor, size_t prefix) {
-  llama_memory_t mem = llama_get_memory(ctx_);
-  llama_memory_seq_rm(mem, slot.seq, -1, -1);
+  RemoveCells(slot, 0);
   if (kv_unified_) {
-    llama_memory_seq_cp(mem, donor.seq, slot.seq, 0, static_cast<llama_pos>(prefix));
+    CopyCells(donor, slot, 0, static_cast<llama_pos>(prefix));
   } else {
-    llama_memory_seq_cp(mem, donor.seq, slot.seq, -1, -1);
+    CopyCells(donor, slot, -1, -1);
     slot.copy_pending = true;
   }
-  llama_memory_seq_rm(mem, slot.seq, static_cast<llama_pos>(prefix), -1);
+  RemoveCells(slot, prefix);
   slot.cache.assign(donor.cache.begin(), donor.cache.begin() + static_cast<std::ptrdiff_t>(prefix));
   slot.exact = prefix;
   stat_shared_prefix_tokens_.fetch_add(static_cast<int64_t>(prefix), std::memory_order_relaxed);
@@ -575,7 +578,7 @@ void Scheduler::Finish(Slot& slot, const char* reason, int stop_index, std::vect
 }
 
 void Scheduler::ClearSlotCache(Slot& slot) {
-  llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, -1, -1);
+  RemoveCells(slot, 0);
   slot.cache.clear();
   slot.exact = 0;
 }

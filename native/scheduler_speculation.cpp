@@ -1,9 +1,11 @@
-// Speculative decoding in the Scheduler, with llama.cpp's n-gram drafters (common/speculative):
-// before a step, each generating slot may draft tokens that continue its text from n-grams of
-// its own history; the step decodes the pending token and the draft together, and the request's
-// sampler verifies them row by row (common_sampler_sample_and_accept_n, llama-server's rule): the
-// drafted tokens it would have sampled itself are kept, the first it would not is replaced by
-// its own choice, the rest are dropped from the KV cache. A step then yields 1 to n+1 tokens.
+// Speculative decoding in the Scheduler, with llama.cpp's drafters (common/speculative): an
+// n-gram drafter that continues a slot's text from n-grams of its own history, or a draft model
+// (a small model with the same vocabulary, in a context of its own: scheduler_draft_model.cpp).
+// Before a step, each generating slot may draft tokens; the step decodes the pending token and
+// the draft together, and the request's sampler verifies them row by row
+// (common_sampler_sample_and_accept_n, llama-server's rule): the drafted tokens it would have
+// sampled itself are kept, the first it would not is replaced by its own choice, the rest are
+// dropped from the KV cache. A step then yields 1 to n+1 tokens.
 #include <algorithm>
 #include <climits>
 
@@ -15,49 +17,87 @@
 
 namespace gguf_serve {
 
-void Scheduler::InitSpeculation(Napi::Env env, Napi::Object o) {
-  if (!IsSet(o, "specType")) return;
-  const std::string name = o.Get("specType").IsString() ? o.Get("specType").As<Napi::String>().Utf8Value() : "";
-  const common_speculative_type type = common_speculative_type_from_name(name);
-  if (type != COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K &&
-      type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K4V && type != COMMON_SPECULATIVE_TYPE_NGRAM_MOD) {
-    Throw(env, kCodeInvalidArgument, "specType must be ngram-simple, ngram-map-k, ngram-map-k4v or ngram-mod (a draft model is not supported)");
-  }
+// After the target context exists: the draft model's context needs it (llama.cpp's drafter checks
+// the two vocabularies against each other).
+void Scheduler::InitSpeculation(Napi::Env env, Napi::Object o, const llama_context_params& target) {
+  const bool draft_model = IsSet(o, "draftModel");
+  if (!IsSet(o, "specType") && !draft_model) return;
   common_params_speculative params;
-  params.types = {type};
-  const int32_t n = IntOption(env, o, "specNgramSize", 12, 1, 1024);
-  const int32_t m = IntOption(env, o, "specDraftMax", 48, 1, 1024);
-  for (common_params_speculative_ngram_map* map : {&params.ngram_simple, &params.ngram_map_k, &params.ngram_map_k4v}) {
-    map->size_n = static_cast<uint16_t>(n);
-    map->size_m = static_cast<uint16_t>(m);
+  if (draft_model) {
+    if (IsSet(o, "specType")) Throw(env, kCodeInvalidArgument, "specType and draftModel: give one drafter, not both");
+    InitDraftContext(env, o, target);
+    params.types = {COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE};
+    params.draft.ctx_tgt = ctx_;
+    params.draft.ctx_dft = draft_ctx_;
+    params.draft.n_max = IntOption(env, o, "specDraftMax", 16, 1, 1024);
+    params.draft.n_min = IntOption(env, o, "specDraftMin", 0, 0, params.draft.n_max);
+    params.draft.p_min = FloatOption(env, o, "specDraftPMin", 0.0f, 0.0f, 1.0f);
+    spec_type_ = "draft-simple";
+  } else {
+    spec_type_ = o.Get("specType").IsString() ? o.Get("specType").As<Napi::String>().Utf8Value() : "";
+    const common_speculative_type type = common_speculative_type_from_name(spec_type_);
+    if (type != COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K &&
+        type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K4V && type != COMMON_SPECULATIVE_TYPE_NGRAM_MOD) {
+      Throw(env, kCodeInvalidArgument, "specType must be ngram-simple, ngram-map-k, ngram-map-k4v or ngram-mod (or give draftModel)");
+    }
+    params.types = {type};
+    const int32_t n = IntOption(env, o, "specNgramSize", 12, 1, 1024);
+    const int32_t m = IntOption(env, o, "specDraftMax", 48, 1, 1024);
+    for (common_params_speculative_ngram_map* map : {&params.ngram_simple, &params.ngram_map_k, &params.ngram_map_k4v}) {
+      map->size_n = static_cast<uint16_t>(n);
+      map->size_m = static_cast<uint16_t>(m);
+    }
+    params.ngram_mod.n_match = n;
+    params.ngram_mod.n_max = m;
+    params.ngram_mod.n_min = std::min(params.ngram_mod.n_min, m);
   }
-  params.ngram_mod.n_match = n;
-  params.ngram_mod.n_max = m;
-  params.ngram_mod.n_min = std::min(params.ngram_mod.n_min, m);
-  spec_ = common_speculative_init(params, static_cast<uint32_t>(parallel_));
-  if (!spec_) Throw(env, kCodeEngine, "cannot start the " + name + " drafter");
+  try {
+    spec_ = common_speculative_init(params, static_cast<uint32_t>(parallel_));
+  } catch (const std::exception& e) {
+    // llama.cpp's draft-model drafter refuses a draft whose vocabulary is not the target's.
+    spec_ = nullptr;
+    Throw(env, draft_model ? kCodeInvalidArgument : kCodeEngine,
+          "cannot start the " + spec_type_ + " drafter: " + e.what() + DescribeVocabMismatch());
+  }
+  if (!spec_) Throw(env, kCodeEngine, "cannot start the " + spec_type_ + " drafter");
   spec_max_ = common_speculative_n_max(spec_);
+}
+
+// Whether a slot's request drafts at all: it may opt out, and a grammar kept closable within
+// maxTokens must see every token it accepts one by one.
+bool Scheduler::MaySpeculate(const Slot& slot) const {
+  return spec_ && slot.req && slot.req->speculative && !slot.req->sampler.closer;
 }
 
 // Drafts for every generating slot that may speculate: at most what its token budget and its
 // context leave after the pending token.
 void Scheduler::DraftSlots() {
   if (!spec_) return;
-  bool any = false;
+  std::vector<Slot*> drafting;
   for (Slot& slot : slots_) {
     slot.draft.clear();
     slot.draft_rows.clear();
     common_speculative_draft_params& dp = common_speculative_get_draft_params(spec_, slot.seq);
     dp.drafting = false;
-    if (!slot.req || !slot.has_pending || !slot.req->speculative || slot.req->sampler.closer) continue;
+    if (!MaySpeculate(slot) || !slot.has_pending) continue;
     int64_t n_max = std::min<int64_t>(spec_max_, static_cast<int64_t>(context_size_) - 2 - static_cast<int64_t>(slot.cache.size()));
     if (slot.req->max_tokens >= 0) n_max = std::min<int64_t>(n_max, slot.req->max_tokens - slot.generated - 1);
     n_max = std::min<int64_t>(n_max, slot.draft_limit);
     if (n_max <= 0) continue;
+    // The draft model continues from the slot's cells: its context must hold all of them.
+    if (draft_ctx_ && !CatchUpDraft(slot)) continue;
     dp = {true, static_cast<int32_t>(n_max), static_cast<llama_pos>(slot.cache.size()), slot.pending, &slot.cache, &slot.draft};
-    any = true;
+    drafting.push_back(&slot);
   }
-  if (any) common_speculative_draft(spec_);
+  if (drafting.empty()) return;
+  common_speculative_draft(spec_);
+  // The draft model decoded the pending token and its draft: the step decodes them again in the
+  // target's batch (MirrorStepToDraft), so their cells go now.
+  if (draft_ctx_) {
+    for (Slot* slot : drafting) {
+      llama_memory_seq_rm(llama_get_memory(draft_ctx_), slot->seq, static_cast<llama_pos>(slot->cache.size()), -1);
+    }
+  }
 }
 
 // The slot's draft into the batch after its pending token, at most `room` tokens of it.
@@ -95,7 +135,7 @@ std::vector<llama_token> Scheduler::VerifyDrafts(Slot& slot) {
                                    : std::max({1, slot.draft_limit / 2, static_cast<int32_t>(accepted) + 1});
   if (rejected > 0) {
     slot.cache.resize(slot.cache.size() - rejected);
-    llama_memory_seq_rm(llama_get_memory(ctx_), slot.seq, static_cast<llama_pos>(slot.cache.size()), -1);
+    RemoveCells(slot, slot.cache.size());
   }
   slot.draft_rows.resize(accepted);  // the rows of the kept drafts, for their logprobs
   return ids;
