@@ -7,6 +7,7 @@
 // next drafts. What the draft context holds never changes a text (the target verifies every
 // draft), only how many drafts are accepted.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "errors.h"
@@ -23,13 +24,11 @@ void Scheduler::InitDraftContext(Napi::Env env, Napi::Object o, const llama_cont
   if (!llama_model_has_decoder(draft_model_.get()) || llama_model_has_encoder(draft_model_.get())) {
     Throw(env, kCodeInvalidArgument, "the draft model must be a decoder-only text model");
   }
-  llama_context_params params = target;
+  llama_context_params params = target;  // the same cells per slot, batch, threads and KV layout
   // One output per sequence: the drafter samples each drafting sequence's next token; the rows
   // mirrored from the target's steps only fill the cache.
   params.n_outputs_max = static_cast<uint32_t>(parallel_);
   params.n_outputs_max_per_seq = 1;
-  params.n_threads = IntOption(env, o, "specDraftThreads", target.n_threads, 1, 1024);
-  params.n_threads_batch = IntOption(env, o, "specDraftThreads", target.n_threads_batch, 1, 1024);
   params.type_k = params.type_v = GGML_TYPE_F16;
   TakeRecentErrors();
   draft_ctx_ = llama_init_from_model(draft_model_.get(), params);
@@ -41,21 +40,22 @@ void Scheduler::InitDraftContext(Napi::Env env, Napi::Object o, const llama_cont
   draft_batch_ = llama_batch_init(batch_size_, 0, 1);
 }
 
-// Why llama.cpp's drafter refused the draft model's vocabulary (it logs the reason only at debug
-// level): the first of the differences its check looks at, or "" when none is found.
+// Why llama.cpp's drafter refused the draft model's vocabulary (it logs its reason only at debug
+// level): the first difference of the kinds its check looks at, in its order.
 std::string Scheduler::DescribeVocabMismatch() const {
   if (!draft_model_) return "";
   const llama_vocab* t = llama_model_get_vocab(model_.get());
   const llama_vocab* d = llama_model_get_vocab(draft_model_.get());
   const int nt = llama_vocab_n_tokens(t), nd = llama_vocab_n_tokens(d);
-  if (llama_vocab_type(t) != llama_vocab_type(d)) return " (the draft model's tokenizer is of another type)";
-  if (llama_vocab_bos(t) != llama_vocab_bos(d) || llama_vocab_eos(t) != llama_vocab_eos(d)) {
-    return " (the draft model's BOS/EOS tokens differ from the target's)";
+  if (llama_vocab_type(t) != llama_vocab_type(d)) return "its tokenizer is of another type";
+  if (llama_vocab_bos(t) != llama_vocab_bos(d) || llama_vocab_eos(t) != llama_vocab_eos(d)) return "its BOS or EOS token differs";
+  if (std::abs(nt - nd) > 128) {
+    return "the target's vocabulary has " + std::to_string(nt) + " tokens, the draft model's " + std::to_string(nd);
   }
-  if (nt != nd) return " (the target's vocabulary has " + std::to_string(nt) + " tokens, the draft model's " + std::to_string(nd) + ")";
-  for (llama_token i = 0; i < nt; i++) {
+  for (llama_token i = 5; i < std::min(nt, nd); i++) {
     if (std::strcmp(llama_vocab_get_text(t, i), llama_vocab_get_text(d, i)) != 0) {
-      return " (token " + std::to_string(i) + " differs between the two vocabularies)";
+      return "token " + std::to_string(i) + " is '" + llama_vocab_get_text(t, i) + "' in the target's vocabulary, '" +
+             llama_vocab_get_text(d, i) + "' in the draft model's";
     }
   }
   return "";

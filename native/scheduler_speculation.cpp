@@ -31,9 +31,9 @@ void Scheduler::InitSpeculation(Napi::Env env, Napi::Object o, const llama_conte
     params.draft.ctx_dft = draft_ctx_;
     params.draft.n_max = IntOption(env, o, "specDraftMax", 16, 1, 1024);
     params.draft.n_min = IntOption(env, o, "specDraftMin", 0, 0, params.draft.n_max);
-    params.draft.p_min = FloatOption(env, o, "specDraftPMin", 0.0f, 0.0f, 1.0f);
     spec_type_ = "draft-simple";
   } else {
+    if (IsSet(o, "specDraftMin")) Throw(env, kCodeInvalidArgument, "specDraftMin is for a draft model (draftModel)");
     spec_type_ = o.Get("specType").IsString() ? o.Get("specType").As<Napi::String>().Utf8Value() : "";
     const common_speculative_type type = common_speculative_type_from_name(spec_type_);
     if (type != COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE && type != COMMON_SPECULATIVE_TYPE_NGRAM_MAP_K &&
@@ -56,8 +56,9 @@ void Scheduler::InitSpeculation(Napi::Env env, Napi::Object o, const llama_conte
   } catch (const std::exception& e) {
     // llama.cpp's draft-model drafter refuses a draft whose vocabulary is not the target's.
     spec_ = nullptr;
-    Throw(env, draft_model ? kCodeInvalidArgument : kCodeEngine,
-          "cannot start the " + spec_type_ + " drafter: " + e.what() + DescribeVocabMismatch());
+    const std::string why = DescribeVocabMismatch();
+    if (!why.empty()) Throw(env, kCodeInvalidArgument, "the draft model's vocabulary is not the target's: " + why);
+    Throw(env, kCodeEngine, "cannot start the " + spec_type_ + " drafter: " + e.what());
   }
   if (!spec_) Throw(env, kCodeEngine, "cannot start the " + spec_type_ + " drafter");
   spec_max_ = common_speculative_n_max(spec_);

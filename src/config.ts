@@ -55,7 +55,9 @@ export interface ServerConfig {
   specType: string | null;
   specNgramSize: number | null;
   specDraftMax: number | null;
+  /** --spec-draft-model: a model reference (as --model), resolved to a path or hub reference. */
   specDraftModel: string | null;
+  specDraftMin: number | null;
   cacheTypeK: string | null;
   cacheTypeV: string | null;
   /** Requests waiting for a free slot before the server answers 503. */
@@ -159,8 +161,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'cacheRam', flag: 'cache-ram', kind: 'integer', default: 0, min: 0, max: 1 << 24, help: 'MiB of host memory for slots\' saved KV states (llama-server\'s flag): a prompt that starts as an earlier one did restores its cells instead of evaluating them again; 0 = off' },
   { key: 'specType', flag: 'spec-type', kind: 'string', default: null, choices: ['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'], help: 'Speculative decoding with one of llama.cpp\'s n-gram drafters (llama-server\'s flag): drafts continue the text from n-grams of its own history and one step verifies them; the same tokens, faster on repetitive output. Default off' },
   { key: 'specNgramSize', flag: 'spec-ngram-size', kind: 'integer', default: null, min: 1, max: 1024, help: 'N-gram length the drafter matches (default 12)' },
-  { key: 'specDraftMax', flag: 'spec-draft-max', kind: 'integer', default: null, min: 1, max: 1024, help: 'Most tokens drafted per step (default 48)' },
-  { key: 'specDraftModel', flag: 'spec-draft-model', kind: 'string', default: null, help: 'A draft model for speculative decoding: not supported yet (the server refuses to start with it; use --spec-type)' },
+  { key: 'specDraftMax', flag: 'spec-draft-max', kind: 'integer', default: null, min: 1, max: 1024, help: 'Most tokens drafted per step (default 48; 16 with --spec-draft-model)' },
+  { key: 'specDraftModel', flag: 'spec-draft-model', kind: 'string', default: null, help: 'Speculative decoding with a draft model (llama-server\'s -md): a small GGUF with the same vocabulary as the model (checked at start), as --model takes it (a path, a file name in --models-dir, hf:owner/repo:QUANT); it drafts for each generating slot and one step verifies the drafts: the same tokens, faster when the draft model agrees. Offloaded as --gpu-layers. Instead of --spec-type' },
+  { key: 'specDraftMin', flag: 'spec-draft-min', kind: 'integer', default: null, min: 0, max: 1024, help: 'With --spec-draft-model: a shorter draft is not verified (default 0)' },
   { key: 'maxQueue', flag: 'max-queue', kind: 'integer', default: 64, min: 0, max: 1 << 20, help: 'Requests that may wait for a free slot; beyond them the server answers 503 (overloaded) with Retry-After' },
   { key: 'gpuLayers', flag: 'gpu-layers', kind: 'integer', env: 'GGUF_SERVE_GPU_LAYERS', default: 0, min: -1, max: 100000, help: 'Layers to offload to the GPU (-1 = all; GPU builds only)' },
   { key: 'rpc', flag: 'rpc', kind: 'endpoints', env: 'GGUF_SERVE_RPC', default: null, help: 'Split the model\'s layers over ggml RPC workers (gguf-serve rpc-server) and this machine: host:port,host:port. No authentication: private networks only (docs/rpc.md)' },
@@ -355,14 +358,29 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env,
   if (c.apiKey !== null && c.apiKey.trim() === '') throw new ConfigError('--api-key must not be empty.');
   if (c.adminKey !== null && c.adminKey.trim() === '') throw new ConfigError('--admin-key must not be empty.');
   if (c.bodyTimeout < c.headerTimeout) throw new ConfigError(`--body-timeout (${c.bodyTimeout}) must be at least --header-timeout (${c.headerTimeout}): it counts the headers too.`);
-  if (c.specDraftModel !== null) throw new ConfigError('--spec-draft-model: speculative decoding with a draft model is not supported yet; --spec-type ngram-simple (or ngram-map-k, ngram-map-k4v, ngram-mod) drafts from the text itself.');
-  if ((c.specNgramSize !== null || c.specDraftMax !== null) && c.specType === null) throw new ConfigError('--spec-ngram-size and --spec-draft-max need --spec-type.');
+  checkSpeculation(c, cwd);
   if (c.sdWebuiAuth !== null && !c.sdWebuiAuth.includes(':')) throw new ConfigError('--sd-webui-auth (SD_WEBUI_AUTH) must be user:password, as the WebUI\'s --api-auth.');
   if (c.model !== null) c.model = checkModelReference(c.model, c.modelsDir, cwd);
   checkRpc(c);
   if (c.embeddingDevice !== null) c.embeddingDevice = checkDevice(c.embeddingDevice, describeOrigin(OPTIONS.find((o) => o.key === 'embeddingDevice') as OptionSpec, sources.embeddingDevice));
   if (c.whisperDevice !== null) c.whisperDevice = checkDevice(c.whisperDevice, describeOrigin(OPTIONS.find((o) => o.key === 'whisperDevice') as OptionSpec, sources.whisperDevice));
   return { config: c, sources: sources as Record<keyof ServerConfig, ConfigSource>, help: Boolean(flags.help), positionals };
+}
+
+/** --spec-*: one drafter (n-gram or a draft model) and the flags that go with it. */
+function checkSpeculation(c: ServerConfig, cwd: string): void {
+  if (c.specNgramSize !== null && c.specType === null) throw new ConfigError('--spec-ngram-size needs --spec-type.');
+  if (c.specDraftMax !== null && c.specType === null && c.specDraftModel === null) throw new ConfigError('--spec-draft-max needs --spec-type or --spec-draft-model.');
+  if (c.specDraftMin !== null && c.specDraftModel === null) throw new ConfigError('--spec-draft-min needs --spec-draft-model.');
+  if (c.specDraftModel === null) return;
+  if (c.specType !== null) throw new ConfigError('--spec-type and --spec-draft-model: give one drafter (an n-gram drafter or a draft model), not both.');
+  if (c.specDraftMin !== null && c.specDraftMin > (c.specDraftMax ?? 16)) throw new ConfigError(`--spec-draft-min (${c.specDraftMin}) must not exceed --spec-draft-max (${c.specDraftMax ?? 16}).`);
+  if (c.model === null || c.maxModels !== null) throw new ConfigError('--spec-draft-model needs --model and serves that one model (no router mode: --max-models, or no --model): a draft model must share its target\'s vocabulary.');
+  try {
+    c.specDraftModel = checkModelReference(c.specDraftModel, c.modelsDir, cwd);
+  } catch (err) {
+    throw new ConfigError(`--spec-draft-model: ${(err as Error).message}`);
+  }
 }
 
 /** --rpc and --tensor-split: what they combine with. */
@@ -415,6 +433,7 @@ export function schedulerOptionsOf(config: ServerConfig): SchedulerOptions {
     ...(config.specType !== null ? { specType: config.specType as SchedulerOptions['specType'] } : {}),
     ...(config.specNgramSize !== null ? { specNgramSize: config.specNgramSize } : {}),
     ...(config.specDraftMax !== null ? { specDraftMax: config.specDraftMax } : {}),
+    ...(config.specDraftMin !== null ? { specDraftMin: config.specDraftMin } : {}),
   };
 }
 

@@ -51,6 +51,7 @@ export function modelHostOptions(config: ServerConfig): ModelHostOptions {
     modelsDir: config.modelsDir,
     gpuLayers: config.gpuLayers,
     scheduler: schedulerOptionsOf(config),
+    draftModel: config.specDraftModel,
     embeddingModel: config.embeddingModel,
     embeddingDevice: config.embeddingDevice,
     whisperModel: config.whisperModel,

@@ -87,7 +87,13 @@ export class Model {
     // On a GPU a step of 128 prompt tokens costs about what one of 512 does, so chunking prompts
     // there only adds steps: fill the batch. On the CPU a step costs in proportion to its tokens.
     const withDefaults = options.promptChunk === undefined ? { ...options, promptChunk: this.offloaded ? 0 : 128 } : options;
-    const scheduler = new Scheduler(this, this.#native, withDefaults, () => this.#children.delete(scheduler));
+    let draftNative: ModelNative | undefined;
+    if (options.draftModel !== undefined) {
+      if (!(options.draftModel instanceof Model)) throw new InvalidArgumentError('draftModel must be a loaded Model');
+      options.draftModel.#check();
+      draftNative = options.draftModel.#native;
+    }
+    const scheduler = new Scheduler(this, this.#native, withDefaults, () => this.#children.delete(scheduler), draftNative);
     this.#children.add(scheduler);
     return scheduler;
   }

@@ -21,12 +21,13 @@ export class Scheduler {
   #onDispose: () => void;
 
   /** @internal use model.createScheduler() */
-  constructor(model: Model, modelNative: ModelNative, options: SchedulerOptions, onDispose: () => void) {
+  constructor(model: Model, modelNative: ModelNative, options: SchedulerOptions, onDispose: () => void, draftNative?: ModelNative) {
     this.model = model;
     this.options = { ...options };
     this.#onDispose = onDispose;
     const { Scheduler: Native } = loadBinding();
-    this.#native = callNative(() => new Native(modelNative, { ...options }, (events) => this.#onEvents(events as SchedulerEvent[])));
+    const nativeOptions = { ...options, draftModel: draftNative };
+    this.#native = callNative(() => new Native(modelNative, nativeOptions, (events) => this.#onEvents(events as SchedulerEvent[])));
   }
 
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions = {}): Generation {

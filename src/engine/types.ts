@@ -2,6 +2,8 @@
 // Implemented by Model (model.ts), Scheduler (scheduler.ts) and Embedder (embedder.ts),
 // each a thin typed wrapper over the native class of the same name.
 
+import type { Model } from './model.js';
+
 export interface ModelLoadOptions {
   /** Load only the tokenizer (no weights): for vocabulary files and tokenizer tests. */
   vocabOnly?: boolean;
@@ -105,8 +107,19 @@ export interface SchedulerOptions {
   specType?: 'ngram-simple' | 'ngram-map-k' | 'ngram-map-k4v' | 'ngram-mod';
   /** N-gram length the drafter matches. Default 12. */
   specNgramSize?: number;
-  /** Most tokens drafted per step. Default 48. */
+  /**
+   * Speculative decoding with a draft model (llama.cpp's draft-simple; instead of specType): a
+   * loaded Model with the target's vocabulary (checked: createScheduler throws otherwise), in a
+   * context of its own with one sequence per slot (the target's threads, batch and KV layout; f16 KV). Each generating slot drafts with it and one
+   * step verifies the drafts. The scheduler keeps the draft's weights alive (the Model object
+   * may be disposed once the scheduler exists).
+   */
+  draftModel?: Model;
+  /** Most tokens drafted per step. Default 48 (n-gram drafters), 16 (a draft model). */
   specDraftMax?: number;
+  /** Draft model: a shorter draft is dropped (llama.cpp's --spec-draft-n-min). Default 0. */
+  specDraftMin?: number;
+
   /** Requests waiting for a slot beyond which submit fails with OverloadedError. Default 64. */
   maxQueue?: number;
 }
@@ -269,8 +282,8 @@ export interface SchedulerStats {
   sharedPrefixTokens: number;
   /** The host-memory prompt cache (cacheRamMiB). */
   hostCache: { enabled: boolean; bytes: number; entries: number; hits: number; tokens: number };
-  /** Speculative decoding: tokens drafted and, of those, accepted since the scheduler started. */
-  speculation: { enabled: boolean; drafted: number; accepted: number };
+  /** Speculative decoding: the drafter (specType, or 'draft-simple' with a draft model), tokens drafted and, of those, accepted since the scheduler started. */
+  speculation: { enabled: boolean; type?: string; drafted: number; accepted: number };
   /** Each slot as of the engine's last step. */
   slots: SlotState[];
   /** KV cells the slots' sequences hold (their cached prompt and generated tokens). */

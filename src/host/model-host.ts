@@ -37,6 +37,8 @@ export interface LoadedModel {
 export interface ModelHostOptions {
   modelsDir: string;
   scheduler?: SchedulerOptions;
+  /** --spec-draft-model: a model reference (as --model) loaded beside the chat model to draft for it; none = no draft model. */
+  draftModel?: string | null;
   gpuLayers?: number;
   loader?: ModelLoader;
   onProgress?: (fraction: number, file: string) => void;
@@ -456,7 +458,7 @@ export class ModelHost {
     }
     let scheduler: SchedulerLike;
     try {
-      scheduler = meteredScheduler(model.createScheduler(this.opts.scheduler ?? {}), this.observers);
+      scheduler = meteredScheduler(await this.createScheduler(model, loader), this.observers);
     } catch (err) {
       await model.dispose();
       throw new HostError('model_load_failed', `Failed to create a scheduler for ${path.basename(file)}: ${(err as Error).message}`);
@@ -467,6 +469,25 @@ export class ModelHost {
     const described = this.opts.describeLoaded?.(loaded);
     if (described) this.opts.log?.(described);
     return loaded;
+  }
+
+  /** The chat model's scheduler; with --spec-draft-model the draft model is loaded for it. */
+  private async createScheduler(model: ModelLike, loader: ModelLoader): Promise<SchedulerLike> {
+    const ref = this.opts.draftModel;
+    if (!ref) return model.createScheduler(this.opts.scheduler ?? {});
+    const source = await resolveModelSource(ref, { modelsDir: this.modelsDir, hub: this.hub });
+    this.opts.log?.(`Loading draft model ${source.path}`);
+    let draft: ModelLike;
+    try {
+      draft = await loader(source.path, { gpuLayers: this.opts.gpuLayers ?? 0 });
+    } catch (err) {
+      throw new Error(`the draft model ${source.path} did not load: ${(err as Error).message}`);
+    }
+    try {
+      return model.createScheduler({ ...this.opts.scheduler, draftModel: draft as SchedulerOptions['draftModel'] });
+    } finally {
+      await draft.dispose(); // the scheduler holds the draft model's weights as long as it runs
+    }
   }
 
   /**

@@ -47,7 +47,7 @@ export class ServerMetrics {
     new Gauge({ name: `${P}host_cache_bytes`, help: 'Bytes of slots\' KV states kept in host memory (--cache-ram)', registers, collect() { this.set(stats()?.hostCache?.bytes ?? 0); } });
     new Gauge({ name: `${P}host_cache_hits`, help: 'Prompts started from a KV state restored from host memory (--cache-ram), since the model was loaded', registers, collect() { this.set(stats()?.hostCache?.hits ?? 0); } });
     new Gauge({ name: `${P}shared_prefix_tokens`, help: 'Prompt tokens copied from another slot\'s KV cells instead of evaluated, since the model was loaded', registers, collect() { this.set(stats()?.sharedPrefixTokens ?? 0); } });
-    new Gauge({ name: `${P}spec_drafted_tokens`, help: 'Tokens drafted for speculative decoding (--spec-type) since the model was loaded', registers, collect() { this.set(stats()?.speculation?.drafted ?? 0); } });
+    new Gauge({ name: `${P}spec_drafted_tokens`, help: 'Tokens drafted for speculative decoding (--spec-type or --spec-draft-model) since the model was loaded', registers, collect() { this.set(stats()?.speculation?.drafted ?? 0); } });
     new Gauge({ name: `${P}spec_accepted_tokens`, help: 'Drafted tokens the model accepted (each saved a decode step) since the model was loaded', registers, collect() { this.set(stats()?.speculation?.accepted ?? 0); } });
     new Gauge({ name: `${P}kv_cells_used`, help: 'KV cache cells held by the slots of the loaded model (cached prompts included)', registers, collect() { this.set(stats()?.kvCellsUsed ?? 0); } });
     new Gauge({ name: `${P}decode_steps`, help: 'Decode steps of the loaded model since it was loaded', registers, collect() { this.set(stats()?.decodeSteps ?? 0); } });
