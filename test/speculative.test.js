@@ -3,6 +3,7 @@
 // are the same as without it (the sampler verifies every draft), fewer decode steps than tokens
 // (drafts were accepted), max_tokens and stop strings hold exactly, a request can opt out, and
 // requests the engine does not speculate for (a grammar kept closable) draft nothing.
+// The draft-model drafter (--spec-draft-model): spec-draft.test.js.
 const t = require('tap');
 const { Model } = require('../lib/index.js');
 const { stories } = require('./support/models.js');
@@ -106,7 +107,7 @@ t.test('HTTP: --spec-type, the request\'s speculative flag, /health and the flag
     'usage: accepted and rejected drafted tokens, in OpenAI\'s predicted-outputs fields');
   const m = (await call(`${server.url}/metrics`, { method: 'GET' })).text;
   t.match(m, new RegExp(`^gguf_serve_spec_accepted_tokens ${h.accepted}$`, 'm'), 'the metric');
-  t.throws(() => loadConfig(['--spec-draft-model', 'x.gguf'], {}, process.cwd()), /not supported yet/);
   t.throws(() => loadConfig(['--spec-type', 'eagle3'], {}, process.cwd()), /spec-type/);
-  t.throws(() => loadConfig(['--spec-draft-max', '8'], {}, process.cwd()), /need --spec-type/);
+  t.throws(() => loadConfig(['--spec-draft-max', '8'], {}, process.cwd()), /--spec-draft-max needs --spec-type or --spec-draft-model/);
+  t.throws(() => loadConfig(['--spec-ngram-size', '4'], {}, process.cwd()), /--spec-ngram-size needs --spec-type/);
 });
