@@ -15,7 +15,7 @@ const needsEngine = { skip: !(hasModel && engineAvailable()) && 'needs stories26
 const lib = (p) => require(path.join(root, 'lib', 'bench', p));
 const { parseBenchArgs } = lib('options.js');
 const { PrefixCounter, summarizeAgent, medianSummary, systemPromptText, agentContextTokens } = lib('agent.js');
-const { specArgs, specRequests, specRows, checkIdentity, identityLine, firstDifference } = lib('spec.js');
+const { specArgs, draftModelArgs, specRequests, specRows, checkIdentity, identityLine, firstDifference } = lib('spec.js');
 const { parsePrometheus, countersFromHealth, countersFromMetrics, counterDelta } = lib('counters.js');
 const { SseTimer } = lib('sse.js');
 
@@ -35,6 +35,9 @@ t.test('agent and spec options: defaults per mode, checked values', async (t) =>
   t.equal(parseBenchArgs([], root).maxTokens, 128, 'load keeps its default');
   t.throws(() => parseBenchArgs(['spec', '--spec-type', 'draft-simple'], root), /--spec-type must be one of ngram-simple/);
   t.throws(() => parseBenchArgs(['spec', '--spec-workloads', 'loop,poems'], root), /--spec-workloads/);
+  t.equal(parseBenchArgs(['spec', '--spec-draft-model', stories], root).specDraftModel, stories, 'a draft model');
+  t.throws(() => parseBenchArgs(['spec', '--spec-draft-model', stories, '--spec-type', 'ngram-mod'], root), /one drafter/);
+  t.throws(() => parseBenchArgs(['spec', '--spec-draft-model', 'no-such.gguf'], root), /no such file/);
   t.throws(() => parseBenchArgs(['agent', '--conversations', '0'], root), /--conversations must be an integer >= 1/);
   t.equal(agentContextTokens({ conversations: 12, turns: 3, systemTokens: 2000, userTokens: 48, maxTokens: 32 }), 2000 + 3 * 48 + 2 * 64 + 32);
 });
@@ -44,11 +47,14 @@ t.test('the drafter flags: ours and llama-server spelling the same settings', as
   t.same(specArgs('llama-server', 'ngram-simple', 4, 16), ['--spec-type', 'ngram-simple', '--spec-ngram-simple-size-n', '4', '--spec-ngram-simple-size-m', '16']);
   t.same(specArgs('llama-server', 'ngram-map-k4v', 3, 8).slice(2), ['--spec-ngram-map-k4v-size-n', '3', '--spec-ngram-map-k4v-size-m', '8']);
   t.same(specArgs('llama-server', 'ngram-mod', 24, 16).slice(2), ['--spec-ngram-mod-n-match', '24', '--spec-ngram-mod-n-max', '16', '--spec-ngram-mod-n-min', '16']);
+  t.same(draftModelArgs('gguf-serve', 'd.gguf', 8), ['--spec-draft-model', 'd.gguf', '--spec-draft-max', '8']);
+  t.same(draftModelArgs('llama-server', 'd.gguf', 8), ['--spec-type', 'draft-simple', '--spec-draft-model', 'd.gguf', '--spec-draft-n-max', '8']);
   // Every flag given to llama-server exists in the vendored tree's argument table.
   const argTable = path.join(root, 'vendor', 'llama.cpp', 'common', 'arg.cpp');
   if (!fs.existsSync(argTable)) return;
   const known = fs.readFileSync(argTable, 'utf8');
-  const flags = ['--cache-ram', '--cache-reuse', '--metrics', ...['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'].flatMap((ty) => specArgs('llama-server', ty, 4, 16).filter((x) => x.startsWith('--')))];
+  const flags = ['--cache-ram', '--cache-reuse', '--metrics', ...['ngram-simple', 'ngram-map-k', 'ngram-map-k4v', 'ngram-mod'].flatMap((ty) => specArgs('llama-server', ty, 4, 16).filter((x) => x.startsWith('--'))),
+    ...draftModelArgs('llama-server', 'd.gguf', 8).filter((x) => x.startsWith('--'))];
   for (const f of new Set(flags)) t.ok(known.includes(`"${f}"`), `llama-server knows ${f}`);
 });
 

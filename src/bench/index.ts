@@ -17,7 +17,7 @@ import { renderChart } from './svg.js';
 import { runTune } from './tune.js';
 import { runEngineBench } from './engine.js';
 import { agentContextTokens, agentTable, medianSummary, runConversations, summarizeAgent, systemPrompt, type AgentRun, type AgentShape } from './agent.js';
-import { checkIdentity, identityLine, runSpecRequests, specArgs, specRequests, specRows, specTable, type SpecConfig, type SpecRun } from './spec.js';
+import { checkIdentity, draftModelArgs, identityLine, runSpecRequests, specArgs, specRequests, specRows, specTable, type SpecConfig, type SpecRun } from './spec.js';
 
 export { BenchUsageError };
 
@@ -312,7 +312,10 @@ async function specMode(c: Context): Promise<void> {
   const { opts, progress } = c;
   const requests = specRequests(opts.specWorkloads, opts.prompts);
   const plain = targets(c, { suffix: '', ours: [], peer: ['--metrics'] });
-  const spec = targets(c, { suffix: ` +${opts.specType}`, ours: specArgs('gguf-serve', opts.specType, opts.specNgramSize, opts.specDraftMax), peer: ['--metrics', ...specArgs('llama-server', opts.specType, opts.specNgramSize, opts.specDraftMax)] });
+  const draft = opts.specDraftModel;
+  const drafter = draft ? 'draft model' : opts.specType;
+  const args = (flavor: ServerFlavor) => (draft ? draftModelArgs(flavor, draft, opts.specDraftMax) : specArgs(flavor, opts.specType, opts.specNgramSize, opts.specDraftMax));
+  const spec = targets(c, { suffix: ` +${drafter}`, ours: args('gguf-serve'), peer: ['--metrics', ...args('llama-server')] });
   // Order: ours without, ours with, llama-server without, llama-server with.
   const list = plain.flatMap((t, i) => [t, spec[i]]);
   const configs: SpecConfig[] = list.map((t) => ({ name: t.name, flavor: t.flavor, spec: spec.includes(t) }));
@@ -335,10 +338,10 @@ async function specMode(c: Context): Promise<void> {
   const rows = specRows(runs, configs, opts.specWorkloads);
   const identity = checkIdentity(runs, configs);
   const out = [`\nmodel ${c.model.path}\nmachine ${c.machine}`,
-    `spec: ${opts.specType}, n-gram ${opts.specNgramSize}, at most ${opts.specDraftMax} drafted per step; ${opts.prompts} prompt(s) per workload x ${opts.reps} rep(s), ${opts.maxTokens} tokens each (end of sequence ignored), one at a time; threads ${c.settings.threads}; ${opts.rounds} round(s)`,
+    `spec: ${draft ? `draft model ${draft}` : `${opts.specType}, n-gram ${opts.specNgramSize}`}, at most ${opts.specDraftMax} drafted per step; ${opts.prompts} prompt(s) per workload x ${opts.reps} rep(s), ${opts.maxTokens} tokens each (end of sequence ignored), one at a time; threads ${c.settings.threads}; ${opts.rounds} round(s)`,
     specTable(rows),
     'tok/s: generated tokens / time from sending to the last token (short prompts); drafted/accepted: per response (ours: usage.completion_tokens_details; llama-server: timings.draft_n, draft_n_accepted)',
-    ...identity.map((i) => identityLine(i, opts.specType))];
+    ...identity.map((i) => identityLine(i, drafter))];
   const ratios: Record<string, Record<string, number>> = {};
   if (opts.peerServer) {
     for (const w of opts.specWorkloads) {
@@ -350,7 +353,7 @@ async function specMode(c: Context): Promise<void> {
   }
   out.push(`other processes' CPU during the runs (cores): ${runs.map((r) => `${r.config} #${r.round} ${fmtNum(r.otherLoadCores, 2)}`).join(', ')}`);
   progress.log(out.join('\n'));
-  writeOutputs(opts, { mode: 'spec', machine: c.machine, model: c.model.path, settings: c.settings, specType: opts.specType, specNgramSize: opts.specNgramSize, specDraftMax: opts.specDraftMax, requests, rows, identity, ratios, runs }, null, (l) => progress.log(l));
+  writeOutputs(opts, { mode: 'spec', machine: c.machine, model: c.model.path, settings: c.settings, specType: draft ? 'draft-simple' : opts.specType, specDraftModel: draft, specNgramSize: opts.specNgramSize, specDraftMax: opts.specDraftMax, requests, rows, identity, ratios, runs }, null, (l) => progress.log(l));
 }
 
 export async function runBench(argv: string[]): Promise<void> {

@@ -1,4 +1,5 @@
 // Command-line options of `gguf-serve bench`, parsed and checked in one place.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -57,6 +58,8 @@ export interface BenchOptions {
   cacheReuse: number;
   /** Spec mode: the drafter and its settings, the workloads, prompts per workload. */
   specType: SpecType;
+  /** Spec mode: a draft model instead of the n-gram drafter (ours --spec-draft-model, llama-server -md). */
+  specDraftModel: string | null;
   specNgramSize: number;
   specDraftMax: number;
   specWorkloads: SpecWorkload[];
@@ -95,7 +98,7 @@ Modes:
           tool definitions, more conversations than slots, all at once; TTFT p50/p90, prompt
           tokens evaluated vs unique tokens sent, generation tokens/s (ours and --peer-server,
           both with --cache-ram; llama-server also with --cache-reuse)
-  spec    speculative decoding: single-stream tokens/s with and without n-gram drafting on
+  spec    speculative decoding: single-stream tokens/s with and without n-gram drafting (or a draft model) on
           output that repeats (ours and --peer-server with its equivalent flags); drafted and
           accepted tokens; checks that texts are identical with and without it
 
@@ -145,7 +148,10 @@ Agent mode:
 Spec mode:
   --spec-type T             drafter: ngram-simple|ngram-map-k|ngram-map-k4v|ngram-mod (default ngram-simple)
   --spec-ngram-size N       n-gram length matched (default 4; llama-server: --spec-ngram-*-size-n)
-  --spec-draft-max N        most tokens drafted per step (default 16; llama-server: --spec-ngram-*-size-m)
+  --spec-draft-max N        most tokens drafted per step (default 16; llama-server: --spec-ngram-*-size-m,
+                            with a draft model --spec-draft-n-max)
+  --spec-draft-model M      draft with this model instead (a GGUF with the model's vocabulary; llama-server:
+                            --spec-type draft-simple -md M); not with --spec-type
   --spec-workloads LIST     loop (greedy output that loops), copy (greedy, a prompt that repeats a
                             text), sampled (temperature 0.8, seeded: drafts mostly rejected)
                             (default loop,copy,sampled)
@@ -203,7 +209,7 @@ const BENCH_FLAGS = {
   'history-tokens': { type: 'string' }, 'turn-tokens': { type: 'string' },
   conversations: { type: 'string' }, turns: { type: 'string' }, 'system-tokens': { type: 'string' }, 'user-tokens': { type: 'string' },
   'cache-ram': { type: 'string' }, 'cache-reuse': { type: 'string' },
-  'spec-type': { type: 'string' }, 'spec-ngram-size': { type: 'string' }, 'spec-draft-max': { type: 'string' }, 'spec-workloads': { type: 'string' }, prompts: { type: 'string' },
+  'spec-type': { type: 'string' }, 'spec-draft-model': { type: 'string' }, 'spec-ngram-size': { type: 'string' }, 'spec-draft-max': { type: 'string' }, 'spec-workloads': { type: 'string' }, prompts: { type: 'string' },
   'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
   'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
   'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
@@ -243,6 +249,9 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
   const json = s('json');
   const specType = (s('spec-type') ?? 'ngram-simple') as SpecType;
   if (!SPEC_TYPES.includes(specType)) throw new BenchUsageError(`--spec-type must be one of ${SPEC_TYPES.join(', ')}, got '${specType}'`);
+  const specDraftModel = s('spec-draft-model') ?? null;
+  if (specDraftModel !== null && s('spec-type') !== undefined) throw new BenchUsageError('--spec-type and --spec-draft-model: one drafter, not both');
+  if (specDraftModel !== null && !fs.existsSync(specDraftModel)) throw new BenchUsageError(`--spec-draft-model: no such file: ${specDraftModel}`);
   const specWorkloads = (s('spec-workloads') ?? SPEC_WORKLOADS.join(',')).split(',').map((x) => x.trim()).filter(Boolean) as SpecWorkload[];
   const badWorkload = specWorkloads.find((w) => !SPEC_WORKLOADS.includes(w));
   if (badWorkload !== undefined || specWorkloads.length === 0) throw new BenchUsageError(`--spec-workloads: a comma list of ${SPEC_WORKLOADS.join(', ')}, got '${s('spec-workloads')}'`);
@@ -283,6 +292,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     cacheRam: int('cache-ram', s('cache-ram'), 0, 256),
     cacheReuse: int('cache-reuse', s('cache-reuse'), 0, 256),
     specType,
+    specDraftModel: specDraftModel !== null ? path.resolve(specDraftModel) : null,
     specNgramSize: int('spec-ngram-size', s('spec-ngram-size'), 1, 4),
     specDraftMax: int('spec-draft-max', s('spec-draft-max'), 1, 16),
     specWorkloads,

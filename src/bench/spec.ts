@@ -1,5 +1,6 @@
 // `bench spec`: single-stream generation with and without speculative decoding (n-gram drafting
-// from the slot's own text) on output that repeats, ours and llama-server with the same drafter.
+// from the slot's own text, or a draft model) on output that repeats, ours and llama-server with
+// the same drafter.
 // Workloads: `loop` (greedy story continuations: small models' greedy text falls into loops),
 // `copy` (greedy, a prompt that shows a passage and its copy twice, then asks for another copy)
 // and `sampled` (temperature 0.8, seeded: less repetition, so most drafts are rejected: the cost
@@ -63,6 +64,12 @@ export function specArgs(flavor: ServerFlavor, type: SpecType, ngramSize: number
   // Ours sets ngram-mod's minimum draft to min(48, draft max); llama-server's default minimum is 48.
   if (type === 'ngram-mod') return ['--spec-type', type, '--spec-ngram-mod-n-match', String(ngramSize), '--spec-ngram-mod-n-max', String(draftMax), '--spec-ngram-mod-n-min', String(Math.min(48, draftMax))];
   return ['--spec-type', type, `--spec-${type}-size-n`, String(ngramSize), `--spec-${type}-size-m`, String(draftMax)];
+}
+
+/** The same with a draft model: ours --spec-draft-model; llama-server's draft-simple drafter (-md). */
+export function draftModelArgs(flavor: ServerFlavor, model: string, draftMax: number): string[] {
+  if (flavor === 'gguf-serve') return ['--spec-draft-model', model, '--spec-draft-max', String(draftMax)];
+  return ['--spec-type', 'draft-simple', '--spec-draft-model', model, '--spec-draft-n-max', String(draftMax)];
 }
 
 export interface SpecSample {
