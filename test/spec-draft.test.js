@@ -9,7 +9,7 @@
 const t = require('tap');
 const { Model } = require('../lib/index.js');
 const { ensureBenchModel } = require('../lib/gguf/llama-model.js');
-const { collect } = require('./support/generate.js');
+const { collect, collectEach } = require('./support/generate.js');
 const { startServer, spawnCli } = require('./support/server.js');
 const { call } = require('./support/http.js');
 const { engineReady } = require('./support/requirements.js');
@@ -35,11 +35,7 @@ const prompts = [
 const greedy = { temperature: 0, maxTokens: 40 };
 const seeded = { temperature: 0.8, topK: 40, seed: 7, maxTokens: 40 };
 
-async function texts(s, options, list = prompts) {
-  const out = [];
-  for (const p of list) out.push(await collect(s.generate(p, options)));
-  return out;
-}
+const texts = (s, options, list = prompts) => collectEach(s, list, options);
 
 t.test('greedy and seeded texts with a draft model are the texts without it', async (t) => {
   const plain = target.createScheduler({ parallel: 2 });

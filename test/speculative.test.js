@@ -7,7 +7,7 @@
 const t = require('tap');
 const { Model } = require('../lib/index.js');
 const { stories } = require('./support/models.js');
-const { collect } = require('./support/generate.js');
+const { collect, collectEach } = require('./support/generate.js');
 const { startServer } = require('./support/server.js');
 const { call } = require('./support/http.js');
 const { loadConfig } = require('../lib/config.js');
@@ -20,11 +20,7 @@ t.before(async () => {
 });
 t.teardown(() => model.dispose());
 
-async function texts(s, options) {
-  const out = [];
-  for (const p of prompts) out.push(await collect(s.generate(p, options)));
-  return out;
-}
+const texts = (s, options) => collectEach(s, prompts, options);
 
 t.test('the same texts with each n-gram drafter, in fewer steps', async (t) => {
   const plain = model.createScheduler({ parallel: 2 });

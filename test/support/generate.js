@@ -8,4 +8,11 @@ async function collect(generation) {
   return { chunks, text: chunks.map((c) => c.text).join(''), result };
 }
 
-module.exports = { collect };
+/** Each prompt's generation on the scheduler `s`, one after another (collected). */
+async function collectEach(s, prompts, options) {
+  const out = [];
+  for (const p of prompts) out.push(await collect(s.generate(p, options)));
+  return out;
+}
+
+module.exports = { collect, collectEach };
