@@ -1,8 +1,11 @@
 'use strict';
 // The package as a user installs it: `npm pack` carries the CPU prebuild, the tarball installs into
 // an empty project with no git, cmake or compiler on PATH and nothing but npm's cache (offline),
-// nothing is fetched or compiled, and `npx gguf-serve serve` answers a completion. Then the install
-// script's refusals: no prebuild for the platform, or one that does not load, and no compiler.
+// nothing is fetched or compiled, and `npx gguf-serve serve` answers a completion. A CPU-variants
+// prebuild (`npm run prebuild` on linux-x64) is packed with its ggml libraries, and the installed
+// server says which variant it picked, one using this CPU's widest vectors. Then the install
+// script's refusals: no prebuild for the platform, one that does not load, or a CPU-variants one
+// without its CPU libraries, and no compiler.
 // GGUF_SERVE_PACKAGE_REGISTRY=1 installs as a user would instead (`npm install --prefer-offline
 // tarball`, no lockfile: the registry answers what the cache lacks; network needed).
 const t = require('tap');
@@ -23,6 +26,7 @@ const work = tmpDir(t);
 const binDir = compilerFreePath(path.join(work, 'bin'));
 const app = path.join(work, 'app');
 const installed = path.join(app, 'node_modules', 'gguf-serve');
+let packed; // { tarball, files, bytes } of the first test
 
 t.test('npm pack carries the CPU prebuild and leaves out what the prebuilt path never needs', async (t) => {
   const pack = packCheckout(work);
@@ -71,7 +75,7 @@ t.test('the tarball installs with no compiler on PATH and serves', async (t) => 
 
   const variants = packedCpuVariants(packCheckoutResult().files);
   const engine = /Engine: (.+)/.exec(server.stdout());
-  t.ok(engine, `serve names the engine binary:\n${server.stdout()}`);
+  t.ok(engine, engine ? 'serve names the engine binary' : `serve names the engine binary:\n${server.stdout()}`);
   if (!variants.length) {
     t.match(engine?.[1], 'CPU kernels compiled in', 'a static binary says its kernels are compiled in');
     return;
@@ -137,7 +141,6 @@ t.test('a prebuild that does not load here is named with its error, then the sam
   t.match(r.stderr, 'a build from source needs git');
 });
 
-let packed;
 t.test('a CPU-variants prebuild without its CPU libraries is named with the reason, then the same refusal', async (t) => {
   if (!fs.existsSync(installed)) return t.skip('the install above failed');
   if (!packedCpuVariants(packCheckoutResult().files).length) return t.skip('the tarball carries no CPU variants');
