@@ -141,7 +141,7 @@ Peers (llama.cpp built from vendor/llama.cpp, see README):
   --reps N                  repetitions of the single-stream and cache measurements (default 3)
 Engine mode:
   --binary LABEL=FILE,...   addon builds to compare (e.g. native=build/Release/gguf_serve.node,
-                            prebuild=prebuilds/linux-x64/gguf-serve.napi.glibc.node): --rounds N
+                            prebuild=prebuilds/linux-x64/gguf-serve.glibc.node): --rounds N
                             runs of each, alternating; medians, the CPU kernels each used, ratios
                             to the first and the machine's load during each run
 Cache mode:
