@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "backends.h"
 #include "chat_output_parser.h"
 #include "chat_templates.h"
 #include "embedder.h"
@@ -37,6 +38,11 @@ Napi::Value SystemInfoJs(const Napi::CallbackInfo& info) {
   // llama_supports_gpu_offload() is true in every build with the RPC backend: ask for a local GPU.
   out.Set("gpuOffload", !LocalGpuDevices().empty());
   out.Set("mmap", llama_supports_mmap());
+  // Which CPU kernels run: the variant a CPU-variants build picked for this CPU (null: compiled in).
+  std::string variant = CpuVariant();
+  out.Set("cpuVariant", variant.empty() ? env.Null() : Napi::String::New(env, variant));
+  std::string library = CpuBackendLibrary();
+  out.Set("cpuBackendLibrary", library.empty() ? env.Null() : Napi::String::New(env, library));
   Napi::Array devices = Napi::Array::New(env);
   for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
     ggml_backend_dev_t dev = ggml_backend_dev_get(i);
@@ -53,12 +59,17 @@ Napi::Value SystemInfoJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool backend_ready = false;  // process-wide, shared by every environment
+  static std::string backends_missing;
   if (!backend_ready) {
     InstallLogger();
+    // Before anything asks ggml for a device: a CPU-variants build has none until they load.
+    backends_missing = LoadBackends();
     llama_backend_init();
     InstallExitGuard();
     backend_ready = true;
   }
+  // require() fails with the reason, so the loader passes this binary over and says why.
+  if (!backends_missing.empty()) Throw(env, kCodeEngine, backends_missing);
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
   Napi::Function model = Model::Define(env);

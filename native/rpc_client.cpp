@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "backends.h"
 #include "errors.h"
 #include "ggml-rpc.h"
 #include "js_callback.h"
@@ -13,7 +14,8 @@ namespace gguf_serve {
 
 std::vector<ggml_backend_dev_t> RpcWorkerDevices(const std::string& endpoint) {
   std::vector<ggml_backend_dev_t> out;
-  ggml_backend_reg_t reg = ggml_backend_rpc_add_server(endpoint.c_str());
+  auto add_server = BackendFunction<decltype(&ggml_backend_rpc_add_server)>("RPC", "ggml_backend_rpc_add_server");
+  ggml_backend_reg_t reg = add_server ? add_server(endpoint.c_str()) : nullptr;
   if (!reg) return out;
   for (size_t i = 0; i < ggml_backend_reg_dev_count(reg); i++) out.push_back(ggml_backend_reg_dev_get(reg, i));
   return out;

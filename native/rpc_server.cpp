@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends.h"
 #include "errors.h"
 #include "ggml-backend.h"
 #include "ggml-rpc.h"
@@ -37,6 +38,8 @@ Napi::Value StartRpcServerJs(const Napi::CallbackInfo& info) {
   bool has_cache = o.Get("cacheDir").IsString();
   std::string cache_dir = has_cache ? std::string(o.Get("cacheDir").As<Napi::String>()) : "";
 
+  auto start_server = BackendFunction<decltype(&ggml_backend_rpc_start_server)>("RPC", "ggml_backend_rpc_start_server");
+  if (!start_server) Throw(env, kCodeEngine, "this build has no ggml RPC backend (libggml-rpc.so missing beside the addon?)");
   std::vector<ggml_backend_dev_t> devices = ServedDevices();
   if (devices.empty()) Throw(env, kCodeEngine, "no device to serve: this build found neither a GPU nor a CPU backend");
   Napi::Array list = Napi::Array::New(env, devices.size());
@@ -55,8 +58,7 @@ Napi::Value StartRpcServerJs(const Napi::CallbackInfo& info) {
       env, Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return i.Env().Undefined(); }),
       "gguf-serve:rpc-server", 0, 1);
   std::thread([=]() mutable {
-    ggml_backend_rpc_start_server(endpoint.c_str(), has_cache ? cache_dir.c_str() : nullptr, threads, devices.size(),
-                                  devices.data());
+    start_server(endpoint.c_str(), has_cache ? cache_dir.c_str() : nullptr, threads, devices.size(), devices.data());
     // It returns only when it could not start (ggml printed why on stderr).
     returned.BlockingCall([deferred, endpoint](Napi::Env env, Napi::Function) {
       RunJsCallback(env, [&] {

@@ -3,7 +3,9 @@
 // Builds the addon from source with cmake-js into build/Release (where node-gyp-build looks).
 // One switch picks the GPU backend:
 //   GGUF_SERVE_GPU=cpu|cuda|metal|vulkan   (or `npm config set gguf-serve:gpu cuda`)
-// Local builds tune for this CPU (GGML_NATIVE=ON); prebuilt binaries pass --portable.
+// Local builds tune for this CPU (GGML_NATIVE=ON); prebuilt binaries pass --portable. A portable
+// CPU build on Linux x86-64 builds ggml's CPU backend once per ISA level (GGUF_SERVE_CPU_VARIANTS:
+// libggml-cpu-<variant>.so beside the .node, the best one for the CPU loaded at run time).
 // GGUF_SERVE_PEERS=1 also builds llama.cpp's llama-server and llama-bench (benchmark peers) in the
 // same tree, into build/bin, reusing its compiled ggml and GPU kernels.
 const { spawnSync } = require('node:child_process');
@@ -43,9 +45,26 @@ function buildPeers() {
   return r.status === 0;
 }
 
+/** Whether a build gets ggml's per-ISA CPU variants: portable, CPU-only, on the platform they are shipped for. */
+function cpuVariants(gpu, portable) {
+  return portable && gpu === 'cpu' && process.platform === 'linux' && process.arch === 'x64';
+}
+
+/** The ggml libraries a CPU-variants build writes beside the .node (libggml*.so). */
+function sharedGgmlFiles(dir = path.join(root, 'build', 'Release')) {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^libggml.*\.so$/.test(f)) : [];
+}
+
+/** A build without variants links ggml statically: an earlier variants build's libraries would only mislead. */
+function removeSharedGgml() {
+  for (const f of sharedGgmlFiles()) fs.rmSync(path.join(root, 'build', 'Release', f));
+}
+
 function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.test(process.env.GGUF_SERVE_PEERS || '') } = {}) {
+  const variants = cpuVariants(gpu, portable);
   const defines = [
     `GGML_NATIVE=${portable ? 'OFF' : 'ON'}`,
+    `GGUF_SERVE_CPU_VARIANTS=${variants ? 'ON' : 'OFF'}`,
     // llama.cpp turns Metal on by default on Apple silicon: keep CPU builds CPU-only everywhere.
     `GGML_METAL=${gpu === 'metal' ? 'ON' : 'OFF'}`,
     `GGML_CUDA=${gpu === 'cuda' ? 'ON' : 'OFF'}`,
@@ -54,7 +73,7 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   ];
   // Always named for Vulkan, so CMake's cache never keeps the headers a previous configure chose.
   if (gpu === 'vulkan') defines.push(`Vulkan_INCLUDE_DIR=${vulkanIncludeDir()}`);
-  console.log(`gguf-serve build: ${gpu} backend, ${portable ? 'portable' : 'native'} CPU code -> build/Release`);
+  console.log(`gguf-serve build: ${gpu} backend, ${variants ? 'portable CPU variants' : portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
   const wanted = JSON.stringify(defines);
@@ -66,6 +85,7 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
     process.exit(1);
   }
   fs.writeFileSync(stamp, wanted);
+  if (!variants) removeSharedGgml();
   if (peers && !buildPeers()) {
     console.error('gguf-serve build: building llama-server / llama-bench (GGUF_SERVE_PEERS) failed.');
     process.exit(1);
@@ -74,5 +94,5 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   return path.join(root, 'build', 'Release', 'gguf_serve.node');
 }
 
-module.exports = { build, gpuChoice };
+module.exports = { build, gpuChoice, cpuVariants, sharedGgmlFiles };
 if (require.main === module) build({ portable: process.argv.includes('--portable') });

@@ -4,6 +4,9 @@
 // prebuildify names, strips and places them; it normally drives node-gyp, so we hand it a
 // "node-gyp" that runs our cmake-js build instead (scripts/prebuild-compile.js).
 //   CPU build:               prebuilds/<platform>-<arch>/gguf-serve.napi[.glibc].node
+//     on linux-x64 with ggml as shared libraries beside it: libggml.so, libggml-base.so,
+//     libggml-rpc.so and libggml-cpu-<variant>.so per x86-64 ISA level (the addon loads the
+//     best one for the CPU it runs on; scripts/build-native.js, GGUF_SERVE_CPU_VARIANTS)
 //   with GGUF_SERVE_GPU=X:   prebuilds/<platform>-<arch>/gpu/gguf-serve.napi.X.node as well
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -29,7 +32,22 @@ const fetch = spawnSync(process.execPath, [path.join(root, 'vendor', 'fetch.js')
 if (fetch.status !== 0) process.exit(fetch.status || 1);
 
 const platformDir = `${process.platform}-${process.arch}`;
+const { sharedGgmlFiles } = require('./build-native.js');
+
+/** prebuildify copies the .node only: the ggml libraries of a CPU-variants build go beside it, stripped as it is. */
+function placeSharedGgml() {
+  const dir = path.join(root, 'prebuilds', platformDir);
+  for (const f of sharedGgmlFiles(dir)) fs.rmSync(path.join(dir, f));
+  for (const f of sharedGgmlFiles()) {
+    const to = path.join(dir, f);
+    fs.copyFileSync(path.join(root, 'build', 'Release', f), to);
+    const r = spawnSync('strip', ['--strip-all', to], { stdio: 'inherit' });
+    if (r.status !== 0) process.exit(r.status || 1);
+  }
+}
+
 prebuildify('cpu', root);
+placeSharedGgml();
 const gpu = (process.env.GGUF_SERVE_GPU || 'cpu').toLowerCase();
 if (gpu !== 'cpu') {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-prebuild-'));
@@ -42,5 +60,5 @@ if (gpu !== 'cpu') {
   fs.rmSync(stage, { recursive: true, force: true });
 }
 for (const f of fs.readdirSync(path.join(root, 'prebuilds', platformDir), { recursive: true })) {
-  if (String(f).endsWith('.node')) console.log(`gguf-serve prebuild: prebuilds/${platformDir}/${f}`);
+  if (/\.(node|so)$/.test(String(f))) console.log(`gguf-serve prebuild: prebuilds/${platformDir}/${f}`);
 }

@@ -13,6 +13,7 @@ import { audioStatusLine } from './openai/audio.js';
 import { kvCacheBytes } from './host/memory-check.js';
 import { loadCategories } from './openai/moderations.js';
 import type { RpcWorkers } from './rpc/workers.js';
+import { engineSummary } from './engine/binding.js';
 
 export class StartError extends Error {}
 
@@ -220,9 +221,11 @@ function routerSummary(host: ModelHost): string {
 /** What `serve` prints once it listens. */
 export function startupReport(loaded: LoadedConfig, serving: Serving & { loaded: LoadedModel | null }): string {
   const url = serving.running.url;
+  const engine = engineSummary();
   return [
     formatConfig(loaded, { ...(serving.loaded ? effectiveValues(loaded.config, serving.loaded) : {}), port: `${serving.running.port}` }),
     serving.loaded ? modelSummary(serving.loaded) : routerSummary(serving.host),
+    ...(engine ? [engine] : []),
     ...(serving.host.rpc ? [rpcSummary(serving.host.rpc)] : []),
     imagesStatusLine(loaded.config),
     audioStatusLine(serving.host),

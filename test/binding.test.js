@@ -6,6 +6,7 @@ const path = require('node:path');
 const t = require('tap');
 const { gpuCandidates, loadFirst, probeAddon, loadBinding, bindingInfo } = require('../lib/engine/binding.js');
 const { tmpDir } = require('./support/gguf-paths.js');
+const { sharedGgmlFiles } = require('../scripts/build-native.js');
 
 t.test('the binary in use, and its system info', async (t) => {
   const binding = loadBinding();
@@ -26,6 +27,8 @@ t.test('GPU candidates are ordered and probed; a broken or GPU-less one falls ba
   t.teardown(() => { if (hidden === undefined) delete process.env.CUDA_VISIBLE_DEVICES; else process.env.CUDA_VISIBLE_DEVICES = hidden; });
   fs.writeFileSync(path.join(dir, 'gguf-serve.glibc.vulkan.node'), Buffer.from('not a shared object'));
   fs.copyFileSync(cpu, path.join(dir, 'gguf-serve.glibc.cuda.node')); // loads, but finds no GPU
+  // A CPU-variants build needs its ggml libraries beside it.
+  for (const f of sharedGgmlFiles(path.dirname(cpu))) fs.copyFileSync(path.join(path.dirname(cpu), f), path.join(dir, f));
   fs.writeFileSync(path.join(dir, 'README.txt'), 'ignored');
   const gpus = gpuCandidates(dir);
   t.same(gpus.map((c) => c.kind), ['cuda', 'vulkan'], 'CUDA before Vulkan, non-binaries ignored');

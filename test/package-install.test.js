@@ -1,8 +1,11 @@
 'use strict';
 // The package as a user installs it: `npm pack` carries the CPU prebuild, the tarball installs into
 // an empty project with no git, cmake or compiler on PATH and nothing but npm's cache (offline),
-// nothing is fetched or compiled, and `npx gguf-serve serve` answers a completion. Then the install
-// script's refusals: no prebuild for the platform, or one that does not load, and no compiler.
+// nothing is fetched or compiled, and `npx gguf-serve serve` answers a completion. A CPU-variants
+// prebuild (`npm run prebuild` on linux-x64) is packed with its ggml libraries, and the installed
+// server says which variant it picked, one using this CPU's widest vectors. Then the install
+// script's refusals: no prebuild for the platform, one that does not load, or a CPU-variants one
+// without its CPU libraries, and no compiler.
 // GGUF_SERVE_PACKAGE_REGISTRY=1 installs as a user would instead (`npm install --prefer-offline
 // tarball`, no lockfile: the registry answers what the cache lacks; network needed).
 const t = require('tap');
@@ -14,7 +17,7 @@ const { engineReady } = require('./support/requirements.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { call } = require('./support/http.js');
 const { storiesGreedyStart } = require('./support/models.js');
-const { compilerFreePath, packCheckout, installTarball, platformDir } = require('./support/package.js');
+const { compilerFreePath, packCheckout, packedCpuVariants, installTarball, platformDir } = require('./support/package.js');
 
 if (!engineReady(t)) return;
 
@@ -23,10 +26,17 @@ const work = tmpDir(t);
 const binDir = compilerFreePath(path.join(work, 'bin'));
 const app = path.join(work, 'app');
 const installed = path.join(app, 'node_modules', 'gguf-serve');
+let packed; // { tarball, files, bytes } of the first test
 
 t.test('npm pack carries the CPU prebuild and leaves out what the prebuilt path never needs', async (t) => {
   const pack = packCheckout(work);
+  packed = pack;
   t.comment(`tarball ${path.basename(pack.tarball)}: ${(pack.bytes / 2 ** 20).toFixed(2)} MiB, ${pack.files.length} files`);
+  const variants = packedCpuVariants(pack.files);
+  t.comment(variants.length ? `CPU variants carried: ${variants.join(', ')}` : 'no CPU variants carried (a static prebuild or source build)');
+  if (variants.length) {
+    for (const lib of ['libggml.so', 'libggml-base.so', 'libggml-rpc.so']) t.ok(pack.files.includes(`prebuilds/${platformDir}/${lib}`), `${lib} is beside the addon`);
+  }
   t.ok(pack.files.some((f) => f.startsWith(`prebuilds/${platformDir}/`) && f.endsWith('.node')), `prebuilds/${platformDir}/*.node is in the tarball`);
   for (const needed of ['lib/cli.js', 'scripts/install.js', 'webui/index.html', 'templates/model-templates.yaml', 'native/addon.cpp', 'CMakeLists.txt', 'vendor/fetch.js', 'vendor/patches/llama.cpp-mpnet.patch']) {
     t.ok(pack.files.includes(needed), `${needed} is in the tarball`);
@@ -62,7 +72,43 @@ t.test('the tarball installs with no compiler on PATH and serves', async (t) => 
   t.ok(storiesGreedyStart.startsWith(prompt + res.json.choices[0].text), `the greedy continuation: ${JSON.stringify(res.json.choices[0].text)}`);
   t.equal(res.json.usage.completion_tokens, 8);
   t.equal((await call(`${server.url}/webui/lib/markdown-it.mjs`, { method: 'GET' })).status, 200, "the playground's markdown renderer resolves from the installed dependencies");
+
+  const variants = packedCpuVariants(packCheckoutResult().files);
+  const engine = /Engine: (.+)/.exec(server.stdout());
+  t.ok(engine, engine ? 'serve names the engine binary' : `serve names the engine binary:\n${server.stdout()}`);
+  if (!variants.length) {
+    t.match(engine?.[1], 'CPU kernels compiled in', 'a static binary says its kernels are compiled in');
+    return;
+  }
+  // A CPU-variants prebuild: the variant picked for this CPU, said in the log and by systemInfo().
+  const picked = /CPU kernels: (\S+) \(libggml-cpu-(\S+)\.so/.exec(engine?.[1] ?? '');
+  t.ok(picked && variants.includes(picked[1]) && picked[1] === picked[2], `the log names a shipped variant: ${engine?.[1]}`);
+  const info = installedSystemInfo(install.env);
+  t.equal(info.cpuVariant, picked?.[1], 'systemInfo().cpuVariant is the variant the log names');
+  t.equal(path.dirname(info.cpuBackendLibrary), path.join(fs.realpathSync(installed), 'prebuilds', platformDir), 'loaded from beside the installed addon');
+  // By effect: the kernels in use have this CPU's widest vectors, not the portable baseline.
+  const flags = cpuFlags();
+  const widest = flags.has('avx512f') ? 'AVX512' : flags.has('avx2') ? 'AVX2' : flags.has('avx') ? 'AVX' : null;
+  if (widest) t.match(info.llamaSystemInfo, `${widest} = 1`, `this CPU has ${widest.toLowerCase()} and the picked variant uses it`);
 });
+
+/** systemInfo() of the installed package's binary, in a child process as a user's program would load it. */
+function installedSystemInfo(env) {
+  const code = "const { loadBinding } = require('gguf-serve'); process.stdout.write(JSON.stringify(loadBinding().systemInfo()))";
+  const r = spawnSync(process.execPath, ['-e', code], { cwd: app, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`systemInfo() failed: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** The CPU's feature flags (/proc/cpuinfo; empty elsewhere). */
+function cpuFlags() {
+  try {
+    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    return new Set();
+  }
+}
 
 /** Run the installed package's install script again with PATH=binDir; `arrange` changes the package first. */
 function reinstall(t, arrange) {
@@ -95,8 +141,20 @@ t.test('a prebuild that does not load here is named with its error, then the sam
   t.match(r.stderr, 'a build from source needs git');
 });
 
+t.test('a CPU-variants prebuild without its CPU libraries is named with the reason, then the same refusal', async (t) => {
+  if (!fs.existsSync(installed)) return t.skip('the install above failed');
+  if (!packedCpuVariants(packCheckoutResult().files).length) return t.skip('the tarball carries no CPU variants');
+  const r = reinstall(t, (prebuilds) => {
+    fs.cpSync(path.join(work, 'prebuilds-saved'), prebuilds, { recursive: true });
+    const dir = path.join(prebuilds, platformDir);
+    for (const f of fs.readdirSync(dir)) if (f.startsWith('libggml-cpu-')) fs.rmSync(path.join(dir, f));
+  });
+  t.equal(r.status, 1, 'fails');
+  t.match(r.stderr, new RegExp(`the prebuilt binary prebuilds/${platformDir}/\\S+\\.node does not load here \\(Error: no ggml CPU backend loads from \\S+`));
+  t.match(r.stderr, 'a build from source needs git');
+});
+
 function packCheckoutResult() {
-  const tarball = fs.readdirSync(work).find((f) => f.endsWith('.tgz'));
-  if (!tarball) throw new Error('npm pack failed (see the first test)');
-  return { tarball: path.join(work, tarball) };
+  if (!packed) throw new Error('npm pack failed (see the first test)');
+  return packed;
 }

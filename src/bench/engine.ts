@@ -3,6 +3,7 @@
 // level. The gap between this and the load mode is what HTTP, JSON and SSE cost.
 import { performance } from 'node:perf_hooks';
 import type { Scheduler } from '../engine/scheduler.js';
+import { engineSummary } from '../engine/binding.js';
 import { makePrompt } from './load.js';
 import { readModelInfo } from './model-info.js';
 import { contextFor, gpuOf, type BenchOptions } from './options.js';
@@ -79,11 +80,11 @@ export async function runEngineBench(o: BenchOptions, modelPath: string, log: (l
     // arrival): the gap is the cost of the thread-safe function and the event loop.
     const single = { promptTokensPerSecond: median(pp), generationTokensPerSecond: median(tg), iteratorGenerationTokensPerSecond: median(tgClient) };
     const otherLoadCores = other.cores();
-    log(`\nmodel ${modelPath}\nmachine ${machineLine()}\nthreads ${o.threads}; other processes used ${fmtNum(otherLoadCores, 2)} cores meanwhile${(otherLoadCores ?? 0) > 0.25 ? ' (noisy)' : ''}\n`);
+    log(`\nmodel ${modelPath}\n${engineSummary()}\nmachine ${machineLine()}\nthreads ${o.threads}; other processes used ${fmtNum(otherLoadCores, 2)} cores meanwhile${(otherLoadCores ?? 0) > 0.25 ? ' (noisy)' : ''}\n`);
     log(`engine single stream (timings of the engine, median of ${o.reps}): pp${o.singlePrompt} ${fmtNum(single.promptTokensPerSecond)} tok/s, tg${o.singleGen} ${fmtNum(single.generationTokensPerSecond)} tok/s (${fmtNum(single.iteratorGenerationTokensPerSecond)} tok/s as the async iterator receives them)\n`);
     log(formatTable(['conc', 'aggregate tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'wall s'],
       rows.map((r) => [r.concurrency, fmtNum(r.tokensPerSecond), fmtNum(r.ttftMsP50, 0), fmtNum(distribution(r.results.map((x) => x.ttftMs)).p99, 0), fmtNum(r.wallSeconds, 2)])));
-    save({ mode: 'engine', model: modelPath, machine: machineLine(), otherLoadCores, threads: o.threads, promptTokens: o.promptTokens, maxTokens: o.maxTokens, single, levels: rows.map(({ results, ...r }) => ({ ...r, ttftMs: distribution(results.map((x) => x.ttftMs)) })) });
+    save({ mode: 'engine', model: modelPath, engine: engineSummary(), machine: machineLine(), otherLoadCores, threads: o.threads, promptTokens: o.promptTokens, maxTokens: o.maxTokens, single, levels: rows.map(({ results, ...r }) => ({ ...r, ttftMs: distribution(results.map((x) => x.ttftMs)) })) });
   } finally {
     await scheduler.dispose();
     await model.dispose();

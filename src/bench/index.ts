@@ -16,6 +16,7 @@ import { median, ratio } from './stats.js';
 import { renderChart } from './svg.js';
 import { runTune } from './tune.js';
 import { runEngineBench } from './engine.js';
+import { runEngineBinaries } from './engine-binaries.js';
 import { agentContextTokens, agentTable, medianSummary, runConversations, summarizeAgent, systemPrompt, type AgentRun, type AgentShape } from './agent.js';
 import { checkIdentity, draftModelArgs, identityLine, runSpecRequests, specArgs, specRequests, specRows, specTable, type SpecConfig, type SpecRun } from './spec.js';
 
@@ -366,7 +367,8 @@ export async function runBench(argv: string[]): Promise<void> {
   const log = (line: string) => progress.log(line);
   if (opts.mode === 'engine') {
     const model = await resolveModel(opts, log);
-    await runEngineBench(opts, model, log, (data) => writeOutputs(opts, data, null, log));
+    if (opts.binaries.length > 0) await runEngineBinaries(opts, argv, model, log, (data) => writeOutputs(opts, data, null, log));
+    else await runEngineBench(opts, model, log, (data) => writeOutputs(opts, data, null, log));
     return;
   }
   let model: ModelInfo;

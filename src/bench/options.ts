@@ -77,7 +77,15 @@ export interface BenchOptions {
   vocabSize: number | null;
   banBytes: boolean;
   quietWait: number;
+  /** Engine mode --binary: addon builds to compare, each run in its own process, alternating. */
+  binaries: EngineBinary[];
   help: boolean;
+}
+
+/** An addon build for `bench engine --binary LABEL=FILE`. */
+export interface EngineBinary {
+  label: string;
+  file: string;
 }
 
 export class BenchUsageError extends Error {}
@@ -93,7 +101,8 @@ Modes:
   tune    sweep threads, batch/ubatch, parallel slots and context size for one workload; prints
           the best settings and the serve command line for them
   engine  the engine without HTTP (in this process): single stream, then aggregate tokens/s
-          at each concurrency level
+          at each concurrency level; with --binary, several addon builds compared (each run in
+          a process of its own, alternating)
   agent   agent conversations: N multi-turn conversations sharing one long system prompt with
           tool definitions, more conversations than slots, all at once; TTFT p50/p90, prompt
           tokens evaluated vs unique tokens sent, generation tokens/s (ours and --peer-server,
@@ -133,6 +142,11 @@ Peers (llama.cpp built from vendor/llama.cpp, see README):
   --single-gen N            generated tokens of the single-stream phase (default 128, as tg128)
   --quiet-wait S            before each run, wait up to S seconds for other processes to use < 0.25 cores
   --reps N                  repetitions of the single-stream and cache measurements (default 3)
+Engine mode:
+  --binary LABEL=FILE,...   addon builds to compare (e.g. native=build/Release/gguf_serve.node,
+                            prebuild=prebuilds/linux-x64/gguf-serve.glibc.node): --rounds N
+                            runs of each, alternating; medians, the CPU kernels each used, ratios
+                            to the first and the machine's load during each run
 Cache mode:
   --history-tokens N        first turn's prompt (default 512)
   --turn-tokens N           the new turn's tokens (default 32)
@@ -184,6 +198,18 @@ function intList(name: string, raw: string | undefined, min: number): number[] |
   return items.map((s) => int(name, s, min, 0));
 }
 
+function binaryList(raw: string | undefined): EngineBinary[] {
+  if (raw === undefined) return [];
+  const list = raw.split(',').map((x) => x.trim()).filter(Boolean).map((item) => {
+    const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(item);
+    if (!m) throw new BenchUsageError(`--binary items are LABEL=FILE, got '${item}'`);
+    return { label: m[1], file: path.resolve(m[2]) };
+  });
+  const labels = new Set(list.map((b) => b.label));
+  if (list.length < 2 || labels.size !== list.length) throw new BenchUsageError('--binary: at least two builds, each with its own label');
+  return list;
+}
+
 function batchList(raw: string | undefined): Array<[number, number]> | null {
   if (raw === undefined) return null;
   return raw.split(',').map((s) => s.trim()).filter(Boolean).map((item) => {
@@ -212,7 +238,7 @@ const BENCH_FLAGS = {
   'spec-type': { type: 'string' }, 'spec-draft-model': { type: 'string' }, 'spec-ngram-size': { type: 'string' }, 'spec-draft-max': { type: 'string' }, 'spec-workloads': { type: 'string' }, prompts: { type: 'string' },
   'tune-threads': { type: 'string' }, 'tune-batch': { type: 'string' }, 'tune-parallel': { type: 'string' },
   'tune-ctx': { type: 'string' }, 'tune-prompt-chunk': { type: 'string' }, objective: { type: 'string' },
-  'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
+  binary: { type: 'string' }, 'allow-bytes': { type: 'boolean' }, 'quiet-wait': { type: 'string' }, json: { type: 'string' }, 'no-svg': { type: 'boolean' }, 'vocab-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -255,6 +281,8 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
   const specWorkloads = (s('spec-workloads') ?? SPEC_WORKLOADS.join(',')).split(',').map((x) => x.trim()).filter(Boolean) as SpecWorkload[];
   const badWorkload = specWorkloads.find((w) => !SPEC_WORKLOADS.includes(w));
   if (badWorkload !== undefined || specWorkloads.length === 0) throw new BenchUsageError(`--spec-workloads: a comma list of ${SPEC_WORKLOADS.join(', ')}, got '${s('spec-workloads')}'`);
+  const binaries = binaryList(s('binary'));
+  if (binaries.length > 0 && mode !== 'engine') throw new BenchUsageError('--binary compares addon builds in engine mode: gguf-serve bench engine --binary ...');
   const modeMaxTokens = mode === 'agent' ? 32 : mode === 'spec' ? 256 : 128;
   return {
     mode,
@@ -278,7 +306,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     ubatchSize,
     peerServer: peerServer ? path.resolve(peerServer) : null,
     peerBench: peerBench ? path.resolve(peerBench) : null,
-    rounds: int('rounds', s('rounds'), 1, peerServer ? 2 : 1),
+    rounds: int('rounds', s('rounds'), 1, peerServer || binaries.length > 0 ? 2 : 1),
     single: v['no-single'] ? false : Boolean(v.single) || peerBench !== null,
     singlePrompt: int('single-prompt', s('single-prompt'), 1, 512),
     singleGen: int('single-gen', s('single-gen'), 2, 128),
@@ -309,6 +337,7 @@ export function parseBenchArgs(argv: string[], root = path.join(__dirname, '..',
     vocabSize: int('vocab-size', s('vocab-size'), 4, null),
     banBytes: !v['allow-bytes'],
     quietWait: int('quiet-wait', s('quiet-wait'), 0, 0),
+    binaries,
     help: Boolean(v.help),
   };
 }

@@ -20,11 +20,22 @@ export interface NativeBinding {
   ChatOutputParser: new (options: object) => ChatOutputParserNative;
   jsonSchemaToGrammar(schemaJson: string): string;
   setLogLevel(level: 'silent' | 'error' | 'warn' | 'info' | 'debug'): void;
-  systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; devices: { name: string; description: string }[] };
+  systemInfo(): SystemInfo;
   /** Stops and joins every engine thread of the process (older binaries lack it). */
   stopEngineThreads?(): void;
   /** ggml's RPC backend (binaries built before it lack it). */
   rpc?: RpcNative;
+}
+
+export interface SystemInfo {
+  llamaSystemInfo: string;
+  gpuOffload: boolean;
+  mmap: boolean;
+  devices: { name: string; description: string }[];
+  /** The CPU variant a CPU-variants build loaded for this CPU ("icelake"); null when compiled in (older binaries lack it). */
+  cpuVariant?: string | null;
+  /** That variant's file (libggml-cpu-<variant>.so beside the addon); null when compiled in. */
+  cpuBackendLibrary?: string | null;
 }
 
 export const packageRoot = path.join(__dirname, '..', '..');
@@ -142,4 +153,19 @@ function stopEngineThreadsAtExit(binding: NativeBinding): void {
 /** Which binary is in use and which were passed over (after loadBinding()). */
 export function bindingInfo(): { file: string; kind: string; skipped: string[] } | undefined {
   return loaded && { file: loaded.file, kind: loaded.kind, skipped: loaded.skipped };
+}
+
+/**
+ * One line on the engine in use (null before loadBinding()): which binary, and which CPU kernels
+ * run: the variant picked for this CPU, or the ones compiled into the binary.
+ */
+export function engineSummary(): string | null {
+  if (!loaded) return null;
+  const info = loaded.binding.systemInfo();
+  const inside = path.relative(packageRoot, loaded.file);
+  const file = inside.startsWith('..') || path.isAbsolute(inside) ? loaded.file : inside;
+  const cpu = info.cpuVariant
+    ? `CPU kernels: ${info.cpuVariant} (${path.basename(info.cpuBackendLibrary ?? '')}, the best of the variants beside it for this CPU)`
+    : 'CPU kernels compiled in';
+  return `Engine: ${loaded.kind} ${file}; ${cpu}`;
 }

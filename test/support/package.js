@@ -5,6 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
+const { sharedGgmlFiles } = require('../../scripts/build-native.js');
 
 const root = path.join(__dirname, '..', '..');
 const platformDir = `${process.platform}-${process.arch}`;
@@ -34,19 +35,32 @@ function npm(args, { cwd, env = process.env } = {}) {
   return execFileSync(process.execPath, [npmCli(), ...args], { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** The CPU binary to ship: the checkout's prebuild for this platform, else its source build. */
+/**
+ * The CPU binary to ship: the checkout's prebuild for this platform (null: packed as it is), else
+ * its source build: the .node and, from a CPU-variants build, the ggml libraries beside it.
+ */
 function prebuildSource() {
   const dir = path.join(root, 'prebuilds', platformDir);
   const own = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
-  if (own.length > 0) return null; // packed as it is
-  const built = path.join(root, 'build', 'Release', 'gguf_serve.node');
-  return fs.existsSync(built) ? built : undefined;
+  if (own.length > 0) return null;
+  const release = path.join(root, 'build', 'Release');
+  if (!fs.existsSync(path.join(release, 'gguf_serve.node'))) return undefined;
+  return [
+    { from: path.join(release, 'gguf_serve.node'), to: 'gguf-serve.napi.node' },
+    ...sharedGgmlFiles(release).map((f) => ({ from: path.join(release, f), to: f })),
+  ];
+}
+
+/** The CPU variants a packed file list carries: libggml-cpu-<variant>.so beside the .node. */
+function packedCpuVariants(files) {
+  const prefix = `prebuilds/${platformDir}/libggml-cpu-`;
+  return files.filter((f) => f.startsWith(prefix) && f.endsWith('.so')).map((f) => f.slice(prefix.length, -'.so'.length)).sort();
 }
 
 /**
  * Pack the checkout into `dir`: the files `npm pack` of the checkout takes (package.json "files"),
  * plus, when the checkout has no prebuild for this platform, its source build placed as one (what
- * `npm run prebuild` makes, unstripped). Returns { tarball, files, bytes } or throws.
+ * `npm run prebuild` makes, unstripped; with the ggml libraries of a CPU-variants build). Returns { tarball, files, bytes } or throws.
  */
 function packCheckout(dir) {
   const source = prebuildSource();
@@ -59,7 +73,7 @@ function packCheckout(dir) {
   }
   if (source) {
     fs.mkdirSync(path.join(stage, 'prebuilds', platformDir), { recursive: true });
-    fs.copyFileSync(source, path.join(stage, 'prebuilds', platformDir, 'gguf-serve.napi.node'));
+    for (const { from, to } of source) fs.copyFileSync(from, path.join(stage, 'prebuilds', platformDir, to));
   }
   // --ignore-scripts: lib/ is already compiled (npm test's pretest); `prepare` would run tsc again.
   const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: stage }))[0];
@@ -112,4 +126,4 @@ function installTarball(dir, tarball, binDir, { registry = false } = {}) {
   return { status: r.status, output: `${r.stdout}\n${r.stderr}`, seconds, env };
 }
 
-module.exports = { compilerFreePath, packCheckout, installTarball, platformDir, npmCli };
+module.exports = { compilerFreePath, packCheckout, packedCpuVariants, installTarball, platformDir, npmCli };
