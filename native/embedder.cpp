@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "compute_threads.h"
 #include "errors.h"
 #include "js_options.h"
 #include "log.h"
@@ -194,7 +195,7 @@ void Embedder::Run() {
     std::vector<std::pair<Job*, size_t>> members;  // (job, input index) per sequence of the batch
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      WaitForWork(cv_, lock, [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
       // Pack whole inputs, in arrival order, across calls, while they fit.
       int32_t tokens = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "compute_threads.h"
 #include "log.h"
 #include "scheduler.h"
 #include "speculative.h"  // llama.cpp's common/speculative.h
@@ -50,7 +51,7 @@ void Scheduler::Run() {
     events.clear();
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] {
+      WaitForWork(cv_, lock, [this] {
         return stopping_ || !cancels_.empty() || active_slots_ > 0 || (!queue_.empty() && active_slots_ < parallel_);
       });
       if (stopping_) return;

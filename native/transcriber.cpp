@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "compute_threads.h"
 #include "errors.h"
 #include "js_options.h"
 #include "log.h"
@@ -172,7 +173,7 @@ void Transcriber::Run() {
     std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      WaitForWork(cv_, lock, [this] { return stopping_ || !jobs_.empty(); });
       if (stopping_) return;
       job = jobs_.front();
       jobs_.pop_front();

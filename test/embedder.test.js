@@ -80,3 +80,27 @@ t.test('dispose is safe twice', async (t) => {
   await e.dispose();
   await t.rejects(e.embed(['x']), DisposedError);
 });
+
+// native/compute_threads.h: an idle engine thread ends its OpenMP workers, so parked workers of
+// idle engines never make libgomp shorten the spin of the busy one's barriers. Seen by effect:
+// the process's thread count rises with the first 2-thread decode and falls back once idle.
+const threadCount = () => require('node:fs').readdirSync('/proc/self/task').length;
+t.test('an idle embedder gives its compute worker threads back', { skip: process.platform !== 'linux' && 'counts /proc/self/task' }, async (t) => {
+  const e = model.createEmbedder({ threads: 2 });
+  t.teardown(() => e.dispose());
+  const before = threadCount();
+  await e.embed(sentences.slice(0, 4));
+  const working = threadCount();
+  if (working <= before) {
+    t.pass('no worker threads were started (a build without OpenMP): nothing to give back');
+    return;
+  }
+  let now = working;
+  for (let i = 0; i < 100 && now >= working; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = threadCount();
+  }
+  t.ok(now < working, `threads: ${before} before, ${working} while working, ${now} once idle`);
+  const again = await e.embed(sentences.slice(0, 1));
+  t.equal(again.embeddings.length, 1, 'embeds again after giving its workers back');
+});
