@@ -13,6 +13,13 @@ import { probeConnect, probeWorker } from './probe.js';
 const PROBE_TIMEOUT_MS = 3000;
 /** How long check() waits for the workers: behind a decode step in progress on the same connection. */
 const CHECK_TIMEOUT_MS = 10000;
+/**
+ * How long a broken connection's worker is looked for. A killed worker's connections can close
+ * before its listening socket does (both go with its process, in no set order), so a probe right
+ * after the break may still connect: it is asked again until one refuses or this time is up.
+ */
+const LOSS_PROBE_WINDOW_MS = 2000;
+const LOSS_PROBE_INTERVAL_MS = 100;
 
 export class RpcStartError extends Error {}
 
@@ -174,6 +181,16 @@ export class RpcWorkers {
     return gone;
   }
 
+  /** #probeAll, again every LOSS_PROBE_INTERVAL_MS while none refuses (unless `once`), up to LOSS_PROBE_WINDOW_MS. */
+  async #probeUntilGone(once: boolean): Promise<WorkerState[]> {
+    const deadline = Date.now() + LOSS_PROBE_WINDOW_MS;
+    for (;;) {
+      const gone = await this.#probeAll();
+      if (gone.length > 0 || once || Date.now() >= deadline) return gone;
+      await new Promise((resolve) => setTimeout(resolve, LOSS_PROBE_INTERVAL_MS));
+    }
+  }
+
   /** One loss at a time: a second worker failing meanwhile waits for the first to be handled. */
   #reportLoss(ggmlMessage: string): Promise<void> {
     this.#handling = this.#handling.then(() => this.#onLoss(ggmlMessage));
@@ -182,7 +199,7 @@ export class RpcWorkers {
 
   async #onLoss(ggmlMessage: string): Promise<void> {
     const named = /(?:Failed to connect to|RPC handshake failed for) (\S+)/.exec(ggmlMessage)?.[1];
-    const gone = this.#lost ? [] : await this.#probeAll();
+    const gone = this.#lost ? [] : await this.#probeUntilGone(named !== undefined);
     if (named) {
       const s = this.#states.find((w) => w.endpoint === named);
       if (s && s.status === 'connected') Object.assign(s, { status: 'gone', reason: 'connection failed' });
