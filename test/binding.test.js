@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const t = require('tap');
-const { gpuCandidates, loadFirst, probeAddon, loadBinding, bindingInfo } = require('../lib/engine/binding.js');
+const { gpuCandidates, loadFirst, probeAddon, loadBinding, bindingInfo, describeEngine } = require('../lib/engine/binding.js');
 const { tmpDir } = require('./support/gguf-paths.js');
 const { sharedGgmlFiles } = require('../scripts/build-native.js');
 
@@ -46,6 +46,13 @@ t.test('GPU candidates are ordered and probed; a broken or GPU-less one falls ba
   t.equal(loaded.skipped.length, 2);
   t.match(loaded.skipped[0], /^cuda .*no GPU device/);
   t.match(loaded.skipped[1], /^vulkan /);
+  // What serve's start-up log says: the binary in use, then each one passed over and why.
+  const lines = describeEngine(loaded).split('\n');
+  t.match(lines[0], /^Engine: cpu prebuild \S+; CPU kernels/);
+  t.notMatch(lines[0], /GPU devices/, 'no GPU devices named for the CPU build');
+  t.match(lines[1], /^Engine: passed over cuda \(\S+gguf-serve\.glibc\.cuda\.node\): no GPU device found by this build$/);
+  t.match(lines[2], /^Engine: passed over vulkan \(\S+gguf-serve\.glibc\.vulkan\.node\): .*(ELF|too short|shared object)/i);
+  t.equal(lines.length, 3);
 });
 
 t.test('a probe that crashes is reported, not fatal', async (t) => {

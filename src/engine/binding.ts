@@ -81,7 +81,9 @@ export function probeAddon(file: string): { ok: boolean; reason: string } {
   if (r.signal) return { ok: false, reason: `crashed with ${r.signal}` };
   // The thrown error's own line, not the stack or Node's version banner.
   const lines = (r.stderr || '').split('\n').map((l) => l.trim()).filter((l) => l && !/^at /.test(l) && !/^Node\.js v/.test(l));
-  return { ok: false, reason: lines.find((l) => /Error\b/.test(l)) ?? lines.pop() ?? `exit ${r.status}` };
+  // (Node prints the throwing source line first: the thrown message is the line "XxxError: ...".)
+  const thrown = lines.find((l) => /^\w*Error: /.test(l));
+  return { ok: false, reason: thrown?.replace(/^Error: /, '') ?? lines.find((l) => /Error\b/.test(l)) ?? lines.pop() ?? `exit ${r.status}` };
 }
 
 export interface LoadedBinding {
@@ -155,17 +157,29 @@ export function bindingInfo(): { file: string; kind: string; skipped: string[] }
   return loaded && { file: loaded.file, kind: loaded.kind, skipped: loaded.skipped };
 }
 
+/** A file inside the package by its relative path, others in full. */
+function shownPath(file: string): string {
+  const inside = path.relative(packageRoot, file);
+  return inside.startsWith('..') || path.isAbsolute(inside) ? file : inside;
+}
+
 /**
- * One line on the engine in use (null before loadBinding()): which binary, and which CPU kernels
- * run: the variant picked for this CPU, or the ones compiled into the binary.
+ * The engine in use (null before loadBinding()): which binary, which CPU kernels run (the variant
+ * picked for this CPU, or the ones compiled in), its GPUs; then a line per binary passed over
+ * (a GPU build whose probe failed) with the reason.
  */
 export function engineSummary(): string | null {
-  if (!loaded) return null;
+  return loaded ? describeEngine(loaded) : null;
+}
+
+/** engineSummary() of a given load (loadFirst's result). */
+export function describeEngine(loaded: LoadedBinding): string {
   const info = loaded.binding.systemInfo();
-  const inside = path.relative(packageRoot, loaded.file);
-  const file = inside.startsWith('..') || path.isAbsolute(inside) ? loaded.file : inside;
   const cpu = info.cpuVariant
     ? `CPU kernels: ${info.cpuVariant} (${path.basename(info.cpuBackendLibrary ?? '')}, the best of the variants beside it for this CPU)`
     : 'CPU kernels compiled in';
-  return `Engine: ${loaded.kind} ${file}; ${cpu}`;
+  const gpus = info.devices.filter((d) => !/^(CPU|RPC|BLAS)/i.test(d.name)).map((d) => `${d.name} (${d.description})`);
+  const lines = [`Engine: ${loaded.kind} ${shownPath(loaded.file)}; ${cpu}${gpus.length ? `; GPU devices: ${gpus.join(', ')}` : ''}`];
+  for (const s of loaded.skipped) lines.push(`Engine: passed over ${s.replace(packageRoot + path.sep, '')}`);
+  return lines.join('\n');
 }
