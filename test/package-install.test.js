@@ -27,6 +27,7 @@ const binDir = compilerFreePath(path.join(work, 'bin'));
 const app = path.join(work, 'app');
 const installed = path.join(app, 'node_modules', 'gguf-serve');
 let packed; // { tarball, files, bytes } of the first test
+let installEnv; // the environment the second test installed with
 
 t.test('npm pack carries the CPU prebuild and leaves out what the prebuilt path never needs', async (t) => {
   const pack = packCheckout(work);
@@ -50,6 +51,7 @@ t.test('the tarball installs with no compiler on PATH and serves', async (t) => 
   const { tarball } = packCheckoutResult();
   t.same(fs.readdirSync(binDir).sort(), ['node', 'npm', 'npx', 'sh'], 'PATH holds node, npm, npx and sh only: no git, cmake or compiler');
   const install = installTarball(app, tarball, binDir, { registry });
+  installEnv = install.env;
   t.comment(`install (${registry ? 'npm install --prefer-offline, registry allowed' : 'npm ci --offline'}): ${install.seconds.toFixed(1)} s`);
   t.equal(install.status, 0, `installed:\n${install.output}`);
   t.match(install.output, new RegExp(`using prebuilt binary prebuilds/${platformDir}/\\S+\\.node \\(nothing to fetch or compile\\)`), 'the install script took the prebuild');
@@ -119,6 +121,47 @@ function reinstall(t, arrange) {
   arrange(prebuilds);
   return spawnSync(process.execPath, [path.join(installed, 'scripts', 'install.js')], { cwd: installed, env: { PATH: binDir, HOME: process.env.HOME }, encoding: 'utf8' });
 }
+
+/** `npx gguf-serve serve` of the installed package with `env`: its log and one greedy completion of stories260K. */
+async function installedGreedy(t, env, args = []) {
+  const server = await spawnCli(['serve', '--model', MODEL, '--api-port', '0', '--threads', '2', ...args], {
+    cwd: app,
+    env: { ...installEnv, npm_config_offline: 'true', ...env },
+    command: [path.join(binDir, 'npx'), 'gguf-serve'],
+    group: true,
+    timeoutMs: 120000,
+  });
+  t.teardown(() => server.stop());
+  if (!server.url) throw new Error(`npx gguf-serve serve did not start:\n${server.stdout()}\n${server.stderr()}`);
+  const res = await call(`${server.url}/v1/completions`, { body: { prompt: 'Once upon a time', max_tokens: 16, temperature: 0 } });
+  await server.stop();
+  if (res.status !== 200) throw new Error(`completion failed: ${res.status} ${res.text}`);
+  return { text: res.json.choices[0].text, stdout: server.stdout(), stderr: server.stderr() };
+}
+
+// Opt-in by what the tarball carries: `GGUF_SERVE_GPU=cuda|vulkan npm run prebuild` before the tests
+// puts a GPU build in prebuilds/<platform>/gpu/. GGUF_SERVE_TEST_GPU=1 says the machine has a GPU
+// it can use (for Mesa's lavapipe, a CPU-type Vulkan device, add GGML_VK_VISIBLE_DEVICES=0).
+t.test('a GPU build in the tarball: passed over with its reason where no GPU is visible, used where one is', async (t) => {
+  if (!fs.existsSync(installed)) return t.skip('the install above failed');
+  const gpuBuilds = packCheckoutResult().files.filter((f) => f.startsWith(`prebuilds/${platformDir}/gpu/`) && f.endsWith('.node'));
+  if (gpuBuilds.length === 0) return t.skip('the tarball carries no GPU build (GGUF_SERVE_GPU=cuda|vulkan npm run prebuild)');
+  const hidden = await installedGreedy(t, { CUDA_VISIBLE_DEVICES: '', GGML_VK_VISIBLE_DEVICES: '' });
+  t.match(hidden.stdout, new RegExp(`Engine: cpu prebuild prebuilds/${platformDir}/\\S+\\.node; CPU kernels`), 'the CPU prebuild serves');
+  for (const f of gpuBuilds) {
+    const kind = /\.(cuda|vulkan|metal)\.node$/.exec(f)?.[1] ?? 'gpu';
+    t.match(hidden.stdout, `Engine: passed over ${kind} (${f}): no GPU device found by this build`, `${f}: passed over, and why`);
+  }
+  t.ok(storiesGreedyStart.startsWith('Once upon a time' + hidden.text), `the greedy continuation: ${JSON.stringify(hidden.text)}`);
+  if (!/^(1|true)$/i.test(process.env.GGUF_SERVE_TEST_GPU || '')) return;
+  const visible = await installedGreedy(t, {
+    ...(process.env.GGML_VK_VISIBLE_DEVICES !== undefined ? { GGML_VK_VISIBLE_DEVICES: process.env.GGML_VK_VISIBLE_DEVICES } : {}),
+    ...(process.env.CUDA_VISIBLE_DEVICES !== undefined ? { CUDA_VISIBLE_DEVICES: process.env.CUDA_VISIBLE_DEVICES } : {}),
+  }, ['--gpu-layers', '-1', '--debug']);
+  t.match(visible.stdout, new RegExp(`Engine: (cuda|vulkan|metal) prebuilds/${platformDir}/gpu/\\S+\\.node; CPU kernels[^\\n]*; GPU devices: \\S+`), 'the GPU build is picked and names its device');
+  t.match(visible.stderr, /offloaded (\d+)\/\1 layers to GPU/, 'every layer offloaded');
+  t.equal(visible.text, hidden.text, 'the same greedy text as the CPU prebuild');
+});
 
 t.test('without a prebuild for the platform and without a compiler, the install stops and says why', async (t) => {
   if (!fs.existsSync(installed)) return t.skip('the install above failed');
