@@ -8,6 +8,7 @@
 //     libggml-rpc.so and libggml-cpu-<variant>.so per x86-64 ISA level (the addon loads the
 //     best one for the CPU it runs on; scripts/build-native.js, GGUF_SERVE_CPU_VARIANTS)
 //   with GGUF_SERVE_GPU=X:   prebuilds/<platform>-<arch>/gpu/gguf-serve.napi.X.node as well
+//   --gpu-only:              that GPU build alone, beside an existing CPU prebuild
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -46,9 +47,24 @@ function placeSharedGgml() {
   }
 }
 
-prebuildify('cpu', root);
-placeSharedGgml();
 const gpu = (process.env.GGUF_SERVE_GPU || 'cpu').toLowerCase();
+// --gpu-only: the GPU build alone, beside a CPU prebuild made before (here or on another machine:
+// the CPU one needs no GPU SDK, and a lent GPU machine's minutes go to the GPU build).
+const gpuOnly = process.argv.includes('--gpu-only');
+if (gpuOnly) {
+  if (gpu === 'cpu') {
+    console.error('gguf-serve prebuild: --gpu-only needs GGUF_SERVE_GPU=cuda|vulkan|metal');
+    process.exit(1);
+  }
+  const cpuDir = path.join(root, 'prebuilds', platformDir);
+  if (!fs.existsSync(cpuDir) || !fs.readdirSync(cpuDir).some((f) => f.endsWith('.node'))) {
+    console.error(`gguf-serve prebuild: --gpu-only: no CPU prebuild in prebuilds/${platformDir}/ to fall back on; run npm run prebuild first`);
+    process.exit(1);
+  }
+} else {
+  prebuildify('cpu', root);
+  placeSharedGgml();
+}
 if (gpu !== 'cpu') {
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-serve-prebuild-'));
   prebuildify(gpu, stage);

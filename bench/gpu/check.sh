@@ -3,6 +3,11 @@
 # (bench/gpu/pack.sh) and lib/ carried:  bench/gpu/check.sh build test bench
 #   build  CUDA build of the addon plus llama-server / llama-bench from the same tree
 #          (GGUF_SERVE_GPU=cuda GGUF_SERVE_PEERS=1), and the benchmark models generated meanwhile
+#   package  instead of build: the CUDA prebuild (npm run prebuild; --gpu-only when a CPU prebuild
+#          was carried in prebuilds/) with the peers from its tree, then test/package-install.test.js
+#          with GGUF_SERVE_TEST_GPU=1: the packed tarball installed without a compiler, its CUDA
+#          build passed over (with the reason logged) while CUDA is hidden and used while it is not.
+#          test and bench after it load that prebuilt binary (the loader tries prebuilds/*/gpu first)
 #   test   the whole test suite with every model offloaded (GGUF_SERVE_GPU_LAYERS=-1)
 #   bench  the load harness against the CUDA peers, all layers on the GPU
 # Logs and results go to $OUT (the device tool brings them back), a summary is printed last.
@@ -21,8 +26,8 @@ if ! command -v node >/dev/null; then
 fi
 [ -d node_modules/tap ] || unxz_to "$B/node_modules.tar.xz" | tar -xf -
 [ -f vendor/llama.cpp/CMakeLists.txt ] || unxz_to "$B/llama.cpp.tar.xz" | tar -C vendor -xf -
-export GGUF_SERVE_SHARED_MODELS=$PWD/$B/shared-models
-export GGUF_SERVE_GPU=cuda
+export GGUF_SERVE_SHARED_MODELS=${GGUF_SERVE_SHARED_MODELS:-$PWD/$B/shared-models}
+export GGUF_SERVE_GPU=${GGUF_SERVE_GPU:-cuda}  # vulkan: the same stages on a Vulkan device
 command -v nvcc >/dev/null || export PATH=$PATH:/usr/local/cuda/bin
 note "== $(date -u +%FT%TZ) $(node --version) $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1) $(nproc) cores"
 
@@ -42,6 +47,19 @@ for stage in "$@"; do
       note "build: rc $rc in $(( $(date +%s) - t0 )) s; $(ls -la build/Release/gguf_serve.node build/bin/llama-server build/bin/llama-bench 2>&1 | awk '{print $5, $NF}' | tr '\n' ' ')"
       [ $rc -eq 0 ] || { tail -40 "$OUT/build.log"; exit 1; }
       node -e "const b=require('./lib/engine/binding.js').loadBinding();const i=b.systemInfo();console.log('gpuOffload',i.gpuOffload,JSON.stringify(i.devices))" 2>&1 | tee -a "$summary"
+      ;;
+    package)
+      models > "$OUT/models.log" 2>&1 &
+      gen=$!
+      only=; ls prebuilds/*-*/*.node >/dev/null 2>&1 && only=--gpu-only
+      GGUF_SERVE_PEERS=1 node scripts/prebuild.js $only > "$OUT/prebuild.log" 2>&1
+      rc=$?
+      wait $gen; note "models: rc $? $(tr '\n' ' ' < "$OUT/models.log")"
+      note "prebuild ${only:-(cpu and cuda)}: rc $rc in $(( $(date +%s) - t0 )) s; $(du -sh prebuilds | cut -f1); $(ls -la prebuilds/*/gpu/ 2>&1 | awk '{print $5, $NF}' | tr '\n' ' ')"
+      [ $rc -eq 0 ] || { tail -40 "$OUT/prebuild.log"; exit 1; }
+      GGUF_SERVE_TEST_GPU=1 node_modules/.bin/tap test/package-install.test.js > "$OUT/package-test.log" 2>&1
+      note "package test: rc $? in $(( $(date +%s) - t0 )) s; $(grep -aE '^# \{ total' "$OUT/package-test.log" | tail -1); $(grep -aE '# (tarball|install)' "$OUT/package-test.log" | tr -s ' ' | tr '\n' ' ')"
+      { grep -aE '^ +not ok' "$OUT/package-test.log" || true; } | head -20 | tee -a "$summary"
       ;;
     test)
       GGUF_SERVE_GPU_LAYERS=-1 node_modules/.bin/tap > "$OUT/test.log" 2>&1
