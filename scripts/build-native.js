@@ -73,6 +73,10 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   ];
   // Always named for Vulkan, so CMake's cache never keeps the headers a previous configure chose.
   if (gpu === 'vulkan') defines.push(`Vulkan_INCLUDE_DIR=${vulkanIncludeDir()}`);
+  // CUDA: the GPU architectures to compile for (default: the GPUs present for a native build,
+  // ggml's list of common ones for a portable one); fewer compile much faster.
+  const cudaArchitectures = process.env.GGUF_SERVE_CUDA_ARCHITECTURES;
+  if (gpu === 'cuda' && cudaArchitectures) defines.push(`CMAKE_CUDA_ARCHITECTURES=${cudaArchitectures}`);
   console.log(`gguf-serve build: ${gpu} backend, ${variants ? 'portable CPU variants' : portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
