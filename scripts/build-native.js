@@ -60,7 +60,8 @@ function removeSharedGgml() {
   for (const f of sharedGgmlFiles()) fs.rmSync(path.join(root, 'build', 'Release', f));
 }
 
-function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.test(process.env.GGUF_SERVE_PEERS || '') } = {}) {
+/** The CMake definitions of a build (cmake-js --CD...). */
+function buildDefines(gpu, portable, peers, env = process.env) {
   const variants = cpuVariants(gpu, portable);
   const defines = [
     `GGML_NATIVE=${portable ? 'OFF' : 'ON'}`,
@@ -75,8 +76,14 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   if (gpu === 'vulkan') defines.push(`Vulkan_INCLUDE_DIR=${vulkanIncludeDir()}`);
   // CUDA: the GPU architectures to compile for (default: the GPUs present for a native build,
   // ggml's list of common ones for a portable one); fewer compile much faster.
-  const cudaArchitectures = process.env.GGUF_SERVE_CUDA_ARCHITECTURES;
+  const cudaArchitectures = env.GGUF_SERVE_CUDA_ARCHITECTURES;
   if (gpu === 'cuda' && cudaArchitectures) defines.push(`CMAKE_CUDA_ARCHITECTURES=${cudaArchitectures}`);
+  return defines;
+}
+
+function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.test(process.env.GGUF_SERVE_PEERS || '') } = {}) {
+  const variants = cpuVariants(gpu, portable);
+  const defines = buildDefines(gpu, portable, peers);
   console.log(`gguf-serve build: ${gpu} backend, ${variants ? 'portable CPU variants' : portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
@@ -98,5 +105,5 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   return path.join(root, 'build', 'Release', 'gguf_serve.node');
 }
 
-module.exports = { build, gpuChoice, cpuVariants, sharedGgmlFiles };
+module.exports = { build, buildDefines, gpuChoice, cpuVariants, sharedGgmlFiles };
 if (require.main === module) build({ portable: process.argv.includes('--portable') });
