@@ -6,6 +6,11 @@
 
 namespace gguf_serve {
 
+namespace {
+// The fewest tokens two entries must share for their common cells to be kept once.
+constexpr size_t kMinSharedPrefix = 64;
+}  // namespace
+
 bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vector<llama_token>& tokens, size_t exact) {
   for (auto it = entries_.begin(); it != entries_.end();) {
     const size_t shared = CommonPrefix(it->tokens, tokens);
@@ -14,23 +19,82 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
       return true;
     }
     if (shared >= it->exact) {  // the new one covers it
-      bytes_ -= it->state.size();
       it = entries_.erase(it);
     } else {
       ++it;
     }
   }
   const size_t size = llama_state_seq_get_size(ctx, seq);
-  if (size == 0 || size > max_bytes_) return false;
+  if (size == 0) return false;
+  std::vector<uint8_t> state(size);
+  if (llama_state_seq_get_data(ctx, state.data(), size, seq) != size) return false;
   Entry entry;
-  entry.state.resize(size);
-  if (llama_state_seq_get_data(ctx, entry.state.data(), size, seq) != size) return false;
   entry.tokens = tokens;
   entry.exact = exact;
-  EvictTo(max_bytes_ - size);
-  bytes_ += size;
+  std::unique_ptr<KvSeqCells> cells = KvSeqCells::Parse(state);
+  if (!cells) {
+    if (size > max_bytes_) return false;
+    entry.state = std::move(state);
+  } else {
+    std::vector<uint8_t>().swap(state);
+    // Only the reusable cells are kept: a restore never keeps more (Find stops at exact).
+    KvSeqCells reusable = cells->Slice(0, static_cast<llama_pos>(exact));
+    cells.reset();
+    if (reusable.bytes() > max_bytes_) return false;
+    // A prefix kept already, or a new one shared with an entry saved before.
+    const Prefix* kept = LongestPrefixOf(tokens, exact);
+    size_t shared = 0;
+    for (const Entry& e : entries_) {
+      if (e.own) shared = std::max(shared, std::min({CommonPrefix(e.tokens, tokens), e.exact, exact}));
+    }
+    const size_t kept_length = kept ? kept->tokens.size() : 0;
+    if (shared >= kMinSharedPrefix && shared >= kept_length + kMinSharedPrefix) {
+      entry.prefix = SharePrefix(tokens, reusable, shared);
+    } else if (kept) {
+      for (const auto& p : prefixes_) {
+        if (p.get() == kept) entry.prefix = p;
+      }
+    }
+    const size_t from = entry.prefix ? entry.prefix->tokens.size() : 0;
+    entry.own = std::make_unique<KvSeqCells>(reusable.Slice(static_cast<llama_pos>(from), static_cast<llama_pos>(exact)));
+  }
   entries_.push_front(std::move(entry));
-  return true;
+  Recount();
+  EvictTo(max_bytes_);
+  return !entries_.empty() && entries_.front().tokens == tokens;
+}
+
+// The longest prefix kept that `tokens` start with, of at most `limit` tokens.
+const HostPromptCache::Prefix* HostPromptCache::LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const {
+  const Prefix* best = nullptr;
+  for (const auto& p : prefixes_) {
+    const size_t n = p->tokens.size();
+    if (n <= limit && (!best || n > best->tokens.size()) && CommonPrefix(p->tokens, tokens) == n) best = p.get();
+  }
+  return best;
+}
+
+std::shared_ptr<const HostPromptCache::Prefix> HostPromptCache::SharePrefix(const std::vector<llama_token>& tokens,
+                                                                             const KvSeqCells& cells, size_t length) {
+  auto prefix = std::make_shared<Prefix>();
+  prefix->tokens.assign(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(length));
+  prefix->cells = cells.Slice(0, static_cast<llama_pos>(length));
+  for (Entry& e : entries_) {
+    if (!e.own || e.exact < length || CommonPrefix(e.tokens, prefix->tokens) < length) continue;
+    const size_t had = e.prefix ? e.prefix->tokens.size() : 0;
+    if (had >= length) continue;
+    KvSeqCells whole;
+    if (e.prefix) {
+      whole = e.prefix->cells;
+      if (!whole.Append(*e.own)) continue;  // another layout: left as it is
+    }
+    const KvSeqCells& from = e.prefix ? whole : *e.own;
+    auto own = std::make_unique<KvSeqCells>(from.Slice(static_cast<llama_pos>(length), static_cast<llama_pos>(e.exact)));
+    e.own = std::move(own);
+    e.prefix = prefix;
+  }
+  prefixes_.push_back(prefix);
+  return prefix;
 }
 
 const HostPromptCache::Entry* HostPromptCache::Find(const std::vector<llama_token>& prompt, size_t* prefix) {
@@ -50,13 +114,25 @@ const HostPromptCache::Entry* HostPromptCache::Find(const std::vector<llama_toke
 }
 
 bool HostPromptCache::Restore(llama_context* ctx, const Entry& entry, llama_seq_id seq) {
-  return llama_state_seq_set_data(ctx, entry.state.data(), entry.state.size(), seq) == entry.state.size();
+  if (!entry.own) return llama_state_seq_set_data(ctx, entry.state.data(), entry.state.size(), seq) == entry.state.size();
+  KvSeqCells whole = entry.prefix ? entry.prefix->cells : KvSeqCells();
+  if (entry.prefix && !whole.Append(*entry.own)) return false;
+  const std::vector<uint8_t> state = (entry.prefix ? whole : *entry.own).Serialize();
+  return llama_state_seq_set_data(ctx, state.data(), state.size(), seq) == state.size();
+}
+
+void HostPromptCache::Recount() {
+  // A prefix no entry uses any more goes (the list's own reference is the last one).
+  prefixes_.remove_if([](const std::shared_ptr<const Prefix>& p) { return p.use_count() == 1; });
+  bytes_ = 0;
+  for (const Entry& e : entries_) bytes_ += e.OwnBytes();
+  for (const auto& p : prefixes_) bytes_ += p->cells.bytes();
 }
 
 void HostPromptCache::EvictTo(size_t limit) {
   while (bytes_ > limit && !entries_.empty()) {
-    bytes_ -= entries_.back().state.size();
     entries_.pop_back();
+    Recount();
   }
 }
 

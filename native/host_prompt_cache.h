@@ -3,8 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <vector>
 
+#include "kv_seq_cells.h"
 #include "llama.h"
 
 namespace gguf_serve {
@@ -12,13 +14,25 @@ namespace gguf_serve {
 // Slots' KV states kept in host memory (llama-server's --cache-ram): when a slot is about to be
 // given a different prompt, its cells are saved here (llama.cpp's per-sequence state), and a
 // later prompt that starts the same way has them restored instead of evaluating them again.
+// States that share a long prefix (agents' conversations: one system prompt and tool list, each
+// its own history) keep that prefix's cells once, so a bound holds many more conversations.
 // Bounded in bytes, least recently used evicted first. Engine thread only.
 class HostPromptCache {
  public:
+  // Cells of a prefix several entries share: tokens[0, size) at positions 0..size-1.
+  struct Prefix {
+    std::vector<llama_token> tokens;
+    KvSeqCells cells;
+  };
   struct Entry {
     std::vector<llama_token> tokens;  // what the saved cells hold
     size_t exact = 0;                 // of those, the leading ones a cold evaluation computes the same way
+    // Either the whole state as llama.cpp wrote it (a layout KvSeqCells does not take) or the
+    // reusable cells only: a shared prefix's, then its own (positions prefix..exact-1).
     std::vector<uint8_t> state;
+    std::shared_ptr<const Prefix> prefix;
+    std::unique_ptr<KvSeqCells> own;
+    size_t OwnBytes() const { return own ? own->bytes() : state.size(); }
   };
 
   explicit HostPromptCache(size_t max_bytes) : max_bytes_(max_bytes) {}
@@ -33,13 +47,19 @@ class HostPromptCache {
 
   size_t bytes() const { return bytes_; }
   size_t entries() const { return entries_.size(); }
+  size_t prefixes() const { return prefixes_.size(); }
 
  private:
+  // Entries of the new one's layout sharing its first `length` tokens move onto one prefix of them.
+  std::shared_ptr<const Prefix> SharePrefix(const std::vector<llama_token>& tokens, const KvSeqCells& cells, size_t length);
+  const Prefix* LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const;
+  void Recount();  // bytes_ from the entries and the prefixes still in use
   void EvictTo(size_t limit);
 
   size_t max_bytes_;
   size_t bytes_ = 0;
   std::list<Entry> entries_;  // most recently used first
+  std::list<std::shared_ptr<const Prefix>> prefixes_;
 };
 
 }  // namespace gguf_serve

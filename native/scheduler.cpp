@@ -230,6 +230,7 @@ Napi::Value Scheduler::Stats(const Napi::CallbackInfo& info) {
   ram.Set("enabled", ram_cache_ != nullptr);
   ram.Set("bytes", Napi::Number::New(env, static_cast<double>(stat_ram_bytes_.load())));
   ram.Set("entries", Napi::Number::New(env, static_cast<double>(stat_ram_entries_.load())));
+  ram.Set("sharedPrefixes", Napi::Number::New(env, static_cast<double>(stat_ram_prefixes_.load())));
   ram.Set("hits", Napi::Number::New(env, static_cast<double>(stat_ram_hits_.load())));
   ram.Set("tokens", Napi::Number::New(env, static_cast<double>(stat_ram_tokens_.load())));
   out.Set("hostCache", ram);

@@ -203,7 +203,7 @@ class Scheduler : public Napi::ObjectWrap<Scheduler>, public EngineThread {
   llama_context* draft_ctx_ = nullptr;
   llama_batch draft_batch_{};
   std::atomic<int64_t> stat_drafted_{0}, stat_draft_accepted_{0};
-  std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0};
+  std::atomic<int64_t> stat_ram_bytes_{0}, stat_ram_entries_{0}, stat_ram_prefixes_{0};
   bool kv_unified_ = false;
   std::mutex views_mu_;
   std::vector<SlotView> views_;

@@ -96,6 +96,7 @@ void Scheduler::PublishSlotViews() {
   if (ram_cache_) {
     stat_ram_bytes_.store(static_cast<int64_t>(ram_cache_->bytes()), std::memory_order_relaxed);
     stat_ram_entries_.store(static_cast<int64_t>(ram_cache_->entries()), std::memory_order_relaxed);
+    stat_ram_prefixes_.store(static_cast<int64_t>(ram_cache_->prefixes()), std::memory_order_relaxed);
   }
   std::lock_guard<std::mutex> lock(views_mu_);
   views_ = std::move(views);

@@ -7,6 +7,7 @@ const t = require('tap');
 const { Model } = require('../lib/index.js');
 const { stories } = require('./support/models.js');
 const { collect } = require('./support/generate.js');
+const { ensureBenchModel } = require('../lib/gguf/llama-model.js');
 
 let model;
 t.before(async () => {
@@ -66,3 +67,46 @@ t.test('the cache stays within its bound, least recently used evicted', async (t
   t.equal(hits(), before + 1, 'a recent one is still there');
   t.ok(recent.result.cachedTokens > 50, `${recent.result.cachedTokens} tokens restored`);
 });
+
+// An agent's traffic: one long system prompt, then each conversation's own text. A whole saved
+// state is ~340 cells: on stories260K 640 bytes each in f16 (~218 KiB), so 1 MiB holds 4 of them,
+// or the shared ~265 cells once and the ~75 of each conversation for 15 or more. Quantized caches
+// (q8_0) need a head size of 32: the generated llama-tiny-h32, 136 bytes a cell.
+const cases = [
+  { cache: 'f16', model: () => model, cellBytes: 640, capacity: true },
+  { cache: 'q8_0', model: async () => Model.load(await ensureBenchModel({ shape: 'llama-tiny-h32', type: 'f32', seed: 3 })), cellBytes: 136, capacity: false },
+];
+for (const c of cases) {
+  t.test(`conversations that share a long prefix keep its cells once and each restores exactly (${c.cache} cache)`, async (t) => {
+    const m = await c.model();
+    if (m !== model) t.teardown(() => m.dispose());
+    const system = `You are a kind helper who tells short stories. ${story}Her brother Tom came to help. ${story}Then they went home. ${story}`;
+    const conversation = (i) => `${system}Conversation ${i}: ${openings[i % openings.length]} ${story}`;
+    const types = { cacheTypeK: c.cache, cacheTypeV: c.cache };
+    const s = m.createScheduler({ parallel: 1, cacheRamMiB: 1, ...types });
+    t.teardown(() => s.dispose());
+    const n = 10;
+    for (let i = 0; i < n; i++) await collect(s.generate(conversation(i), greedy));
+    const kept = s.stats().hostCache;
+    const whole = m.tokenize(conversation(0)).length * c.cellBytes; // bytes of one whole state
+    t.ok(kept.sharedPrefixes >= 1, `${kept.sharedPrefixes} shared prefix kept once`);
+    t.equal(kept.entries, n - 1, `every conversation the slot gave up is kept (${kept.entries}); whole states: ${Math.floor(2 ** 20 / whole)} fit`);
+    t.ok(kept.bytes < (n - 1) * whole / 2, `${kept.bytes} bytes for ${kept.entries} states of ${whole} bytes each`);
+    if (c.capacity) t.ok(Math.floor(2 ** 20 / whole) < n - 1, 'more than whole states would fit in the bound');
+
+    for (const i of [0, 5]) {
+      const prompt = `${conversation(i)}Lily was happy.`;
+      const fresh = m.createScheduler({ parallel: 1, ...types });
+      const cold = (await collect(fresh.generate(prompt, { ...greedy, cachePrompt: false }))).text;
+      fresh.dispose();
+      const before = s.stats();
+      const again = await collect(s.generate(prompt, greedy));
+      const after = s.stats();
+      t.equal(after.hostCache.hits - before.hostCache.hits, 1, `conversation ${i}: restored from host memory`);
+      t.equal(again.text, cold, `conversation ${i}: the same text as a cold run`);
+      t.ok(again.result.cachedTokens >= m.tokenize(conversation(i)).length - 2, `conversation ${i}: ${again.result.cachedTokens} of ${again.result.promptTokens} tokens cached`);
+      t.equal(after.hostCache.tokens - before.hostCache.tokens, again.result.cachedTokens, 'cached_tokens: exactly the restored tokens');
+      t.equal(after.promptTokensDecoded - before.promptTokensDecoded, again.result.promptTokens - again.result.cachedTokens, 'only the new tokens evaluated');
+    }
+  });
+}

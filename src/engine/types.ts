@@ -280,8 +280,8 @@ export interface SchedulerStats {
   promptTokensDecoded: number;
   /** Prompt tokens a slot took as a copy of another slot's cells (a shared prefix) instead of evaluating them. */
   sharedPrefixTokens: number;
-  /** The host-memory prompt cache (cacheRamMiB). */
-  hostCache: { enabled: boolean; bytes: number; entries: number; hits: number; tokens: number };
+  /** The host-memory prompt cache (cacheRamMiB); sharedPrefixes: prefixes whose cells several saved states share, kept once. */
+  hostCache: { enabled: boolean; bytes: number; entries: number; sharedPrefixes: number; hits: number; tokens: number };
   /** Speculative decoding: the drafter (specType, or 'draft-simple' with a draft model), tokens drafted and, of those, accepted since the scheduler started. */
   speculation: { enabled: boolean; type?: string; drafted: number; accepted: number };
   /** Each slot as of the engine's last step. */

@@ -1,0 +1,174 @@
+#include "kv_seq_cells.h"
+
+#include <cstring>
+
+#include "ggml.h"
+
+namespace gguf_serve {
+
+namespace {
+
+// Reads fixed-size values off a byte buffer; any read past the end fails the whole parse.
+class Reader {
+ public:
+  explicit Reader(const std::vector<uint8_t>& data) : data_(data) {}
+  template <typename T>
+  bool Get(T* out) {
+    if (data_.size() - at_ < sizeof(T)) return false;
+    std::memcpy(out, data_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(size_t n, std::vector<uint8_t>* out) {
+    if (data_.size() - at_ < n) return false;
+    out->assign(data_.begin() + static_cast<std::ptrdiff_t>(at_), data_.begin() + static_cast<std::ptrdiff_t>(at_ + n));
+    at_ += n;
+    return true;
+  }
+  bool AtEnd() const { return at_ == data_.size(); }
+
+ private:
+  const std::vector<uint8_t>& data_;
+  size_t at_ = 0;
+};
+
+template <typename T>
+void Put(std::vector<uint8_t>* out, T value) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&value);
+  out->insert(out->end(), p, p + sizeof(T));
+}
+
+void PutBytes(std::vector<uint8_t>* out, const uint8_t* p, size_t n) { out->insert(out->end(), p, p + n); }
+
+constexpr uint32_t kMaxLayers = 1 << 12;
+constexpr uint64_t kMaxRowBytes = uint64_t{1} << 28;
+
+bool ValidType(int32_t type) { return type >= 0 && type < GGML_TYPE_COUNT; }
+
+}  // namespace
+
+std::unique_ptr<KvSeqCells> KvSeqCells::Parse(const std::vector<uint8_t>& state) {
+  auto out = std::make_unique<KvSeqCells>();
+  Reader r(state);
+  if (!r.Get(&out->magic_) || !r.Get(&out->seq_id_) || !r.Get(&out->n_stream_)) return nullptr;
+  if (out->n_stream_ == 0 || out->n_stream_ > (1u << 16)) return nullptr;
+  bool found = false;
+  for (uint32_t s = 0; s < out->n_stream_; s++) {
+    uint32_t count = 0;
+    if (!r.Get(&count)) return nullptr;
+    if (count == 0) continue;
+    if (found) return nullptr;  // one sequence lives in one stream
+    found = true;
+    out->pos_.resize(count);
+    out->cell_seq_.resize(count);
+    for (uint32_t i = 0; i < count; i++) {
+      uint32_t n_seq = 0;
+      if (!r.Get(&out->pos_[i]) || !r.Get(&n_seq) || n_seq != 1 || !r.Get(&out->cell_seq_[i])) return nullptr;
+    }
+    uint32_t n_layer = 0, v_trans = 0;
+    // (V transposed, as without flash attention, is left whole: no test model here writes it.)
+    if (!r.Get(&v_trans) || v_trans != 0 || !r.Get(&n_layer) || n_layer == 0 || n_layer > kMaxLayers) return nullptr;
+    out->layers_.resize(n_layer);
+    for (Layer& l : out->layers_) {
+      if (!r.Get(&l.k_type) || !ValidType(l.k_type) || !r.Get(&l.k_row) || l.k_row == 0 || l.k_row > kMaxRowBytes) return nullptr;
+      if (!r.Bytes(count * l.k_row, &l.k)) return nullptr;
+    }
+    for (Layer& l : out->layers_) {
+      if (!r.Get(&l.v_type) || !ValidType(l.v_type) || !r.Get(&l.v_row) || l.v_row == 0 || l.v_row > kMaxRowBytes) return nullptr;
+      if (!r.Bytes(count * l.v_row, &l.v)) return nullptr;
+    }
+  }
+  if (!found || !r.AtEnd()) return nullptr;
+  return out;
+}
+
+KvSeqCells KvSeqCells::Slice(llama_pos begin, llama_pos end) const {
+  std::vector<size_t> keep;
+  for (size_t i = 0; i < pos_.size(); i++) {
+    if (pos_[i] >= begin && pos_[i] < end) keep.push_back(i);
+  }
+  KvSeqCells out;
+  out.magic_ = magic_;
+  out.seq_id_ = seq_id_;
+  out.n_stream_ = n_stream_;
+  for (size_t i : keep) {
+    out.pos_.push_back(pos_[i]);
+    out.cell_seq_.push_back(cell_seq_[i]);
+  }
+  out.layers_.reserve(layers_.size());
+  for (const Layer& l : layers_) {
+    Layer o;
+    o.k_type = l.k_type;
+    o.k_row = l.k_row;
+    o.v_type = l.v_type;
+    o.v_row = l.v_row;
+    for (size_t i : keep) {
+      PutBytes(&o.k, l.k.data() + i * l.k_row, l.k_row);
+      PutBytes(&o.v, l.v.data() + i * l.v_row, l.v_row);
+    }
+    out.layers_.push_back(std::move(o));
+  }
+  return out;
+}
+
+bool KvSeqCells::SameLayout(const KvSeqCells& other) const {
+  if (magic_ != other.magic_ || n_stream_ != other.n_stream_ || layers_.size() != other.layers_.size()) return false;
+  for (size_t i = 0; i < layers_.size(); i++) {
+    const Layer& a = layers_[i];
+    const Layer& b = other.layers_[i];
+    if (a.k_type != b.k_type || a.k_row != b.k_row || a.v_type != b.v_type || a.v_row != b.v_row) return false;
+  }
+  return true;
+}
+
+bool KvSeqCells::Append(const KvSeqCells& tail) {
+  if (!SameLayout(tail)) return false;
+  for (size_t li = 0; li < layers_.size(); li++) {
+    Layer& l = layers_[li];
+    const Layer& t = tail.layers_[li];
+    l.k.insert(l.k.end(), t.k.begin(), t.k.end());
+    l.v.insert(l.v.end(), t.v.begin(), t.v.end());
+  }
+  pos_.insert(pos_.end(), tail.pos_.begin(), tail.pos_.end());
+  cell_seq_.insert(cell_seq_.end(), tail.cell_seq_.begin(), tail.cell_seq_.end());
+  return true;
+}
+
+std::vector<uint8_t> KvSeqCells::Serialize() const {
+  std::vector<uint8_t> out;
+  out.reserve(bytes() + 64);
+  Put(&out, magic_);
+  Put(&out, seq_id_);
+  Put(&out, n_stream_);
+  // The cells go in the first stream: llama.cpp reads them into the destination sequence's own.
+  Put(&out, static_cast<uint32_t>(pos_.size()));
+  if (!pos_.empty()) {
+    for (size_t i = 0; i < pos_.size(); i++) {
+      Put(&out, pos_[i]);
+      Put(&out, uint32_t{1});
+      Put(&out, cell_seq_[i]);
+    }
+    Put(&out, uint32_t{0});  // V not transposed
+    Put(&out, static_cast<uint32_t>(layers_.size()));
+    for (const Layer& l : layers_) {
+      Put(&out, l.k_type);
+      Put(&out, l.k_row);
+      PutBytes(&out, l.k.data(), l.k.size());
+    }
+    for (const Layer& l : layers_) {
+      Put(&out, l.v_type);
+      Put(&out, l.v_row);
+      PutBytes(&out, l.v.data(), l.v.size());
+    }
+  }
+  for (uint32_t s = 1; s < n_stream_; s++) Put(&out, uint32_t{0});
+  return out;
+}
+
+size_t KvSeqCells::bytes() const {
+  size_t total = pos_.size() * 12;
+  for (const Layer& l : layers_) total += l.k.size() + l.v.size();
+  return total;
+}
+
+}  // namespace gguf_serve
