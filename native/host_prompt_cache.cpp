@@ -26,37 +26,36 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
   }
   const size_t size = llama_state_seq_get_size(ctx, seq);
   if (size == 0) return false;
-  std::vector<uint8_t> state(size);
-  if (llama_state_seq_get_data(ctx, state.data(), size, seq) != size) return false;
+  scratch_.resize(size);
+  if (llama_state_seq_get_data(ctx, scratch_.data(), size, seq) != size) return false;
   Entry entry;
   entry.tokens = tokens;
   entry.exact = exact;
-  std::unique_ptr<KvSeqCells> cells = KvSeqCells::Parse(state);
+  // A prefix kept already, or a longer one shared with an entry saved before (decided on tokens
+  // alone, so that only the cells this entry keeps are copied out of the state).
+  const Prefix* kept = LongestPrefixOf(tokens, exact);
+  const size_t kept_length = kept ? kept->tokens.size() : 0;
+  size_t shared = 0;
+  for (const Entry& e : entries_) {
+    if (e.own) shared = std::max(shared, std::min({CommonPrefix(e.tokens, tokens), e.exact, exact}));
+  }
+  const bool share = shared >= kMinSharedPrefix && shared >= kept_length + kMinSharedPrefix;
+  const size_t from = share ? 0 : kept_length;
+  // Only the reusable cells are kept: a restore never keeps more (Find stops at exact).
+  std::unique_ptr<KvSeqCells> cells = KvSeqCells::Parse(scratch_, static_cast<llama_pos>(from), static_cast<llama_pos>(exact));
   if (!cells) {
     if (size > max_bytes_) return false;
-    entry.state = std::move(state);
+    entry.state = scratch_;
+  } else if (share) {
+    if (cells->bytes() > max_bytes_) return false;
+    entry.prefix = SharePrefix(tokens, *cells, shared);
+    entry.own = std::make_unique<KvSeqCells>(cells->Slice(static_cast<llama_pos>(shared), static_cast<llama_pos>(exact)));
   } else {
-    std::vector<uint8_t>().swap(state);
-    // Only the reusable cells are kept: a restore never keeps more (Find stops at exact).
-    KvSeqCells reusable = cells->Slice(0, static_cast<llama_pos>(exact));
-    cells.reset();
-    if (reusable.bytes() > max_bytes_) return false;
-    // A prefix kept already, or a new one shared with an entry saved before.
-    const Prefix* kept = LongestPrefixOf(tokens, exact);
-    size_t shared = 0;
-    for (const Entry& e : entries_) {
-      if (e.own) shared = std::max(shared, std::min({CommonPrefix(e.tokens, tokens), e.exact, exact}));
+    if (cells->bytes() > max_bytes_) return false;
+    for (const auto& p : prefixes_) {
+      if (p.get() == kept) entry.prefix = p;
     }
-    const size_t kept_length = kept ? kept->tokens.size() : 0;
-    if (shared >= kMinSharedPrefix && shared >= kept_length + kMinSharedPrefix) {
-      entry.prefix = SharePrefix(tokens, reusable, shared);
-    } else if (kept) {
-      for (const auto& p : prefixes_) {
-        if (p.get() == kept) entry.prefix = p;
-      }
-    }
-    const size_t from = entry.prefix ? entry.prefix->tokens.size() : 0;
-    entry.own = std::make_unique<KvSeqCells>(reusable.Slice(static_cast<llama_pos>(from), static_cast<llama_pos>(exact)));
+    entry.own = std::move(cells);
   }
   entries_.push_front(std::move(entry));
   Recount();
@@ -115,10 +114,8 @@ const HostPromptCache::Entry* HostPromptCache::Find(const std::vector<llama_toke
 
 bool HostPromptCache::Restore(llama_context* ctx, const Entry& entry, llama_seq_id seq) {
   if (!entry.own) return llama_state_seq_set_data(ctx, entry.state.data(), entry.state.size(), seq) == entry.state.size();
-  KvSeqCells whole = entry.prefix ? entry.prefix->cells : KvSeqCells();
-  if (entry.prefix && !whole.Append(*entry.own)) return false;
-  const std::vector<uint8_t> state = (entry.prefix ? whole : *entry.own).Serialize();
-  return llama_state_seq_set_data(ctx, state.data(), state.size(), seq) == state.size();
+  if (!entry.own->Serialize(entry.prefix ? &entry.prefix->cells : nullptr, &scratch_)) return false;
+  return llama_state_seq_set_data(ctx, scratch_.data(), scratch_.size(), seq) == scratch_.size();
 }
 
 void HostPromptCache::Recount() {

@@ -19,10 +19,12 @@ class Reader {
     at_ += sizeof(T);
     return true;
   }
-  bool Bytes(size_t n, std::vector<uint8_t>* out) {
-    if (data_.size() - at_ < n) return false;
-    out->assign(data_.begin() + static_cast<std::ptrdiff_t>(at_), data_.begin() + static_cast<std::ptrdiff_t>(at_ + n));
-    at_ += n;
+  // `count` rows of `row` bytes; those whose index is in `keep` are appended to out.
+  bool Rows(size_t count, uint64_t row, const std::vector<size_t>& keep, std::vector<uint8_t>* out) {
+    if ((data_.size() - at_) / row < count) return false;
+    out->reserve(keep.size() * row);
+    for (size_t i : keep) out->insert(out->end(), data_.begin() + static_cast<std::ptrdiff_t>(at_ + i * row), data_.begin() + static_cast<std::ptrdiff_t>(at_ + (i + 1) * row));
+    at_ += count * row;
     return true;
   }
   bool AtEnd() const { return at_ == data_.size(); }
@@ -47,7 +49,7 @@ bool ValidType(int32_t type) { return type >= 0 && type < GGML_TYPE_COUNT; }
 
 }  // namespace
 
-std::unique_ptr<KvSeqCells> KvSeqCells::Parse(const std::vector<uint8_t>& state) {
+std::unique_ptr<KvSeqCells> KvSeqCells::Parse(const std::vector<uint8_t>& state, llama_pos begin, llama_pos end) {
   auto out = std::make_unique<KvSeqCells>();
   Reader r(state);
   if (!r.Get(&out->magic_) || !r.Get(&out->seq_id_) || !r.Get(&out->n_stream_)) return nullptr;
@@ -59,11 +61,15 @@ std::unique_ptr<KvSeqCells> KvSeqCells::Parse(const std::vector<uint8_t>& state)
     if (count == 0) continue;
     if (found) return nullptr;  // one sequence lives in one stream
     found = true;
-    out->pos_.resize(count);
-    out->cell_seq_.resize(count);
+    std::vector<size_t> keep;  // the cells in [begin, end), the only ones copied
     for (uint32_t i = 0; i < count; i++) {
+      int32_t pos = 0, seq = 0;
       uint32_t n_seq = 0;
-      if (!r.Get(&out->pos_[i]) || !r.Get(&n_seq) || n_seq != 1 || !r.Get(&out->cell_seq_[i])) return nullptr;
+      if (!r.Get(&pos) || !r.Get(&n_seq) || n_seq != 1 || !r.Get(&seq)) return nullptr;
+      if (pos < begin || pos >= end) continue;
+      keep.push_back(i);
+      out->pos_.push_back(pos);
+      out->cell_seq_.push_back(seq);
     }
     uint32_t n_layer = 0, v_trans = 0;
     // (V transposed, as without flash attention, is left whole: no test model here writes it.)
@@ -71,11 +77,11 @@ std::unique_ptr<KvSeqCells> KvSeqCells::Parse(const std::vector<uint8_t>& state)
     out->layers_.resize(n_layer);
     for (Layer& l : out->layers_) {
       if (!r.Get(&l.k_type) || !ValidType(l.k_type) || !r.Get(&l.k_row) || l.k_row == 0 || l.k_row > kMaxRowBytes) return nullptr;
-      if (!r.Bytes(count * l.k_row, &l.k)) return nullptr;
+      if (!r.Rows(count, l.k_row, keep, &l.k)) return nullptr;
     }
     for (Layer& l : out->layers_) {
       if (!r.Get(&l.v_type) || !ValidType(l.v_type) || !r.Get(&l.v_row) || l.v_row == 0 || l.v_row > kMaxRowBytes) return nullptr;
-      if (!r.Bytes(count * l.v_row, &l.v)) return nullptr;
+      if (!r.Rows(count, l.v_row, keep, &l.v)) return nullptr;
     }
   }
   if (!found || !r.AtEnd()) return nullptr;
@@ -134,35 +140,44 @@ bool KvSeqCells::Append(const KvSeqCells& tail) {
   return true;
 }
 
-std::vector<uint8_t> KvSeqCells::Serialize() const {
-  std::vector<uint8_t> out;
-  out.reserve(bytes() + 64);
+bool KvSeqCells::Serialize(const KvSeqCells* head, std::vector<uint8_t>* to) const {
+  if (head && !head->SameLayout(*this)) return false;
+  const KvSeqCells empty;
+  const KvSeqCells& a = head ? *head : empty;
+  std::vector<uint8_t>& out = *to;
+  out.clear();  // (its capacity stays: a buffer used again is not faulted in again)
+  out.reserve(a.bytes() + bytes() + 64);
   Put(&out, magic_);
   Put(&out, seq_id_);
   Put(&out, n_stream_);
   // The cells go in the first stream: llama.cpp reads them into the destination sequence's own.
-  Put(&out, static_cast<uint32_t>(pos_.size()));
-  if (!pos_.empty()) {
-    for (size_t i = 0; i < pos_.size(); i++) {
-      Put(&out, pos_[i]);
-      Put(&out, uint32_t{1});
-      Put(&out, cell_seq_[i]);
+  const size_t n = a.pos_.size() + pos_.size();
+  Put(&out, static_cast<uint32_t>(n));
+  if (n > 0) {
+    for (const KvSeqCells* part : {&a, this}) {
+      for (size_t i = 0; i < part->pos_.size(); i++) {
+        Put(&out, part->pos_[i]);
+        Put(&out, uint32_t{1});
+        Put(&out, part->cell_seq_[i]);
+      }
     }
     Put(&out, uint32_t{0});  // V not transposed
     Put(&out, static_cast<uint32_t>(layers_.size()));
-    for (const Layer& l : layers_) {
-      Put(&out, l.k_type);
-      Put(&out, l.k_row);
-      PutBytes(&out, l.k.data(), l.k.size());
+    for (size_t li = 0; li < layers_.size(); li++) {
+      Put(&out, layers_[li].k_type);
+      Put(&out, layers_[li].k_row);
+      if (head) PutBytes(&out, a.layers_[li].k.data(), a.layers_[li].k.size());
+      PutBytes(&out, layers_[li].k.data(), layers_[li].k.size());
     }
-    for (const Layer& l : layers_) {
-      Put(&out, l.v_type);
-      Put(&out, l.v_row);
-      PutBytes(&out, l.v.data(), l.v.size());
+    for (size_t li = 0; li < layers_.size(); li++) {
+      Put(&out, layers_[li].v_type);
+      Put(&out, layers_[li].v_row);
+      if (head) PutBytes(&out, a.layers_[li].v.data(), a.layers_[li].v.size());
+      PutBytes(&out, layers_[li].v.data(), layers_[li].v.size());
     }
   }
   for (uint32_t s = 1; s < n_stream_; s++) Put(&out, uint32_t{0});
-  return out;
+  return true;
 }
 
 size_t KvSeqCells::bytes() const {

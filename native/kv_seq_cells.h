@@ -19,16 +19,18 @@ namespace gguf_serve {
 // know) fails Parse, and the caller keeps it whole.
 class KvSeqCells {
  public:
-  // null when `state` is not in the plain layout (or not whole: every byte must be accounted for).
-  static std::unique_ptr<KvSeqCells> Parse(const std::vector<uint8_t>& state);
+  // The cells at positions in [begin, end); null when `state` is not in the plain layout (or not
+  // whole: every byte must be accounted for).
+  static std::unique_ptr<KvSeqCells> Parse(const std::vector<uint8_t>& state, llama_pos begin, llama_pos end);
 
   // The cells whose positions are in [begin, end), in the same layout.
   KvSeqCells Slice(llama_pos begin, llama_pos end) const;
   // This state's cells then `tail`'s (same layout; positions that do not overlap). False if the
   // layouts differ.
   bool Append(const KvSeqCells& tail);
-  // A state llama_state_seq_set_data takes.
-  std::vector<uint8_t> Serialize() const;
+  // Writes into *to a state llama_state_seq_set_data takes: `head`'s cells (if given) then these.
+  // False if the two layouts differ.
+  bool Serialize(const KvSeqCells* head, std::vector<uint8_t>* to) const;
 
   size_t cells() const { return pos_.size(); }
   size_t bytes() const;
