@@ -73,16 +73,17 @@ t.test('the cache stays within its bound, least recently used evicted', async (t
 // or the shared ~265 cells once and the ~75 of each conversation for 15 or more. Quantized caches
 // (q8_0) need a head size of 32: the generated llama-tiny-h32, 136 bytes a cell.
 const cases = [
-  { cache: 'f16', model: () => model, cellBytes: 640, capacity: true },
-  { cache: 'q8_0', model: async () => Model.load(await ensureBenchModel({ shape: 'llama-tiny-h32', type: 'f32', seed: 3 })), cellBytes: 136, capacity: false },
+  { cache: 'f16', model: () => model, cellBytes: 640, capacity: true, kvUnified: false },
+  { cache: 'f16', model: () => model, cellBytes: 640, capacity: true, kvUnified: true },
+  { cache: 'q8_0', model: async () => Model.load(await ensureBenchModel({ shape: 'llama-tiny-h32', type: 'f32', seed: 3 })), cellBytes: 136, capacity: false, kvUnified: false },
 ];
 for (const c of cases) {
-  t.test(`conversations that share a long prefix keep its cells once and each restores exactly (${c.cache} cache)`, async (t) => {
+  t.test(`conversations that share a long prefix keep its cells once and each restores exactly (${c.cache} cache, kvUnified ${c.kvUnified})`, async (t) => {
     const m = await c.model();
     if (m !== model) t.teardown(() => m.dispose());
     const system = `You are a kind helper who tells short stories. ${story}Her brother Tom came to help. ${story}Then they went home. ${story}`;
     const conversation = (i) => `${system}Conversation ${i}: ${openings[i % openings.length]} ${story}`;
-    const types = { cacheTypeK: c.cache, cacheTypeV: c.cache };
+    const types = { cacheTypeK: c.cache, cacheTypeV: c.cache, kvUnified: c.kvUnified };
     const s = m.createScheduler({ parallel: 1, cacheRamMiB: 1, ...types });
     t.teardown(() => s.dispose());
     const n = 10;
