@@ -111,3 +111,50 @@ for (const c of cases) {
     }
   });
 }
+
+t.test('under churn (four slots, cancellations, eviction at a small bound) every text equals a cold run', async (t) => {
+  // Three system prompts, each with conversations of two turns, all sent at once in a shuffled
+  // order; every fifth request is cancelled after its first chunk. Saves, shared prefixes,
+  // evictions and restores interleave; no text may change.
+  const systems = ['You are a kind helper. ', 'You tell stories to children. ', 'You answer in short sentences. ']
+    .map((head, f) => `${head}${story}${f === 1 ? 'Tom was there too. ' : ''}${story}`);
+  const prompts = [];
+  for (const [f, system] of systems.entries()) {
+    for (let c = 0; c < 5; c++) {
+      const first = `${system}Conversation ${f}.${c}: ${openings[(f + c) % openings.length]} ${story}`;
+      prompts.push(first, `${first}Then Lily said hello to the dog.`);
+    }
+  }
+  const fresh = model.createScheduler({ parallel: 1 });
+  const cold = [];
+  for (const p of prompts) cold.push((await collect(fresh.generate(p, { ...greedy, cachePrompt: false }))).text);
+  fresh.dispose();
+
+  const s = model.createScheduler({ parallel: 4, cacheRamMiB: 1 });
+  t.teardown(() => s.dispose());
+  let seed = 7;
+  const order = prompts.map((_, i) => i).sort(() => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 3) - 1);
+  let sharedSeen = 0;
+  const runs = order.map(async (i, k) => {
+    const generation = s.generate(prompts[i], greedy);
+    if (k % 5 === 4) {
+      for await (const chunk of generation) { if (chunk.text) break; }
+      generation.cancel();
+      await generation.result.catch(() => {});
+      return null;
+    }
+    const { text } = await collect(generation);
+    sharedSeen = Math.max(sharedSeen, s.stats().hostCache.sharedPrefixes);
+    return [i, text];
+  });
+  // A second pass, once the first has filled the cache: more restores.
+  const results = (await Promise.all(runs)).filter(Boolean);
+  for (const i of order.slice(0, 10)) results.push([i, (await collect(s.generate(prompts[i], greedy))).text]);
+  let same = 0;
+  for (const [i, text] of results) if (text === cold[i]) same++;
+  t.equal(same, results.length, `${same} of ${results.length} texts equal their cold runs`);
+  const stats = s.stats().hostCache;
+  t.ok(stats.bytes <= 2 ** 20, `${stats.bytes} bytes, within 1 MiB`);
+  t.ok(stats.hits > 0, `${stats.hits} restores`);
+  t.ok(sharedSeen >= 1, `up to ${sharedSeen} shared prefixes kept once`);
+});
