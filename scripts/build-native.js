@@ -89,6 +89,9 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
   const wanted = JSON.stringify(defines);
   const configured = fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === wanted;
+  // The stamp goes before a configure: one that fails midway leaves CMake's cache changed, and the
+  // next build must configure again rather than trust the old stamp.
+  if (!configured) fs.rmSync(stamp, { force: true });
   const ok = (configured || cmakeJs('configure', defines)) && cmakeJs('build', defines);
   if (!ok) {
     console.error('gguf-serve build: cmake-js failed. Needs cmake >= 3.19 and a C++17 compiler' +
