@@ -24,8 +24,9 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
       ++it;
     }
   }
+  // (A state over the bound is not read at all: the scratch buffer then never outgrows it.)
   const size_t size = llama_state_seq_get_size(ctx, seq);
-  if (size == 0) return false;
+  if (size == 0 || size > max_bytes_) return false;
   scratch_.resize(size);
   if (llama_state_seq_get_data(ctx, scratch_.data(), size, seq) != size) return false;
   Entry entry;
@@ -44,7 +45,6 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
   // Only the reusable cells are kept: a restore never keeps more (Find stops at exact).
   std::unique_ptr<KvSeqCells> cells = KvSeqCells::Parse(scratch_, static_cast<llama_pos>(from), static_cast<llama_pos>(exact));
   if (!cells) {
-    if (size > max_bytes_) return false;
     entry.state = scratch_;
   } else if (share) {
     if (cells->bytes() > max_bytes_) return false;

@@ -60,8 +60,8 @@ class HostPromptCache {
   size_t bytes_ = 0;
   std::list<Entry> entries_;  // most recently used first
   std::list<std::shared_ptr<const Prefix>> prefixes_;
-  // One state's bytes, between llama.cpp and the entries; kept (not counted in the bound) so that
-  // each save and restore does not fault a fresh buffer of that size in.
+  // One state's bytes, between llama.cpp and the entries; kept so that each save and restore does
+  // not fault a fresh buffer of that size in. At most the bound: host memory used is up to twice it.
   std::vector<uint8_t> scratch_;
 };
 
