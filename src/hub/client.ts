@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../lazy-undici.js';
 import { HubError } from './errors.js';
 import type { RepoFile } from './select.js';
 import { hubCacheDir } from './cache.js';
@@ -80,7 +81,7 @@ export async function hubGet(opts: HubOptions, url: string, headers: Record<stri
     const auth = opts.token && current.origin === origin ? { authorization: `Bearer ${opts.token}` } : {};
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(current, {
+      res = await undici().request(current, {
         method: 'GET',
         headers: { 'user-agent': 'gguf-serve', ...headers, ...auth },
         headersTimeout: opts.stallTimeoutMs,

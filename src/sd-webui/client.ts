@@ -1,7 +1,7 @@
 // The Stable Diffusion WebUI (AUTOMATIC1111 / Forge) API client: POST /sdapi/v1/txt2img with a
 // whole-request deadline, the caller's cancellation, a bound on the answer's size, and every
 // failure turned into an SdWebuiError that says what went wrong upstream.
-import { request } from 'undici';
+import { undici } from '../lazy-undici.js';
 import type { SdWebuiEndpoint } from './endpoint.js';
 
 /** unreachable: no connection or it broke; timeout: the deadline passed; status: a non-200
@@ -47,7 +47,7 @@ export class SdWebuiClient {
     const timer = setTimeout(() => deadline.abort(), timeoutMs);
     const both = AbortSignal.any([signal, deadline.signal]);
     try {
-      const res = await request(`${endpoint.baseUrl}${path}`, {
+      const res = await undici().request(`${endpoint.baseUrl}${path}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
