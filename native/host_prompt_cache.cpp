@@ -34,7 +34,7 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
   entry.exact = exact;
   // A prefix kept already, or a longer one shared with an entry saved before (decided on tokens
   // alone, so that only the cells this entry keeps are copied out of the state).
-  const Prefix* kept = LongestPrefixOf(tokens, exact);
+  std::shared_ptr<const Prefix> kept = LongestPrefixOf(tokens, exact);
   const size_t kept_length = kept ? kept->tokens.size() : 0;
   size_t shared = 0;
   for (const Entry& e : entries_) {
@@ -42,19 +42,16 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
   }
   const bool share = shared >= kMinSharedPrefix && shared >= kept_length + kMinSharedPrefix;
   const size_t from = share ? 0 : kept_length;
-  // Only the reusable cells are kept: a restore never keeps more (Find stops at exact).
+  // Only the reusable cells are kept: a restore never keeps more (Find stops at exact). (They are
+  // a part of the state, so within the bound too.)
   std::unique_ptr<KvSeqCells> cells = KvSeqCells::Parse(scratch_, static_cast<llama_pos>(from), static_cast<llama_pos>(exact));
   if (!cells) {
     entry.state = scratch_;
   } else if (share) {
-    if (cells->bytes() > max_bytes_) return false;
     entry.prefix = SharePrefix(tokens, *cells, shared);
     entry.own = std::make_unique<KvSeqCells>(cells->Slice(static_cast<llama_pos>(shared), static_cast<llama_pos>(exact)));
   } else {
-    if (cells->bytes() > max_bytes_) return false;
-    for (const auto& p : prefixes_) {
-      if (p.get() == kept) entry.prefix = p;
-    }
+    entry.prefix = std::move(kept);
     entry.own = std::move(cells);
   }
   entries_.push_front(std::move(entry));
@@ -64,11 +61,11 @@ bool HostPromptCache::Save(llama_context* ctx, llama_seq_id seq, const std::vect
 }
 
 // The longest prefix kept that `tokens` start with, of at most `limit` tokens.
-const HostPromptCache::Prefix* HostPromptCache::LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const {
-  const Prefix* best = nullptr;
+std::shared_ptr<const HostPromptCache::Prefix> HostPromptCache::LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const {
+  std::shared_ptr<const Prefix> best;
   for (const auto& p : prefixes_) {
     const size_t n = p->tokens.size();
-    if (n <= limit && (!best || n > best->tokens.size()) && CommonPrefix(p->tokens, tokens) == n) best = p.get();
+    if (n <= limit && (!best || n > best->tokens.size()) && CommonPrefix(p->tokens, tokens) == n) best = p;
   }
   return best;
 }
@@ -80,16 +77,10 @@ std::shared_ptr<const HostPromptCache::Prefix> HostPromptCache::SharePrefix(cons
   prefix->cells = cells.Slice(0, static_cast<llama_pos>(length));
   for (Entry& e : entries_) {
     if (!e.own || e.exact < length || CommonPrefix(e.tokens, prefix->tokens) < length) continue;
-    const size_t had = e.prefix ? e.prefix->tokens.size() : 0;
-    if (had >= length) continue;
-    KvSeqCells whole;
-    if (e.prefix) {
-      whole = e.prefix->cells;
-      if (!whole.Append(*e.own)) continue;  // another layout: left as it is
-    }
-    const KvSeqCells& from = e.prefix ? whole : *e.own;
-    auto own = std::make_unique<KvSeqCells>(from.Slice(static_cast<llama_pos>(length), static_cast<llama_pos>(e.exact)));
-    e.own = std::move(own);
+    if (e.prefix && e.prefix->tokens.size() >= length) continue;
+    // Its own cells start at or before `length` (where its old prefix ends, or at 0): they keep
+    // what the new prefix does not hold.
+    e.own = std::make_unique<KvSeqCells>(e.own->Slice(static_cast<llama_pos>(length), static_cast<llama_pos>(e.exact)));
     e.prefix = prefix;
   }
   prefixes_.push_back(prefix);

@@ -52,7 +52,7 @@ class HostPromptCache {
  private:
   // Entries of the new one's layout sharing its first `length` tokens move onto one prefix of them.
   std::shared_ptr<const Prefix> SharePrefix(const std::vector<llama_token>& tokens, const KvSeqCells& cells, size_t length);
-  const Prefix* LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const;
+  std::shared_ptr<const Prefix> LongestPrefixOf(const std::vector<llama_token>& tokens, size_t limit) const;
   void Recount();  // bytes_ from the entries and the prefixes still in use
   void EvictTo(size_t limit);
 

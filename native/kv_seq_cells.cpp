@@ -127,19 +127,6 @@ bool KvSeqCells::SameLayout(const KvSeqCells& other) const {
   return true;
 }
 
-bool KvSeqCells::Append(const KvSeqCells& tail) {
-  if (!SameLayout(tail)) return false;
-  for (size_t li = 0; li < layers_.size(); li++) {
-    Layer& l = layers_[li];
-    const Layer& t = tail.layers_[li];
-    l.k.insert(l.k.end(), t.k.begin(), t.k.end());
-    l.v.insert(l.v.end(), t.v.begin(), t.v.end());
-  }
-  pos_.insert(pos_.end(), tail.pos_.begin(), tail.pos_.end());
-  cell_seq_.insert(cell_seq_.end(), tail.cell_seq_.begin(), tail.cell_seq_.end());
-  return true;
-}
-
 bool KvSeqCells::Serialize(const KvSeqCells* head, std::vector<uint8_t>* to) const {
   if (head && !head->SameLayout(*this)) return false;
   const KvSeqCells empty;

@@ -12,7 +12,8 @@ namespace gguf_serve {
 // One sequence's KV cells as llama.cpp's per-sequence state holds them
 // (llama_state_seq_get_data: a magic, the sequence id, then the KV cache's streams; the one with
 // cells holds each cell's position, then each layer's K rows, then each layer's V rows).
-// Parsed so that cells can be cut by position and joined: the host prompt cache keeps a prefix
+// Parsed so that cells can be cut by position and written out after another's: the host prompt
+// cache keeps a prefix
 // many states share (a system prompt) once. Only the plain layout is taken (one position and one
 // sequence per cell, a K and a V row per cell and layer); any other state (V transposed, M-RoPE
 // or other per-cell extras, recurrent or sliding-window memory, a layout this code does not
@@ -25,14 +26,10 @@ class KvSeqCells {
 
   // The cells whose positions are in [begin, end), in the same layout.
   KvSeqCells Slice(llama_pos begin, llama_pos end) const;
-  // This state's cells then `tail`'s (same layout; positions that do not overlap). False if the
-  // layouts differ.
-  bool Append(const KvSeqCells& tail);
   // Writes into *to a state llama_state_seq_set_data takes: `head`'s cells (if given) then these.
   // False if the two layouts differ.
   bool Serialize(const KvSeqCells* head, std::vector<uint8_t>* to) const;
 
-  size_t cells() const { return pos_.size(); }
   size_t bytes() const;
 
  private:
