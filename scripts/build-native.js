@@ -81,9 +81,17 @@ function buildDefines(gpu, portable, peers, env = process.env) {
   return defines;
 }
 
+/** Warnings for switches set that this build does not use (said, not silently dropped). */
+function ignoredSwitches(gpu, env = process.env) {
+  return env.GGUF_SERVE_CUDA_ARCHITECTURES && gpu !== 'cuda'
+    ? [`gguf-serve build: GGUF_SERVE_CUDA_ARCHITECTURES is for a CUDA build; this ${gpu} build ignores it`]
+    : [];
+}
+
 function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.test(process.env.GGUF_SERVE_PEERS || '') } = {}) {
   const variants = cpuVariants(gpu, portable);
   const defines = buildDefines(gpu, portable, peers);
+  for (const line of ignoredSwitches(gpu)) console.warn(line);
   console.log(`gguf-serve build: ${gpu} backend, ${variants ? 'portable CPU variants' : portable ? 'portable' : 'native'} CPU code -> build/Release`);
   // cmake-js only configures an empty build dir: configure again whenever the switches change.
   const stamp = path.join(root, 'build', 'gguf-serve-flags.json');
@@ -108,5 +116,5 @@ function build({ gpu = gpuChoice(), portable = false, peers = /^(1|on|true)$/i.t
   return path.join(root, 'build', 'Release', 'gguf_serve.node');
 }
 
-module.exports = { build, buildDefines, gpuChoice, cpuVariants, sharedGgmlFiles };
+module.exports = { build, buildDefines, ignoredSwitches, gpuChoice, cpuVariants, sharedGgmlFiles };
 if (require.main === module) build({ portable: process.argv.includes('--portable') });

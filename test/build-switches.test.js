@@ -2,7 +2,7 @@
 // The CMake definitions scripts/build-native.js gives a build for its switches (README, "Build
 // options"): the backend, native or portable CPU code, CPU variants, peers, CUDA architectures.
 const t = require('tap');
-const { buildDefines } = require('../scripts/build-native.js');
+const { buildDefines, ignoredSwitches } = require('../scripts/build-native.js');
 
 t.test('a native CPU build: this CPU, no GPU backend, no variants', async (t) => {
   const d = buildDefines('cpu', false, false, {});
@@ -22,4 +22,13 @@ t.test('GGUF_SERVE_CUDA_ARCHITECTURES reaches a CUDA build as CMAKE_CUDA_ARCHITE
   t.ok(cuda.includes('CMAKE_CUDA_ARCHITECTURES=90'));
   t.notOk(buildDefines('cuda', true, false, {}).some((x) => x.startsWith('CMAKE_CUDA_ARCHITECTURES')), 'unset: ggml chooses');
   t.notOk(buildDefines('cpu', true, false, env).some((x) => x.startsWith('CMAKE_CUDA_ARCHITECTURES')), 'not on a CPU build');
+});
+
+t.test('GGUF_SERVE_CUDA_ARCHITECTURES on another backend is said to be ignored', async (t) => {
+  const env = { GGUF_SERVE_CUDA_ARCHITECTURES: '90' };
+  const said = ignoredSwitches('vulkan', env);
+  t.equal(said.length, 1);
+  t.match(said[0], /GGUF_SERVE_CUDA_ARCHITECTURES is for a CUDA build; this vulkan build ignores it/);
+  t.same(ignoredSwitches('cuda', env), []);
+  t.same(ignoredSwitches('cpu', {}), []);
 });
